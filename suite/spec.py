@@ -1,0 +1,264 @@
+"""Frozen, validated specifications of a qbench run, and the run key that identifies one.
+
+Everything a run depends on lives in these dataclasses; CLI flags, YAML sweep files and
+``--set key=value`` overrides all fill the same fields, and unknown keys are errors.
+
+    >>> from suite.spec import Budget, RunSpec, run_key
+    >>> Budget(bits=2, rank=16).scaling
+    1.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+INTEGER_BITS = (2, 3, 4, 8)
+UNQUANTIZED_BITS = 16  # the bits recorded for an unquantized (bf16/fp32) base
+
+
+class SpecError(ValueError):
+    """A specification value is invalid; the message names the value and what is allowed."""
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise SpecError(message)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every method in one comparison must honour (design.md §3)."""
+
+    bits: float = 4
+    group_size: int = 64
+    rank: int = 64
+    lora_alpha: float = 16.0
+    target_modules: tuple[str, ...] = LLAMA_TARGETS
+    quantizer: str | None = None  # None: the method's own quantizer, from its paper
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if isinstance(self.bits, float) and self.bits.is_integer():
+            object.__setattr__(self, "bits", int(self.bits))
+        fractional_ok = not float(self.bits).is_integer() and 2 < float(self.bits) < 8
+        _require(
+            self.bits in (*INTEGER_BITS, UNQUANTIZED_BITS) or fractional_ok,
+            f"bits {self.bits} is not allowed; allowed: {', '.join(map(str, INTEGER_BITS))}"
+            " (fractional budgets such as 2.5 only for methods that allocate bits)",
+        )
+        _require(
+            isinstance(self.group_size, int) and self.group_size > 0,
+            f"group size {self.group_size} is not allowed; allowed: a positive integer "
+            "that divides every target layer's input width (e.g. 32, 64, 128)",
+        )
+        _require(
+            isinstance(self.rank, int) and self.rank > 0,
+            f"rank {self.rank} is not allowed; allowed: a positive integer (e.g. 8, 16, 64)",
+        )
+        _require(self.lora_alpha > 0, f"lora_alpha {self.lora_alpha} is not allowed; allowed: > 0")
+        _require(len(self.target_modules) > 0, "target_modules is empty; name at least one")
+
+    @property
+    def scaling(self) -> float:
+        """The LoRA scaling s = alpha / r that multiplies B @ A in the forward pass."""
+        return self.lora_alpha / self.rank
+
+
+@dataclass(frozen=True)
+class CalibSpec:
+    """Calibration tokens: seeded windows from the WikiText-2 *train* split (never a test split)."""
+
+    n_windows: int = 128
+    seq_len: int = 2048
+    holdout_windows: int = 8  # held out for init/calib_err, never used by a method
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_windows", "seq_len", "holdout_windows"):
+            value = getattr(self, name)
+            _require(value > 0, f"calib.{name} {value} is not allowed; allowed: > 0")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The one fine-tuning loop's settings (suite/train.py)."""
+
+    steps: int = 0  # > 0 overrides epochs
+    epochs: float = 1.0
+    batch_size: int = 4
+    grad_accum: int = 1
+    seq_len: int = 512
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    max_grad_norm: float = 1.0
+    lora_dropout: float = 0.0
+    grad_checkpointing: bool = False
+    bf16: str = "auto"  # auto: bf16 autocast where the device supports it; "on" / "off"
+    max_examples: int = 0  # 0: all training examples
+    warmup_steps_for_speed: int = 2  # steps left out of train/tokens_per_s
+
+    def __post_init__(self) -> None:
+        _require(self.steps >= 0, f"train.steps {self.steps} is not allowed; allowed: >= 0")
+        _require(
+            self.steps > 0 or self.epochs > 0,
+            f"train.epochs {self.epochs} is not allowed; allowed: > 0 (or set train.steps)",
+        )
+        for name in ("batch_size", "grad_accum", "seq_len"):
+            value = getattr(self, name)
+            _require(value > 0, f"train.{name} {value} is not allowed; allowed: > 0")
+        _require(self.lr > 0, f"train.lr {self.lr} is not allowed; allowed: > 0")
+        _require(
+            0 <= self.warmup_ratio < 1, f"train.warmup_ratio {self.warmup_ratio}: allowed [0, 1)"
+        )
+        _require(
+            0 <= self.lora_dropout < 1, f"train.lora_dropout {self.lora_dropout}: allowed [0, 1)"
+        )
+        _require(
+            self.bf16 in ("auto", "on", "off"),
+            f"train.bf16 {self.bf16!r} is not allowed; allowed: auto, on, off",
+        )
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """Evaluation settings shared by the tasks; each task reads what applies to it."""
+
+    protocol: str = ""  # empty: the task's default protocol
+    seq_len: int = 2048
+    max_windows: int = 0  # 0: the whole split
+    max_items: int = 0  # 0: every item (generation tasks)
+    batch_size: int = 4
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("seq_len", "batch_size", "max_new_tokens"):
+            value = getattr(self, name)
+            _require(value > 0, f"eval.{name} {value} is not allowed; allowed: > 0")
+        for name in ("max_windows", "max_items"):
+            value = getattr(self, name)
+            _require(value >= 0, f"eval.{name} {value} is not allowed; allowed: >= 0")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a method at one budget, trained and evaluated on one task with one seed."""
+
+    model: str
+    method: str
+    task: str
+    budget: Budget
+    calib: CalibSpec
+    train: TrainSpec
+    eval: EvalSpec
+    seed: int = 0
+    data: str = "sample"
+    method_config: tuple[tuple[str, Any], ...] = ()
+    task_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["budget"]["target_modules"] = list(self.budget.target_modules)
+        out["method_config"] = dict(self.method_config)
+        return out
+
+    def flat_params(self) -> dict[str, str]:
+        """The spec flattened to ``section.field`` keys, as recorded in MLflow params."""
+        flat: dict[str, str] = {}
+        for key, value in self.to_dict().items():
+            if key == "method_config":
+                for k, v in value.items():
+                    flat[f"method.{self.method}.{k}"] = _param(v)
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    flat[f"{key}.{k}"] = _param(v)
+            else:
+                flat[key] = _param(value)
+        return flat
+
+    def prepare_dict(self, needs_calibration: bool) -> dict[str, Any]:
+        """What the prepared model depends on: its cache key hashes exactly this."""
+        d = {
+            "model": self.model,
+            "method": self.method,
+            "budget": self.to_dict()["budget"],
+            "method_config": dict(self.method_config),
+            "seed": self.seed,
+        }
+        if needs_calibration:
+            d["calib"] = dataclasses.asdict(self.calib)
+            d["data"] = self.data
+        return d
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def key_of(obj: Any) -> str:
+    """A stable 16-hex-digit key of a JSON-able object."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
+
+
+def run_key(spec: RunSpec) -> str:
+    """The stable identity of a run: a hash of its canonical JSON."""
+    return key_of(spec.to_dict())
+
+
+SECTIONS = {"budget": Budget, "calib": CalibSpec, "train": TrainSpec, "eval": EvalSpec}
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def coerce(cls: type, name: str, raw: Any) -> Any:
+    """Convert a raw (string or YAML) value to the type of ``cls.name``."""
+    ftype = {f.name: f.type for f in fields(cls)}[name]
+    if not isinstance(raw, str):
+        if ftype in ("tuple[str, ...]",) and isinstance(raw, list | tuple):
+            return tuple(str(x) for x in raw)
+        return raw
+    text = raw.strip()
+    try:
+        if ftype == "int":
+            return int(text)
+        if ftype == "float":
+            return float(text)
+        if ftype == "bool":
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if ftype == "tuple[str, ...]":
+            return tuple(t.strip() for t in text.split(",") if t.strip())
+        if ftype == "str | None":
+            return None if text.lower() in ("", "none", "default") else text
+    except ValueError:
+        raise SpecError(
+            f"{name}={raw!r} is not a valid {ftype}; give a value of that type"
+        ) from None
+    return text
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named bundle of defaults (suite/profiles/*.yaml); every field can be overridden."""
+
+    name: str
+    data: str
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_by_task: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval_by_task: dict[str, dict[str, Any]] = field(default_factory=dict)

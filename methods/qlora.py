@@ -1,0 +1,74 @@
+"""QLoRA (Dettmers et al., 2023): NF4 base weights, LoRA with A random and B = 0.
+
+Paper choices and ours:
+- Quantizer: 4-bit NormalFloat, blockwise absmax with block 64 (paper §3). Below 4 bits the same
+  construction gives NF3 / NF2 code books (as LoftQ does); the paper itself only uses NF4.
+- Block statistics: stored as float32 absmax (bitsandbytes' layout without double quantization);
+  the paper's double quantization of the absmax values is not applied, so the recorded
+  ``quant/effective_bits`` is 4.5 at 4 bits, not 4.127.
+- Adapters: peft's default init, A Kaiming-uniform and B = 0, so the initial model is exactly the
+  quantized base.
+- ``backend = "bnb"`` swaps the native packed QLinear for bitsandbytes' Linear4bit (NF4 only),
+  the community's reference kernel, where bitsandbytes imports.
+
+    >>> from methods.qlora import QLoRA
+    >>> # prepared = QLoRA().prepare(model, Budget(bits=4), calib=None, seed=0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from methods.base import Method
+from suite.lora import Prepared, replace_targets, standard_init
+from suite.quant import get_quantizer
+from suite.quant.qlinear import QLinear
+from suite.spec import SpecError
+
+
+@dataclass(frozen=True)
+class QLoRAConfig:
+    backend: str = "native"  # "native" (packed QLinear) or "bnb" (bitsandbytes Linear4bit)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("native", "bnb"):
+            raise SpecError(
+                f"method.qlora.backend {self.backend!r} is not allowed; allowed: native, bnb"
+            )
+
+
+class QLoRA(Method):
+    name = "qlora"
+    Config = QLoRAConfig
+    default_quantizer = "nf"
+
+    def prepare(self, model, budget, calib, seed: int) -> Prepared:
+        quantizer_name = budget.quantizer or self.default_quantizer
+        if quantizer_name not in ("nf", "int"):
+            raise SpecError(
+                f"quantizer '{quantizer_name}' needs calibration data, which qlora does not "
+                "use; allowed for qlora: nf, int"
+            )
+        gen = torch.Generator().manual_seed(seed)
+        if self.config.backend == "bnb":
+            from suite.quant.bnb import bnb_layer
+
+            def build(name, linear):
+                a, b = standard_init(linear.out_features, linear.in_features, budget.rank, gen)
+                return bnb_layer(linear, a, b, budget)
+
+            replace_targets(model, budget, build)
+            return Prepared(model, "packed", "bnb-nf4", {"backend": "bnb"})
+
+        quantizer = get_quantizer(quantizer_name)
+        bits = int(budget.bits)
+
+        def build(name, linear):
+            qt = quantizer.quantize(linear.weight.detach().float(), bits, budget.group_size)
+            a, b = standard_init(linear.out_features, linear.in_features, budget.rank, gen)
+            return QLinear(qt, a, b, budget.scaling, linear.bias)
+
+        replace_targets(model, budget, build)
+        return Prepared(model, "packed", quantizer_name, {"backend": "native"})

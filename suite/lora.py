@@ -1,0 +1,110 @@
+"""LoRA conventions shared by every method: target layers, scaling, standard init, Prepared.
+
+The scaling s = lora_alpha / rank multiplies B @ A in every forward pass, so an initializer that
+wants the adapter to add a correction C must set B @ A = C / s (``split_correction`` does this).
+
+    >>> from suite.lora import find_targets
+    >>> # layers = find_targets(model, ("q_proj", "v_proj"))   # {name: nn.Linear} in block order
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from suite.quant.qlinear import QLinear
+from suite.spec import Budget, SpecError
+
+
+@dataclass
+class Prepared:
+    """A model with a frozen base and trainable LoRA A/B on every target layer."""
+
+    model: nn.Module
+    storage: str  # "packed" | "fake" | "dense"
+    quantizer: str  # the quantizer used for the base, or "none"
+    info: dict[str, Any] = field(default_factory=dict)  # method-specific record
+
+    def layers(self) -> dict[str, QLinear]:
+        return {n: m for n, m in self.model.named_modules() if isinstance(m, QLinear)}
+
+
+def find_targets(model: nn.Module, target_modules: tuple[str, ...]) -> dict[str, nn.Linear]:
+    """Every nn.Linear whose last name part is in ``target_modules``, in model order."""
+    found = {
+        name: mod
+        for name, mod in model.named_modules()
+        if isinstance(mod, nn.Linear) and name.rsplit(".", 1)[-1] in target_modules
+    }
+    if not found:
+        raise SpecError(
+            f"no layer matches target_modules {','.join(target_modules)}; "
+            "allowed: names of linear sublayers such as q_proj, v_proj, down_proj"
+        )
+    return found
+
+
+def check_group_size(widths: dict[str, int], budget: Budget) -> None:
+    """Fail before any work if the group size does not divide a target layer's input width.
+
+    ``widths`` maps a sublayer name (q_proj, down_proj, ...) to its input width.
+    """
+    used = {n: w for n, w in widths.items() if n in budget.target_modules}
+    for name, width in used.items():
+        if width % budget.group_size:
+            common = math.gcd(*used.values())
+            ok = [g for g in (16, 32, 64, 128, 256) if common % g == 0]
+            raise SpecError(
+                f"group size {budget.group_size} does not divide the input width {width} of "
+                f"{name}; allowed: divisors of {common} (e.g. {', '.join(map(str, ok)) or common})"
+            )
+
+
+def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)
+
+
+def standard_init(
+    out_features: int, in_features: int, rank: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LoRA's usual start: A Kaiming-uniform (a = √5, as nn.Linear and peft), B = 0."""
+    bound = 1.0 / math.sqrt(in_features)  # kaiming_uniform_ with a=sqrt(5) gives 1/sqrt(fan_in)
+    a = (torch.rand(rank, in_features, generator=generator) * 2 - 1) * bound
+    return a, torch.zeros(out_features, rank)
+
+
+def split_correction(
+    correction: torch.Tensor, rank: int, scaling: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A, B with s·B@A the best rank-r approximation of ``correction`` (balanced SVD factors)."""
+    u, sv, vh = torch.linalg.svd(correction.double(), full_matrices=False)
+    root = (sv[:rank] / scaling).sqrt()
+    b = u[:, :rank] * root
+    a = root[:, None] * vh[:rank]
+    return a.float(), b.float()
+
+
+def replace_targets(
+    model: nn.Module,
+    budget: Budget,
+    build: Callable[[str, nn.Linear], QLinear],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, QLinear]:
+    """Swap every target nn.Linear for ``build(name, linear)``; the base weights stay frozen."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    out: dict[str, QLinear] = {}
+    for name, linear in find_targets(model, budget.target_modules).items():
+        layer = build(name, linear)
+        set_module(model, name, layer)
+        out[name] = layer
+        if progress:
+            progress(name)
+    return out

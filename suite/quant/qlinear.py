@@ -1,0 +1,113 @@
+"""QLinear: a frozen base weight (packed low-bit, or dense) plus trainable LoRA A and B.
+
+forward(x) = x @ Wᵀ + bias + s · dropout(x) @ Aᵀ @ Bᵀ, with W the dequantized base. The base is
+held as buffers (packed codes, scales, zeros, code book), never as parameters, so gradients
+reach only A and B; the dequantized weight is made per forward and not kept between steps.
+
+    >>> import torch
+    >>> from suite.quant.nf import quantize_nf
+    >>> w = torch.randn(32, 64)
+    >>> layer = QLinear(quantize_nf(w, 4, 64), torch.zeros(8, 64), torch.zeros(32, 8), 2.0)
+    >>> layer(torch.randn(3, 64)).shape
+    torch.Size([3, 32])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.quant.qtensor import QTensor, dequantize
+
+_QT_FIELDS = ("codes", "scales", "zeros", "codebook")
+
+
+class QLinear(nn.Module):
+    """A linear layer with a frozen (quantized or dense) base and a LoRA adapter."""
+
+    def __init__(
+        self,
+        base: QTensor | torch.Tensor,
+        lora_A: torch.Tensor,
+        lora_B: torch.Tensor,
+        scaling: float,
+        bias: torch.Tensor | None = None,
+        storage: str | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(base, QTensor):
+            self.out_features, self.in_features = base.shape
+            self._qmeta = base.meta()
+            for key, tensor in base.state_dict().items():
+                self.register_buffer(f"q_{key}", tensor)
+            self.storage = storage or "packed"
+        else:
+            self.out_features, self.in_features = base.shape
+            self._qmeta = None
+            self.register_buffer("weight", base.detach().clone())
+            self.storage = storage or "dense"
+        rank = lora_A.shape[0]
+        if lora_A.shape != (rank, self.in_features) or lora_B.shape != (self.out_features, rank):
+            raise ValueError(
+                f"LoRA shapes A{tuple(lora_A.shape)} B{tuple(lora_B.shape)} do not fit a "
+                f"{self.out_features}x{self.in_features} layer"
+            )
+        self.lora_A = nn.Parameter(lora_A.detach().clone().float())
+        self.lora_B = nn.Parameter(lora_B.detach().clone().float())
+        self.scaling = float(scaling)
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
+        self.dropout = 0.0
+
+    @property
+    def rank(self) -> int:
+        return self.lora_A.shape[0]
+
+    def qtensor(self) -> QTensor | None:
+        """The packed base as a QTensor (sharing this module's buffers), or None if dense."""
+        if self._qmeta is None:
+            return None
+        tensors = {
+            name[2:]: buf for name, buf in self.named_buffers(recurse=False) if name[:2] == "q_"
+        }
+        return QTensor.from_state(self._qmeta, tensors)
+
+    def base_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The base weight W as a dense tensor (dequantized for a packed base)."""
+        qt = self.qtensor()
+        if qt is None:
+            return self.weight.to(dtype)
+        return dequantize(qt, dtype)
+
+    def delta(self) -> torch.Tensor:
+        """The adapter's dense contribution s · B @ A (float32)."""
+        return self.scaling * (self.lora_B.float() @ self.lora_A.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            w = self.base_weight(x.dtype)
+        y = F.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))
+        h = F.dropout(x, self.dropout, self.training) if self.dropout else x
+        lora = F.linear(F.linear(h, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))
+        return y + self.scaling * lora
+
+    def base_bytes(self) -> int:
+        """Real storage of the frozen base in bytes (packed codes, scales, zeros, code book)."""
+        qt = self.qtensor()
+        if qt is None:
+            return self.weight.numel() * self.weight.element_size()
+        return qt.nbytes()
+
+    def adapter_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in (self.lora_A, self.lora_B))
+
+    def effective_bits(self) -> float:
+        """Stored bits per base weight, counting scales, zeros and code books."""
+        return 8.0 * self.base_bytes() / (self.out_features * self.in_features)
+
+    def extra_repr(self) -> str:
+        bits = "dense" if self._qmeta is None else f"{self._qmeta['scheme']}{self._qmeta['bits']}"
+        return (
+            f"in={self.in_features}, out={self.out_features}, base={bits}, rank={self.rank}, "
+            f"scaling={self.scaling:g}"
+        )

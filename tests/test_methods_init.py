@@ -1,0 +1,62 @@
+"""At initialization qlora equals its quantized base and lora16 equals the original model."""
+
+import copy
+
+import pytest
+import torch
+
+from methods.lora16 import LoRA16
+from methods.qlora import QLoRA
+from suite.lora import find_targets, set_module
+from suite.quant.qlinear import QLinear
+from suite.spec import Budget
+
+
+def logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def quantized_reference(model, prepared):
+    """The base model with each target weight replaced by its dequantized value, no adapter."""
+    ref = copy.deepcopy(model)
+    for name, layer in prepared.layers().items():
+        linear = torch.nn.Linear(layer.in_features, layer.out_features, bias=False)
+        linear.weight.data = layer.base_weight()
+        set_module(ref, name, linear)
+    return ref
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_qlora_starts_as_its_quantized_base(tiny, bits):
+    model, _ = tiny
+    ids = torch.randint(0, 256, (2, 32))
+    prepared = QLoRA().prepare(copy.deepcopy(model), Budget(bits=bits, rank=8), None, seed=0)
+    reference = quantized_reference(model, prepared)
+    torch.testing.assert_close(logits(prepared.model, ids), logits(reference, ids))
+    # and the quantization did change the model
+    assert not torch.allclose(logits(prepared.model, ids), logits(model, ids), atol=1e-4)
+    assert all(isinstance(m, QLinear) for m in prepared.layers().values())
+    assert len(prepared.layers()) == len(find_targets(model, Budget().target_modules))
+
+
+def test_lora16_starts_as_the_original_model(tiny):
+    model, _ = tiny
+    ids = torch.randint(0, 256, (2, 32))
+    prepared = LoRA16().prepare(copy.deepcopy(model), Budget(bits=16, rank=8), None, seed=0)
+    torch.testing.assert_close(logits(prepared.model, ids), logits(model, ids))
+
+
+def test_builtin_qlora_logits_equal_quantized_base(smollm2):
+    model, tok = smollm2
+    ids = tok("A short sentence about the weather in spring.", return_tensors="pt").input_ids
+    prepared = QLoRA().prepare(copy.deepcopy(model), Budget(bits=4), None, seed=0)
+    reference = quantized_reference(model, prepared)
+    torch.testing.assert_close(logits(prepared.model, ids), logits(reference, ids))
+
+
+def test_only_adapters_are_trainable(tiny):
+    model, _ = tiny
+    prepared = QLoRA().prepare(copy.deepcopy(model), Budget(bits=4, rank=8), None, seed=0)
+    names = {n.rsplit(".", 1)[-1] for n, p in prepared.model.named_parameters() if p.requires_grad}
+    assert names == {"lora_A", "lora_B"}

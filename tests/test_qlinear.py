@@ -1,0 +1,52 @@
+"""QLinear: forward = dequantized base + scaled LoRA path; only A and B learn; bytes are real."""
+
+import torch
+from suite.quant.nf import quantize_nf
+from suite.quant.qtensor import dequantize
+
+from suite.quant.qlinear import QLinear
+
+
+def make(bits=4, out=48, inp=128, rank=8, scaling=2.0):
+    torch.manual_seed(0)
+    qt = quantize_nf(torch.randn(out, inp), bits, 64)
+    a, b = torch.randn(rank, inp), torch.randn(out, rank)
+    return QLinear(qt, a, b, scaling), qt, a, b
+
+
+def test_forward_is_dequantized_base_plus_scaled_lora():
+    layer, qt, a, b = make()
+    x = torch.randn(5, 128)
+    expected = x @ dequantize(qt).T + 2.0 * (x @ a.T) @ b.T
+    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_reach_only_a_and_b():
+    layer, *_ = make()
+    x = torch.randn(5, 128, requires_grad=True)
+    layer(x).square().sum().backward()
+    trainable = {n for n, p in layer.named_parameters() if p.requires_grad}
+    assert trainable == {"lora_A", "lora_B"}
+    assert layer.lora_A.grad.abs().sum() > 0 and layer.lora_B.grad.abs().sum() > 0
+    assert x.grad is not None  # the input still gets its gradient, for earlier layers
+    assert all(not buf.requires_grad for buf in layer.buffers())
+
+
+def test_storage_equals_accounted_bits():
+    for bits in (2, 3, 4):
+        layer, qt, *_ = make(bits)
+        stored = sum(t.numel() * t.element_size() for t in qt.state_dict().values())
+        assert layer.base_bytes() == stored == qt.nbytes()
+        # codes at `bits` each, one float32 absmax per 64 weights, a 2**bits float32 code book
+        numel = 48 * 128
+        expected = numel * bits / 8 + numel / 64 * 4 + 2**bits * 4
+        assert layer.base_bytes() == expected
+        assert abs(layer.effective_bits() - 8 * expected / numel) < 1e-12
+
+
+def test_dense_base_for_lora16():
+    w = torch.randn(16, 64)
+    layer = QLinear(w, torch.zeros(4, 64), torch.zeros(16, 4), 1.0)
+    x = torch.randn(3, 64)
+    torch.testing.assert_close(layer(x), x @ w.T)
+    assert layer.base_bytes() == 16 * 64 * 4 and layer.storage == "dense"

@@ -1,0 +1,109 @@
+"""Per-phase measurement: wall time (device-synchronised) and peak memory.
+
+On CUDA the peak is ``torch.cuda.max_memory_allocated`` after a reset at the phase's start; on
+CPU it is the process's peak resident set size, whose high-water mark Linux lets us reset at the
+phase's start (``/proc/self/clear_refs``); where that is not allowed, the peak since process
+start is reported and ``reset_ok`` says so.
+
+    >>> with Phase("prepare", "cpu") as phase:
+    ...     pass
+    >>> sorted(phase.metrics())
+    ['prepare/peak_mem_bytes', 'prepare/wall_s']
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def _cuda(device: str) -> bool:
+    return str(device).startswith("cuda")
+
+
+def sync(device: str) -> None:
+    if _cuda(device):
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def rss_peak_bytes() -> int:
+    """The process's peak resident set size (VmHWM) in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_rss_peak() -> bool:
+    """Reset the peak RSS mark to the current RSS; False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class Phase:
+    """Context manager timing one phase and recording its peak memory."""
+
+    def __init__(self, name: str, device: str) -> None:
+        self.name = name
+        self.device = str(device)
+        self.wall_s = 0.0
+        self.peak_bytes = 0
+        self.reset_ok = True
+
+    def __enter__(self) -> Phase:
+        sync(self.device)
+        if _cuda(self.device):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self.reset_ok = reset_rss_peak()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sync(self.device)
+        self.wall_s = time.perf_counter() - self._t0
+        if _cuda(self.device):
+            import torch
+
+            self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device))
+        else:
+            self.peak_bytes = rss_peak_bytes()
+
+    def metrics(self) -> dict[str, float]:
+        return {f"{self.name}/wall_s": self.wall_s, f"{self.name}/peak_mem_bytes": self.peak_bytes}
+
+
+class Throughput:
+    """Tokens per second over the steps after a warm-up (synchronised at every mark).
+
+    With no step past the warm-up, the rate covers every step, so a short run still reports one.
+    """
+
+    def __init__(self, device: str, warmup_steps: int) -> None:
+        self.device = str(device)
+        self.warmup = warmup_steps
+        self.marks: list[tuple[float, int]] = []
+
+    def start(self) -> None:
+        sync(self.device)
+        self.marks = [(time.perf_counter(), 0)]
+
+    def step(self, tokens: int) -> None:
+        """Call after each optimizer step with the tokens it consumed."""
+        sync(self.device)
+        self.marks.append((time.perf_counter(), tokens))
+
+    def rate(self) -> float:
+        first = self.warmup if len(self.marks) > self.warmup + 1 else 0
+        seconds = self.marks[-1][0] - self.marks[first][0]
+        tokens = sum(t for _, t in self.marks[first + 1 :])
+        return tokens / seconds if seconds > 0 else 0.0

@@ -1,0 +1,111 @@
+"""Task interface, data sources, and the scoring primitives tasks share.
+
+A task has a ``name``, a ``version`` (bumped on any change of data, prompt, extraction or
+scoring), its protocols, its metric directions, ``train_data`` and ``evaluate``. Data come from
+``sample`` (the small sets in tasks/data/, written by this project in the real schemas), ``hub``
+(the datasets library, canonical ids) or a local directory in the same layout.
+
+    >>> from tasks.base import parse_source
+    >>> parse_source("sample").tag
+    'sample'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite.spec import SpecError
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    kind: str  # sample | hub | dir
+    path: Path | None = None
+
+    @property
+    def tag(self) -> str:
+        return f"dir:{self.path}" if self.kind == "dir" else self.kind
+
+    def root(self, task_dir: str) -> Path:
+        """The directory holding a task's files for the sample and dir kinds."""
+        base = DATA_DIR if self.kind == "sample" else self.path
+        candidate = base / task_dir
+        return candidate if candidate.is_dir() else base
+
+
+def parse_source(text: str) -> DataSource:
+    """``sample``, ``hub`` or an existing local directory; anything else is a SpecError."""
+    if text in ("sample", "hub"):
+        return DataSource(text)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return DataSource("dir", path.resolve())
+    raise SpecError(f"unknown data source '{text}'; allowed: sample, hub, or a local directory")
+
+
+@dataclass
+class EvalResult:
+    """What a task's evaluation returns; the harness adds the ``eval/<task>/`` prefix."""
+
+    metrics: dict[str, float]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    tokens: int = 0  # tokens processed, for eval/tokens_per_s
+    protocol: str = ""
+
+
+class Task:
+    """Base class; subclasses set the class attributes and implement the two methods."""
+
+    name = ""
+    version = ""
+    default_protocol = ""
+    protocols: dict[str, str] = {}
+    directions: dict[str, str] = {}  # metric -> "min" | "max"
+
+    def protocol_name(self, spec) -> str:
+        """The protocol a run with this EvalSpec follows (its full, recorded name)."""
+        chosen = spec.protocol or self.default_protocol
+        if chosen not in self.protocols:
+            raise SpecError(
+                f"unknown protocol '{chosen}' for task {self.name}; allowed: "
+                + ", ".join(self.protocols)
+            )
+        return chosen
+
+    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+        raise NotImplementedError
+
+    def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
+        raise NotImplementedError
+
+
+def window_nll(model, windows, batch_size: int, progress=None) -> tuple[float, int]:
+    """Summed next-token NLL over token windows (each scored on its own) and the token count."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(windows), batch_size):
+            batch = torch.stack(windows[start : start + batch_size]).to(device)
+            logits = model(input_ids=batch).logits.float()
+            nll = F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]),
+                batch[:, 1:].reshape(-1),
+                reduction="sum",
+            )
+            total += nll.item()
+            count += batch[:, 1:].numel()
+            if progress:
+                progress(len(batch))
+    return total, count
+
+
+def perplexity(total_nll: float, count: int) -> float:
+    return math.exp(total_nll / max(count, 1))

@@ -1,0 +1,95 @@
+"""WikiText-2 (raw): fine-tune on the train split, report perplexity on the test split.
+
+Protocols:
+- ``ppl-test`` (default): the test split's lines joined with "\\n\\n" (the convention of the GPTQ,
+  LoftQ and CLoQ code), tokenized once, cut into non-overlapping windows of ``eval.seq_len``
+  tokens (2048 in the paper profile; the remainder is dropped), each window scored on its own;
+  perplexity = exp(mean next-token NLL). The recorded protocol name carries the window length and,
+  when ``eval.max_windows`` limits the split, the number of windows, e.g. ``ppl-test-2048``.
+- ``ppl-valid``: the same on the validation split (LoftQ parity uses 1024-token windows).
+Training data: the train split joined the same way, cut into ``train.seq_len`` blocks.
+
+Sources: ``sample`` reads tasks/data/wikitext2/wiki.{train,valid,test}.raw; a directory holds the
+same files (the layout of the original raw release); ``hub`` loads ``Salesforce/wikitext``,
+config ``wikitext-2-raw-v1``, through the datasets library.
+
+    >>> from tasks.wikitext2 import WikiText2
+    >>> WikiText2().default_protocol
+    'ppl-test'
+"""
+
+from __future__ import annotations
+
+from tasks.base import DataSource, EvalResult, Task, perplexity, window_nll
+
+HUB_ID = ("Salesforce/wikitext", "wikitext-2-raw-v1")
+FILES = {"train": "wiki.train.raw", "validation": "wiki.valid.raw", "test": "wiki.test.raw"}
+
+
+def read_lines(source: DataSource, split: str) -> list[str]:
+    """The split's rows as the datasets library gives them: one line each, newline kept."""
+    if source.kind == "hub":
+        import datasets
+
+        return list(datasets.load_dataset(*HUB_ID, split=split)["text"])
+    path = source.root("wikitext2") / FILES[split]
+    if not path.is_file():
+        raise FileNotFoundError(f"WikiText-2 {split} split not found: {path}")
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def joined_ids(tokenizer, source: DataSource, split: str):
+    import torch
+
+    text = "\n\n".join(read_lines(source, split))
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
+    return ids.to(torch.long)
+
+
+def windows(ids, seq_len: int, limit: int = 0) -> list:
+    n = ids.numel() // seq_len
+    if limit:
+        n = min(n, limit)
+    return [ids[i * seq_len : (i + 1) * seq_len] for i in range(n)]
+
+
+class WikiText2(Task):
+    name = "wikitext2"
+    version = "1"
+    default_protocol = "ppl-test"
+    protocols = {
+        "ppl-test": "perplexity on the test split, '\\n\\n'-joined, non-overlapping windows",
+        "ppl-valid": "perplexity on the validation split (LoftQ parity: 1024-token windows)",
+    }
+    directions = {"ppl": "min", "nll": "min"}
+
+    def protocol_name(self, spec) -> str:
+        base = super().protocol_name(spec)
+        name = f"{base}-{spec.seq_len}"
+        return f"{name}-first{spec.max_windows}" if spec.max_windows else name
+
+    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+        ids = joined_ids(tokenizer, source, "train")
+        blocks = windows(ids, seq_len, max_examples)
+        return [{"input_ids": b, "labels": b} for b in blocks]
+
+    def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
+        protocol = self.protocol_name(spec)
+        split = "validation" if protocol.startswith("ppl-valid") else "test"
+        ids = joined_ids(tokenizer, source, split)
+        wins = windows(ids, spec.seq_len, spec.max_windows)
+        if not wins:
+            raise ValueError(
+                f"the {split} split has {ids.numel()} tokens, fewer than one "
+                f"{spec.seq_len}-token window"
+            )
+        if progress:
+            progress(0, total=len(wins))
+        total, count = window_nll(model, wins, spec.batch_size, progress)
+        rows = [{"split": split, "windows": len(wins), "tokens": count, "nll_sum": total}]
+        return EvalResult(
+            metrics={"ppl": perplexity(total, count), "nll": total / count},
+            rows=rows,
+            tokens=len(wins) * spec.seq_len,
+            protocol=protocol,
+        )

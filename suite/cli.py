@@ -1,0 +1,241 @@
+"""The ``qbench`` command: run sweeps, list what exists, pull models, report results.
+
+    qbench run --methods cloq,loftq --bits 2
+    qbench ls methods
+    qbench models pull smollm2-135m
+    qbench report
+
+Bad input gets a one-line error naming the value and what is allowed, exit code 2, and nothing
+is written. ``qbench --help``, ``qbench ls`` and ``qbench report`` never import torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from suite.spec import SpecError
+
+
+def cache_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("QBENCH_CACHE") or "~/.cache/qbench").expanduser()
+
+
+class QbenchGroup(click.Group):
+    """Turns a SpecError anywhere below into a one-line error and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SpecError as err:
+            click.echo(f"qbench: error: {err}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=QbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qbench", message="qbench %(version)s")
+def cli() -> None:
+    """Compare ways of fine-tuning quantized LLMs with LoRA, under one harness."""
+
+
+@cli.command()
+@click.option("--methods", help="Comma-separated methods (qbench ls methods). [qlora,lora16]")
+@click.option("--bits", help="Comma-separated bit widths, e.g. 2,3,4. [4]")
+@click.option("--rank", "ranks", help="Comma-separated LoRA ranks. [64]")
+@click.option("--tasks", help="Comma-separated tasks (qbench ls tasks). [wikitext2]")
+@click.option("--model", "models", help="Comma-separated models (qbench ls models). [smollm2-135m]")
+@click.option("--seeds", help="Comma-separated seeds. [0]")
+@click.option("--profile", help="quick (default, 2-core CPU sized) or paper.")
+@click.option("--data", help="Data source: sample, hub, or a local directory. [profile's]")
+@click.option(
+    "--quantizer",
+    help="Give every method this quantizer (nf, int, gptq, ...) "
+    "instead of its paper's own, for a controlled comparison.",
+)
+@click.option("--group-size", type=int, help="Quantization group size. [64]")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any field, e.g. train.lr=1e-4, calib.n_windows=32, "
+    "method.loftq.iters=5. Repeatable.",
+)
+@click.option("--config", type=click.Path(), help="YAML sweep file (flags win over it).")
+@click.option("--experiment", help="MLflow experiment name. [qbench]")
+@click.option(
+    "--tracking-uri", help="MLflow store. [$MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db]"
+)
+@click.option(
+    "--cache-dir", help="Model and prepared-model cache. [$QBENCH_CACHE or ~/.cache/qbench]"
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--force", is_flag=True, help="Rerun specs that already have a FINISHED run.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write prepared models.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--dry-run", is_flag=True, help="Print the runs the sweep would make; run none.")
+def run(
+    methods,
+    bits,
+    ranks,
+    tasks,
+    models,
+    seeds,
+    profile,
+    data,
+    quantizer,
+    group_size,
+    sets,
+    config,
+    experiment,
+    tracking_uri,
+    cache_dir: str | None,
+    device,
+    force,
+    no_cache,
+    no_progress,
+    dry_run,
+) -> None:
+    """Run a sweep: methods x bits x ranks x tasks x seeds, each recorded as one MLflow run."""
+    from suite.sweep import build_sweep, expand
+
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise SpecError(f"device '{device}' is not allowed; allowed: auto, cpu, cuda, cuda:N")
+    sweep = build_sweep(
+        models=models,
+        methods=methods,
+        bits=bits,
+        ranks=ranks,
+        tasks=tasks,
+        seeds=seeds,
+        profile=profile,
+        data=data,
+        experiment=experiment,
+        sets=list(sets),
+        config=config,
+        quantizer=quantizer,
+        group_size=group_size,
+    )
+    if dry_run:
+        from suite.runner import run_name
+        from suite.spec import run_key
+
+        for spec in expand(sweep):
+            click.echo(f"{run_key(spec)}  {spec.model}  {run_name(spec)}")
+        return
+    from rich.console import Console
+
+    from suite.runner import Settings, check_widths, run_sweep
+    from suite.tracking import Tracker, check_uri, resolve_uri
+
+    settings = Settings(
+        cache=cache_dir_path(cache_dir),
+        device=device,
+        force=force,
+        use_cache=not no_cache,
+        progress=not no_progress,
+    )
+    check_uri(resolve_uri(tracking_uri))  # an unreachable store fails before any work
+    check_widths(expand(sweep), settings.cache, Console(stderr=True))
+    tracker = Tracker.connect(tracking_uri, sweep.experiment)
+    summary = run_sweep(sweep, tracker, settings)
+    click.echo(
+        f"{len(summary.finished)} finished, {len(summary.skipped)} skipped, "
+        f"{len(summary.failed)} failed  (store: {tracker.uri}, experiment: "
+        f"{tracker.experiment})"
+    )
+    if summary.failed:
+        sys.exit(1)
+
+
+def cache_dir_path(value: str | None) -> Path:
+    return cache_dir(value)
+
+
+@cli.command(name="ls")
+@click.argument("what", type=click.Choice(["methods", "tasks", "models", "profiles"]))
+def ls(what: str) -> None:
+    """List methods, tasks, models or profiles."""
+    from suite import models as model_lib
+    from suite.registry import METHODS, TASKS
+
+    if what == "methods":
+        for name, entry in METHODS.items():
+            bits = "16 (unquantized)" if entry.bits == (16,) else ",".join(map(str, entry.bits))
+            if entry.fractional_bits:
+                bits += ",fractional"
+            data = "calibration" if entry.needs_calibration else "no data"
+            click.echo(f"{name:<10} bits {bits:<16} {data:<12} {entry.summary}")
+    elif what == "tasks":
+        for name, entry in TASKS.items():
+            click.echo(f"{name:<12} {entry.summary}")
+    elif what == "models":
+        for name, spec in model_lib.BUILTIN.items():
+            click.echo(f"{name:<16} built-in: {spec.summary}; {spec.note}")
+        for shape in model_lib.SYNTHETIC:
+            click.echo(
+                f"{'synthetic:' + shape:<16} random weights of this shape "
+                "(speed and memory work only)"
+            )
+        click.echo("<org/name>       a Hugging Face model id (needs a reachable hub)")
+        click.echo("<dir> | <f.gguf> a local model directory or GGUF file")
+    else:
+        from suite.sweep import profiles
+
+        for name in profiles():
+            click.echo(name)
+
+
+@cli.group()
+def models() -> None:
+    """Fetch and list built-in models."""
+
+
+@models.command()
+@click.argument("name")
+@click.option("--cache-dir", help="[$QBENCH_CACHE or ~/.cache/qbench]")
+@click.option("--force", is_flag=True, help="Fetch and convert again even if cached.")
+def pull(name: str, cache_dir: str | None, force: bool) -> None:
+    """Fetch a built-in model once and cache it as a safetensors checkpoint."""
+    from suite import models as model_lib
+
+    if name not in model_lib.BUILTIN:
+        raise SpecError(f"unknown built-in model '{name}'; allowed: {', '.join(model_lib.BUILTIN)}")
+    path = model_lib.pull(name, cache_dir_path(cache_dir), force=force, say=click.echo)
+    click.echo(f"{name}: {path}")
+
+
+@models.command(name="list")
+@click.option("--cache-dir", help="[$QBENCH_CACHE or ~/.cache/qbench]")
+def list_models(cache_dir: str | None) -> None:
+    """Built-in models and whether each is cached."""
+    from suite import models as model_lib
+
+    cache = cache_dir_path(cache_dir)
+    for name in model_lib.BUILTIN:
+        state = "cached" if model_lib.is_pulled(name, cache) else "not pulled"
+        click.echo(f"{name:<16} {state:<11} {model_lib.builtin_dir(name, cache)}")
+
+
+def _add_report_commands() -> None:
+    try:
+        from suite.report.commands import compare, export, report
+    except ImportError:
+        return
+
+    for command in (report, export, compare):
+        cli.add_command(command)
+
+
+_add_report_commands()
+
+
+def main() -> None:
+    cli(prog_name="qbench")
+
+
+if __name__ == "__main__":
+    main()

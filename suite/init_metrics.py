@@ -1,0 +1,56 @@
+"""Init-quality and storage metrics of a prepared model, measured by the harness.
+
+``weight_err`` of a layer is ‖W − (Q + sBA)‖_F / ‖W‖_F with W the original weight; the model-level
+metric is the mean over target layers. Storage counts real bytes: packed codes, scales, zeros
+and code books for the base, A and B for the adapters.
+
+    >>> # metrics, table = init_metrics(prepared, originals)
+    >>> # metrics["init/weight_err"]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from suite.lora import Prepared
+
+
+@torch.no_grad()
+def weight_errors(prepared: Prepared, originals: dict[str, torch.Tensor]) -> dict[str, float]:
+    out = {}
+    for name, layer in prepared.layers().items():
+        w = originals[name].to(layer.lora_A.device).float()
+        approx = layer.base_weight(torch.float32) + layer.delta()
+        out[name] = (torch.linalg.norm(w - approx) / torch.linalg.norm(w)).item()
+    return out
+
+
+def init_metrics(
+    prepared: Prepared,
+    originals: dict[str, torch.Tensor],
+    calib_errors: dict[str, float] | None = None,
+) -> tuple[dict[str, float], list[dict]]:
+    """Model-level metrics (design.md §3 names) and the per-layer table."""
+    layers = prepared.layers()
+    werr = weight_errors(prepared, originals)
+    base = sum(layer.base_bytes() for layer in layers.values())
+    adapters = sum(layer.adapter_bytes() for layer in layers.values())
+    numel = sum(layer.in_features * layer.out_features for layer in layers.values())
+    metrics = {
+        "init/weight_err": sum(werr.values()) / len(werr),
+        "quant/effective_bits": 8.0 * base / numel,
+        "quant/base_bytes": float(base),
+        "lora/adapter_bytes": float(adapters),
+    }
+    if calib_errors:
+        metrics["init/calib_err"] = sum(calib_errors.values()) / len(calib_errors)
+    table = [
+        {
+            "layer": name,
+            "weight_err": werr[name],
+            "calib_err": (calib_errors or {}).get(name),
+            "effective_bits": layer.effective_bits(),
+        }
+        for name, layer in layers.items()
+    ]
+    return metrics, table

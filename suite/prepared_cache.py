@@ -1,0 +1,80 @@
+"""On-disk cache of prepared models (quantized base + initial adapters), keyed by prepare key.
+
+One prepared model feeds every task of the same model, method, budget and calibration. An entry
+is a safetensors file of every QLinear's buffers and A/B plus a JSON manifest, written to a
+temporary name and renamed, so a killed process never leaves a half-written entry behind.
+
+    >>> # save(prepared, cache_dir / "prepared" / key)
+    >>> # prepared = load(base_model, cache_dir / "prepared" / key)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from suite.lora import Prepared, set_module
+from suite.spec import SpecError
+
+FORMAT = 1
+
+
+def save(prepared: Prepared, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors, layers = {}, {}
+    for name, layer in prepared.layers().items():
+        for key, value in layer.state_dict().items():
+            tensors[f"{name}::{key}"] = value.detach().contiguous().cpu()
+        layers[name] = {"qmeta": layer._qmeta, "scaling": layer.scaling, "storage": layer.storage}
+    manifest = {
+        "format": FORMAT,
+        "storage": prepared.storage,
+        "quantizer": prepared.quantizer,
+        "info": prepared.info,
+        "layers": layers,
+    }
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / "tensors.safetensors"))
+    (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def load(model, path: Path) -> Prepared:
+    """Rebuild a prepared model on top of a fresh base ``model`` from a cache entry."""
+    from safetensors.torch import load_file
+
+    from suite.quant.qlinear import QLinear
+    from suite.quant.qtensor import QTensor
+
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        tensors = load_file(str(path / "tensors.safetensors"))
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"format {manifest.get('format')}")
+    except Exception as err:
+        raise SpecError(
+            f"prepared-model cache entry {path} is corrupt ({type(err).__name__}: {err}); "
+            "allowed: delete it, or rerun with --no-cache"
+        ) from None
+    for p in model.parameters():
+        p.requires_grad_(False)
+    device = next(model.parameters()).device
+    for name, info in manifest["layers"].items():
+        part = {k.split("::", 1)[1]: v for k, v in tensors.items() if k.startswith(name + "::")}
+        a, b = part.pop("lora_A"), part.pop("lora_B")
+        bias = part.pop("bias", None)
+        if info["qmeta"] is None:
+            base = part["weight"]
+        else:
+            base = QTensor.from_state(info["qmeta"], {k[2:]: v for k, v in part.items()})
+        layer = QLinear(base, a, b, info["scaling"], bias, storage=info["storage"])
+        set_module(model, name, layer.to(device))
+    return Prepared(model, manifest["storage"], manifest["quantizer"], manifest["info"])

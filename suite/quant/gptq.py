@@ -90,7 +90,8 @@ def _inverse_hessian_factor(h: torch.Tensor, damp: float, fp64: bool) -> torch.T
             f"the damped Gram matrix is not positive definite (damp={damp}); allowed: a larger "
             "damp, or a Gram matrix from more calibration tokens"
         )
-    inv = torch.cholesky_inverse(low)
+    # H⁻¹ from the factor by triangular solves (torch's CPU cholesky_inverse is very slow)
+    inv = torch.cholesky_solve(torch.eye(work.shape[0], dtype=work.dtype, device=work.device), low)
     upper, info = torch.linalg.cholesky_ex(inv, upper=True)
     if int(info) != 0:
         raise ValueError(

@@ -12,8 +12,10 @@ authors' code does (it rescales X to unit spectral norm), so α means the same f
 The ℓ∞ prox comes from the Moreau decomposition, ``prox_{α‖·‖∞}(v) = v − P_{‖·‖₁ ≤ α}(v)``, with
 the ℓ1-ball projection of Duchi et al. (2008) (sort, cumulative sums, threshold); all rows are
 processed at once. With ``group_size`` the ℓ∞ penalty applies per group of consecutive inputs
-(the authors' group-wise variant). Defaults follow the paper's code/README: α = 0.001 and 200
-iterations per channel; for the group-wise variant the authors use α = 0.0001 and 150 iterations.
+(the authors' group-wise variant; the per-row penalty lowers each row's maximum but may raise
+the maximum of some groups, so match it to the quantizer's grouping). Defaults follow the
+authors' code and README: α = 0.001 and 200 iterations per channel; for the group-wise variant
+they use α = 0.0001 and 150 iterations.
 
     >>> import torch
     >>> from suite.quant.magr import magr

@@ -54,9 +54,9 @@ def test_linf_prox_clips_at_the_threshold() -> None:
 def test_magr_lowers_row_max_and_keeps_outputs(setup) -> None:
     x, _, w, w2 = setup
     ratio = w2.abs().amax(1) / w.abs().amax(1)
-    # observed: mean 0.57, worst row 0.73
+    # observed: mean 0.58, worst row 0.73
     assert torch.all(ratio < 0.9) and ratio.mean() < 0.7
-    # observed: 2.5% relative output change
+    # observed: 2.3% relative output change
     assert out_err(x, w, w2) < 0.05
 
 
@@ -65,8 +65,8 @@ def test_magr_then_quantize_is_not_worse_on_the_original_outputs(setup, bits) ->
     x, h, w, w2 = setup
     rtn, rtn_magr = (out_err(x, w, dequantize(quantize_int(v, bits, 64))) for v in (w, w2))
     gptq, gptq_magr = (out_err(x, w, run_gptq(v, h, bits, 64).weight) for v in (w, w2))
-    # observed at 2 bits: RTN 0.481 -> 0.398, GPTQ 0.238 -> 0.201; 3 bits: 0.221 -> 0.174,
-    # 0.090 -> 0.075
+    # observed at 2 bits: RTN 0.459 -> 0.387, GPTQ 0.221 -> 0.189; at 3 bits: RTN 0.210 -> 0.177,
+    # GPTQ 0.081 -> 0.070 (at 4 bits GPTQ goes 0.036 -> 0.038, so 4 bits is not asserted)
     assert rtn_magr < rtn and gptq_magr < 1.02 * gptq
 
 
@@ -74,6 +74,8 @@ def test_groupwise_variant_lowers_group_max(setup) -> None:
     x, h, w, _ = setup
     w2 = magr(w, h, alpha=0.0001, iters=150, group_size=64)
     ratio = w2.view(128, 4, 64).abs().amax(-1) / w.view(128, 4, 64).abs().amax(-1)
+    # observed: mean 0.86, worst group 0.98, output change 0.7% (the per-row variant lowers
+    # each row's max but can raise a group's: worst group 1.25 there)
     assert torch.all(ratio <= 1.0 + 1e-6) and ratio.mean() < 0.95
     assert out_err(x, w, w2) < 0.02
 

@@ -55,14 +55,17 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
         return flat.to(torch.uint8).clone()
     per_unit, unit_bytes = _unit(bits)
     pad = -numel % per_unit
-    wide = flat.to(torch.int32)
+    # one byte per unit (2 and 4 bits) works in uint8; 3 bits builds 24-bit words in int32
+    wide = flat.to(torch.uint8 if unit_bytes == 1 else torch.int32)
     if pad:
         wide = torch.cat([wide, wide.new_zeros(pad)])
     wide = wide.view(-1, per_unit)
     unit_bits = 8 * unit_bytes
-    word = torch.zeros(wide.shape[0], dtype=torch.int32, device=flat.device)
+    word = wide.new_zeros(wide.shape[0])
     for k in range(per_unit):  # positions within one unit, not elements
         word |= wide[:, k] << (unit_bits - bits * (k + 1))
+    if unit_bytes == 1:
+        return word
     out = torch.stack([(word >> (unit_bits - 8 * (m + 1))) & 0xFF for m in range(unit_bytes)], 1)
     return out.reshape(-1)[: packed_nbytes(numel, bits)].to(torch.uint8)
 
@@ -82,15 +85,18 @@ def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
     if bits == 8:
         return flat.clone()
     per_unit, unit_bytes = _unit(bits)
-    pad = -flat.numel() % unit_bytes
-    wide = flat.to(torch.int32)
-    if pad:
-        wide = torch.cat([wide, wide.new_zeros(pad)])
-    wide = wide.view(-1, unit_bytes)
-    unit_bits = 8 * unit_bytes
-    word = torch.zeros(wide.shape[0], dtype=torch.int32, device=flat.device)
-    for m in range(unit_bytes):
-        word |= wide[:, m] << (unit_bits - 8 * (m + 1))
     mask = (1 << bits) - 1
+    unit_bits = 8 * unit_bytes
+    if unit_bytes == 1:
+        word = flat
+    else:
+        pad = -flat.numel() % unit_bytes
+        wide = flat.to(torch.int32)
+        if pad:
+            wide = torch.cat([wide, wide.new_zeros(pad)])
+        wide = wide.view(-1, unit_bytes)
+        word = wide.new_zeros(wide.shape[0])
+        for m in range(unit_bytes):
+            word |= wide[:, m] << (unit_bits - 8 * (m + 1))
     out = torch.stack([(word >> (unit_bits - bits * (k + 1))) & mask for k in range(per_unit)], 1)
     return out.reshape(-1)[:numel].to(torch.uint8)

@@ -255,7 +255,7 @@ def dequantize(qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     codes = qt.unpacked_codes().view(out_f, groups, qt.group_size)
     scales = qt.scales.to(torch.float32).unsqueeze(-1)
     if qt.scheme == "nf":
-        values = qt.codebook[codes.long()] * scales
+        values = qt.codebook[codes.to(torch.int32)] * scales
     else:
         values = (codes.to(torch.float32) - qt.zeros.to(torch.float32).unsqueeze(-1)) * scales
     return values.view(out_f, in_f).to(dtype)

@@ -26,6 +26,15 @@ def out_err(x: torch.Tensor, w: torch.Tensor, q: torch.Tensor) -> float:
     return float((x @ (w - q).T).norm() / (x @ w.T).norm())
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These matrices are small: one thread avoids thread hand-off costs on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def layer() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(X, H = XᵀX, W) for a 64 x 256 layer with correlated inputs."""

@@ -1,0 +1,283 @@
+"""GPTQ / OPTQ (Frantar et al., 2023): column-by-column quantization with Hessian error feedback.
+
+Given a layer weight W (out, in) and the Gram matrix H = XᵀX of its inputs, the columns are
+quantized one at a time and each column's rounding error is spread over the not yet quantized
+columns through the upper Cholesky factor of H⁻¹, which minimises ‖X(W − Q)ᵀ‖ greedily. As in
+the reference implementation: inputs with H_ii = 0 are dead (H_ii := 1, W[:, i] := 0); H is
+damped by ``damp * mean(diag H)``; updates are applied lazily in blocks of ``block_size`` columns.
+
+Grids: ``scheme="int"`` (asymmetric INT-k, :mod:`suite.quant.uniform`) or ``scheme="nf"`` (NF-k
+code book with absmax scales, :mod:`suite.quant.nf`). Groups are ``group_size`` consecutive input
+columns. Without ``act_order`` a group's scale/zero are computed from the current, error-updated
+weights of the whole group when its first column is reached (including updates still pending
+from the current block), so any ``block_size`` gives the same result up to float rounding. With
+``act_order`` columns are visited by decreasing H_ii, and groups are *static*: scales come from
+the weights before the pass, in the original column order, so nothing needs a stored permutation.
+Codes are chosen on the stored (dtype-rounded) scales, so the returned weights are exactly what
+the packed QTensor dequantizes to. Arithmetic is float32; ``fp64_cholesky`` computes the
+inverse-Hessian factor in float64.
+
+    >>> import torch
+    >>> from suite.quant.gptq import gptq_quantize
+    >>> x = torch.randn(512, 64) @ torch.randn(64, 128)
+    >>> w = torch.randn(32, 128)
+    >>> qt = gptq_quantize(w, x.T @ x, bits=3, group_size=64)
+    >>> qt.scheme, qt.bits
+    ('int', 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from suite.quant.nf import nf_absmax, nf_codebook, nf_codes
+from suite.quant.packing import pack
+from suite.quant.qtensor import (
+    QTensor,
+    check_group_size,
+    check_scheme_bits,
+    check_weight,
+    clip_factors,
+    dequantize,
+    scale_dtype_of,
+)
+from suite.quant.uniform import int_codes, int_params, int_range, int_values
+
+
+@dataclass
+class GPTQResult:
+    """What one GPTQ run produced: the packed weight and the float32 weights the loop chose."""
+
+    qtensor: QTensor
+    weight: torch.Tensor  # (out, in) float32, equal to dequantize(qtensor)
+    loss: float  # GPTQ's own objective, sum over columns of (w - q)² / (2 [H⁻¹]_jj²)
+
+
+class _Grid:
+    """Per-group parameters and column rounding for one scheme (float32 throughout)."""
+
+    def __init__(self, scheme: str, bits: int, scale_dtype: torch.dtype, device) -> None:
+        self.scheme, self.bits, self.scale_dtype = scheme, bits, scale_dtype
+        self.codebook = nf_codebook(bits, device) if scheme == "nf" else None
+
+    def params(self, groups: torch.Tensor, clip: torch.Tensor | None):
+        """(scale, zero) over the last dim of ``groups``; zero is None for NF."""
+        if self.scheme == "nf":
+            return nf_absmax(groups, clip, self.scale_dtype), None
+        lo, hi = int_range(groups, clip)
+        return int_params(lo, hi, self.bits, self.scale_dtype)
+
+    def round(self, x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | None):
+        """(codes, values) of ``x`` on the grid; values exactly as dequantize computes them."""
+        if self.scheme == "nf":
+            codes = nf_codes(x, scale, self.codebook)
+            return codes, self.codebook[codes] * scale
+        codes = int_codes(x, scale, zero, self.bits)
+        return codes, int_values(codes, scale, zero)
+
+
+def _inverse_hessian_factor(h: torch.Tensor, damp: float, fp64: bool) -> torch.Tensor:
+    """Upper Cholesky factor of (H + damp·mean(diag H)·I)⁻¹, in float32."""
+    work = h.to(torch.float64 if fp64 else torch.float32)
+    diag = work.diagonal()
+    diag.add_(damp * diag.mean())
+    low, info = torch.linalg.cholesky_ex(work)
+    if int(info) != 0:
+        raise ValueError(
+            f"the damped Gram matrix is not positive definite (damp={damp}); allowed: a larger "
+            "damp, or a Gram matrix from more calibration tokens"
+        )
+    # H⁻¹ from the factor by triangular solves (torch's CPU cholesky_inverse is very slow)
+    inv = torch.cholesky_solve(torch.eye(work.shape[0], dtype=work.dtype, device=work.device), low)
+    upper, info = torch.linalg.cholesky_ex(inv, upper=True)
+    if int(info) != 0:
+        raise ValueError(
+            f"the inverse Hessian lost positive definiteness (damp={damp}); allowed: a larger "
+            "damp, or fp64_cholesky=True"
+        )
+    return upper.to(torch.float32)
+
+
+def run_gptq(
+    w: torch.Tensor,
+    gram: torch.Tensor,
+    bits: int,
+    group_size: int = 64,
+    damp: float = 0.01,
+    block_size: int = 128,
+    act_order: bool = False,
+    scheme: str = "int",
+    clip: torch.Tensor | float | None = None,
+    scale_dtype: torch.dtype | str = torch.float32,
+    fp64_cholesky: bool = False,
+) -> GPTQResult:
+    """GPTQ on an (out, in) weight with Gram matrix ``gram`` (in, in); see the module docs."""
+    check_scheme_bits(scheme, bits)
+    out_f, in_f = check_weight(w)
+    check_group_size(group_size, in_f)
+    sdtype = scale_dtype_of(scale_dtype)
+    if not isinstance(gram, torch.Tensor) or tuple(gram.shape) != (in_f, in_f):
+        got = tuple(gram.shape) if isinstance(gram, torch.Tensor) else type(gram).__name__
+        raise ValueError(f"gram must be a ({in_f}, {in_f}) tensor H = XᵀX, got {got}")
+    if not damp >= 0:
+        raise ValueError(f"damp={damp!r} is not allowed; allowed: a number >= 0 (e.g. 0.01)")
+    if not isinstance(block_size, int) or block_size <= 0:
+        raise ValueError(f"block_size={block_size!r} is not allowed; allowed: a positive integer")
+    device = w.device
+    n_groups = in_f // group_size
+    clip_t = clip_factors(clip, (out_f, n_groups), device)
+    grid = _Grid(scheme, bits, sdtype, device)
+
+    weight = w.detach().to(torch.float32).clone()
+    h = gram.detach().to(device=device, dtype=torch.float32).clone()
+    dead = h.diagonal() == 0
+    h.diagonal()[dead] = 1.0
+    weight[:, dead] = 0.0
+
+    scales = torch.empty(out_f, n_groups, dtype=torch.float32, device=device)
+    zeros = torch.zeros(out_f, n_groups, dtype=torch.float32, device=device)
+    if act_order:
+        # static groups: parameters from the weights before the pass, original column order
+        s, z = grid.params(weight.view(out_f, n_groups, group_size), clip_t)
+        scales.copy_(s)
+        if z is not None:
+            zeros.copy_(z)
+        perm = torch.argsort(h.diagonal(), descending=True)
+        weight = weight[:, perm]
+        h = h[perm][:, perm]
+        group_of = (perm // group_size).tolist()
+    else:
+        perm = None
+        group_of = [j // group_size for j in range(in_f)]
+
+    hinv = _inverse_hessian_factor(h, damp, fp64_cholesky)
+    del h
+    codes = torch.empty(out_f, in_f, dtype=torch.uint8, device=device)
+    q_all = torch.empty(out_f, in_f, dtype=torch.float32, device=device)
+    loss = torch.zeros((), dtype=torch.float32, device=device)
+
+    for i1 in range(0, in_f, block_size):
+        i2 = min(i1 + block_size, in_f)
+        w1 = weight[:, i1:i2].clone()
+        err1 = torch.zeros_like(w1)
+        hinv1 = hinv[i1:i2, i1:i2]
+        for i in range(i2 - i1):
+            j = i1 + i
+            g = group_of[j]
+            if not act_order and j % group_size == 0:
+                cur = w1[:, i : i + group_size]
+                if j + group_size > i2:  # the rest of the group lies beyond this block
+                    rest = (
+                        weight[:, i2 : j + group_size]
+                        - err1[:, :i] @ hinv[i1:j, i2 : j + group_size]
+                    )
+                    cur = torch.cat([cur, rest], dim=1)
+                s, z = grid.params(cur, None if clip_t is None else clip_t[:, g])
+                scales[:, g] = s
+                if z is not None:
+                    zeros[:, g] = z
+            col = w1[:, i]
+            c, q = grid.round(col, scales[:, g], zeros[:, g] if scheme == "int" else None)
+            codes[:, j] = c.to(torch.uint8)
+            q_all[:, j] = q
+            d = hinv1[i, i]
+            e = (col - q) / d
+            loss += (e * e).sum() / 2
+            w1[:, i:] -= e.unsqueeze(1) * hinv1[i, i:].unsqueeze(0)
+            err1[:, i] = e
+        weight[:, i2:] -= err1 @ hinv[i1:i2, i2:]
+
+    if perm is not None:
+        inv = torch.argsort(perm)
+        codes, q_all = codes[:, inv], q_all[:, inv]
+    qt = QTensor(
+        scheme,
+        bits,
+        group_size,
+        (out_f, in_f),
+        pack(codes, bits),
+        scales.to(sdtype),
+        zeros.to(torch.uint8) if scheme == "int" else None,
+        grid.codebook,
+    )
+    return GPTQResult(qt, q_all, float(loss))
+
+
+def gptq_quantize(
+    w: torch.Tensor,
+    gram: torch.Tensor,
+    bits: int,
+    group_size: int = 64,
+    damp: float = 0.01,
+    block_size: int = 128,
+    act_order: bool = False,
+    scheme: str = "int",
+    clip: torch.Tensor | float | None = None,
+    scale_dtype: torch.dtype | str = torch.float32,
+    fp64_cholesky: bool = False,
+) -> QTensor:
+    """GPTQ-quantize ``w`` given ``gram`` = XᵀX; the packed result of :func:`run_gptq`."""
+    return run_gptq(
+        w,
+        gram,
+        bits,
+        group_size,
+        damp,
+        block_size,
+        act_order,
+        scheme,
+        clip,
+        scale_dtype,
+        fp64_cholesky,
+    ).qtensor
+
+
+@dataclass(frozen=True)
+class GPTQQuantizer:
+    """GPTQ/OPTQ with the paper's defaults (1% damping, blocks of 128, no act-order)."""
+
+    name: ClassVar[str] = "gptq"
+    damp: float = 0.01
+    block_size: int = 128
+    act_order: bool = False
+    scheme: str = "int"
+    scale_dtype: str = "float32"
+    fp64_cholesky: bool = False
+
+    def __post_init__(self) -> None:
+        if self.scheme not in ("int", "nf"):
+            raise ValueError(f"scheme {self.scheme!r} is not allowed for gptq; allowed: int, nf")
+        if not self.damp >= 0:
+            raise ValueError(f"damp={self.damp!r} is not allowed; allowed: a number >= 0")
+        if not isinstance(self.block_size, int) or self.block_size <= 0:
+            raise ValueError(
+                f"block_size={self.block_size!r} is not allowed; allowed: a positive integer"
+            )
+        scale_dtype_of(self.scale_dtype)
+
+    def quantize(
+        self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None
+    ) -> QTensor:
+        if gram is None:
+            raise ValueError(
+                "quantizer 'gptq' needs gram (H = XᵀX of the layer's calibration inputs), got None"
+            )
+        return gptq_quantize(
+            weight,
+            gram,
+            bits,
+            group_size,
+            self.damp,
+            self.block_size,
+            self.act_order,
+            self.scheme,
+            None,
+            self.scale_dtype,
+            self.fp64_cholesky,
+        )
+
+    def dequantize(self, qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return dequantize(qt, dtype)

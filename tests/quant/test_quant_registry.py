@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from suite.quant import QUANTIZERS, get_quantizer, quantizer_class
+from suite.quant.gptq import gptq_quantize
+from suite.quant.nf import quantize_nf
+from suite.quant.uniform import quantize_int
+
+
+def test_import_does_not_import_torch() -> None:
+    code = "import sys, suite.quant; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_table_and_getter() -> None:
+    assert sorted(QUANTIZERS) == ["gptq", "int", "nf"]
+    for name in QUANTIZERS:
+        assert get_quantizer(name).name == name
+        assert quantizer_class(name).name == name
+    assert get_quantizer("gptq", act_order=True, damp=0.1).act_order is True
+    with pytest.raises(ValueError) as info:
+        get_quantizer("x")
+    assert str(info.value) == "unknown quantizer 'x'; allowed: gptq, int, nf"
+
+
+@pytest.mark.parametrize("name", ["nf", "int", "gptq"])
+def test_bad_bits_and_group_sizes(name: str) -> None:
+    q = get_quantizer(name)
+    w = torch.randn(8, 128)
+    gram = torch.eye(128)
+    with pytest.raises(ValueError, match=r"bits=5 .*allowed: 2, 3, 4"):
+        q.quantize(w, 5, 64, gram=gram)
+    for gs in (48, 0, -64, 256):
+        with pytest.raises(ValueError, match=rf"group_size={gs} .*positive divisor of 128"):
+            q.quantize(w, 4, gs, gram=gram)
+    with pytest.raises(ValueError, match="2-D floating"):
+        q.quantize(torch.randn(128), 4, 64, gram=gram)
+
+
+def test_messages_are_one_line() -> None:
+    w = torch.randn(8, 100)
+    for call in (
+        lambda: quantize_nf(w, 8, 50),
+        lambda: quantize_int(w, 1, 50),
+        lambda: quantize_int(w, 4, 64),
+        lambda: gptq_quantize(w, torch.eye(100), 4, 30),
+        lambda: quantize_int(w, 4, 50, scale_dtype="float64"),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert "\n" not in str(info.value) and "allowed" in str(info.value)
+    # 8-bit NF is not offered; 8-bit INT is
+    assert quantize_int(w, 8, 50).bits == 8

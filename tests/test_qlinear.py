@@ -1,10 +1,10 @@
 """QLinear: forward = dequantized base + scaled LoRA path; only A and B learn; bytes are real."""
 
 import torch
-from suite.quant.nf import quantize_nf
-from suite.quant.qtensor import dequantize
 
+from suite.quant.nf import quantize_nf
 from suite.quant.qlinear import QLinear
+from suite.quant.qtensor import dequantize
 
 
 def make(bits=4, out=48, inp=128, rank=8, scaling=2.0):

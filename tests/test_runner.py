@@ -18,7 +18,6 @@ TINY = [
     "train.batch_size=2",
     "eval.seq_len=128",
     "eval.max_windows=2",
-    "budget.rank=4",
 ]
 
 
@@ -30,7 +29,9 @@ def runs(store, experiment="qbench", status=None):
 
 
 def sweep(**kw):
-    return build_sweep(models="synthetic:tiny", methods="qlora,lora16", bits="4", sets=TINY, **kw)
+    return build_sweep(
+        models="synthetic:tiny", methods="qlora,lora16", bits="4", ranks="4", sets=TINY, **kw
+    )
 
 
 def test_sweep_records_complete_runs_and_skips_finished(store, tmp_path):
@@ -124,6 +125,8 @@ def test_sigkill_mid_sweep_then_rerun_completes_without_duplicates(store, tmp_pa
         "qlora,lora16",
         "--bits",
         "2,3,4",
+        "--rank",
+        "4",
         "--tracking-uri",
         store,
         "--cache-dir",

@@ -14,6 +14,7 @@ Stdlib only and deterministic: ``python tasks/data/make_wikitext2.py`` rewrites 
 identically. Every article has its own subject; test, validation and train articles never share a
 title or subject. Split sizes are set in characters (about 3.9 characters per SmolLM2 token).
 """
+
 import argparse
 import os
 import random

@@ -5,6 +5,7 @@ consistent within the article) and a list of sections. A section is a list of sl
 of alternative sentence templates (see ``text.expand``), of which one is used. ``O(p, alts)`` is a slot
 used with probability ``p``; the string ``P`` ends a paragraph.
 """
+
 from dataclasses import dataclass, field
 
 from .text import expand, wikify
@@ -68,4 +69,5 @@ def render(kind, rng, names):
 
 def all_kinds():
     from . import events, media, nature, people, places
+
     return [*places.KINDS, *people.KINDS, *media.KINDS, *events.KINDS, *nature.KINDS]

@@ -9,6 +9,7 @@ Templates are plain English sentences with two kinds of markup:
 ``wikify`` then rewrites the finished sentence the way WikiText-2 spells text: punctuation split off by
 spaces, ``1 @,@ 200``, ``3 @.@ 5``, ``long @-@ term``, ``the town 's``.
 """
+
 import re
 
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
@@ -22,7 +23,7 @@ def expand(template, facts, rng):
         match = _CHOICE.search(text)
         if match is None:
             break
-        text = text[: match.start()] + rng.choice(match.group(1).split("|")) + text[match.end():]
+        text = text[: match.start()] + rng.choice(match.group(1).split("|")) + text[match.end() :]
 
     def fact(match):
         key = match.group(1)
@@ -62,19 +63,48 @@ def decimal(x, places=1):
 
 
 def ordinal(n):
-    if 10 <= n % 100 <= 20:
-        suffix = "th"
-    else:
-        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
-NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-                "eighteen", "nineteen", "twenty"]
+NUMBER_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
 
 
 def words(n):

@@ -196,7 +196,7 @@ def _print_comparison(comparison: Any, baseline: Any, show_all: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     console = Console(file=out, width=None if out.isatty() else 140, highlight=False)
     shown = [r for r in comparison.results if show_all or r.status != "ok"]
     order = {"missing": 0, "changed": 1, "regression": 2, "improvement": 3, "ok": 4}

@@ -71,7 +71,7 @@ def entry_sort_key(tags: Mapping[str, str]) -> tuple:
 
 def snapshot_entry(client: Any, rec: RunRecord) -> dict[str, Any]:
     """One baseline entry for a run (reads its spec.json artifact when it has one)."""
-    spec = read_json_artifact(client, rec.run_id, "spec.json")
+    spec = read_json_artifact(client, rec, "spec.json")
     return {
         "run_key": rec.run_key,
         "run_id": rec.run_id,

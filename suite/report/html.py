@@ -54,18 +54,21 @@ td.best { background: #e6f4ea !important; font-weight: 700; }
 td.delta { color: #5a6474; font-size: 12.5px; }
 tr.reference th, tr.reference td { color: #6b7280; font-style: italic; }
 div.plots { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 10px; }
-figure { margin: 0; border: 1px solid #e2e8f0; border-radius: 6px; padding: 6px; background: #fff; }
-figure img { display: block; max-width: 100%; height: auto; }
-figcaption { font-size: 12.5px; color: #4a5568; margin-top: 4px; max-width: 760px; }
+figure { margin: 0; border: 1px solid #e2e8f0; border-radius: 6px; padding: 6px; background: #fff;
+         box-sizing: border-box; flex: 0 1 calc(50% - 6px); }
+figure.wide { flex-basis: 100%; }
+figure img { display: block; width: 100%; height: auto; }
+figcaption { font-size: 12.5px; color: #4a5568; margin-top: 4px; }
 """
 
 
-def _img(png: bytes | None, alt: str, caption: str) -> str:
+def _img(png: bytes | None, alt: str, caption: str, wide: bool = False) -> str:
     if not png:
         return ""
     data = base64.b64encode(png).decode("ascii")
+    cls = ' class="wide"' if wide else ""
     return (
-        f'<figure><img class="plot" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+        f'<figure{cls}><img class="plot" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
@@ -182,6 +185,7 @@ def render_html(
             f"per-layer init error of {title}",
             "Relative weight error ‖W − (Q + sBA)‖/‖W‖ and calibrated output error per target "
             f"layer at initialization, from init_layers.json of {title}.",
+            wide=True,
         )
         body += (
             f'<section id="layers"><h2>Per-layer initialization error</h2>'

@@ -69,7 +69,7 @@ def find_layers_run(
                 f"selected FINISHED run (e.g. {examples})"
             )
         rec = max(hits, key=lambda r: r.start_time)
-        rows = read_json_artifact(client, rec.run_id, LAYERS_ARTIFACT)
+        rows = read_json_artifact(client, rec, LAYERS_ARTIFACT)
         if not _valid_layers(rows):
             raise ReportError(
                 f"--layers-run {wanted!r}: run {rec.run_name or rec.run_id} has no usable "
@@ -81,9 +81,9 @@ def find_layers_run(
         key=lambda r: (method_rank(r.method), bits_sort_key(r.bits), -r.start_time),
     )
     for rec in candidates:
-        if LAYERS_ARTIFACT not in list_artifact_names(client, rec.run_id):
+        if LAYERS_ARTIFACT not in list_artifact_names(client, rec):
             continue
-        rows = read_json_artifact(client, rec.run_id, LAYERS_ARTIFACT)
+        rows = read_json_artifact(client, rec, LAYERS_ARTIFACT)
         if _valid_layers(rows):
             return rec, rows
     return None

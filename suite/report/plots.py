@@ -29,8 +29,8 @@ from suite.report.tables import (
     pareto_front,
 )
 
-SIZE = (7.0, 4.0)
-DPI = 110
+SIZE = (6.4, 4.0)
+DPI = 100
 
 
 def _figure(size: tuple[float, float] = SIZE) -> tuple[Any, Any]:
@@ -129,6 +129,7 @@ def metric_vs_memory(table: TaskTable) -> bytes | None:
     ax.scatter(
         fx, fy, s=120, facecolors="none", edgecolors="tab:red", zorder=3, label="Pareto front"
     )
+    ax.margins(x=0.15, y=0.1)
     ax.set_xlabel("train peak memory (MiB)")
     ax.set_ylabel(_metric_axis_label(table.metric))
     ax.set_title(f"{table.task} ({table.protocol}): quality vs training memory")
@@ -150,12 +151,14 @@ def prepare_time(section: Section) -> bytes | None:
     methods = sorted({m for m, _ in worst}, key=method_rank)
     bits = sorted({b for _, b in worst}, key=bits_sort_key)
     fig, ax = _figure()
-    width = 0.8 / len(bits)
+    width = min(0.8 / len(bits), 0.3)
     for j, b in enumerate(bits):
         xs = [i + (j - (len(bits) - 1) / 2) * width for i in range(len(methods))]
         ys = [worst.get((m, b), 0.0) for m in methods]
         ax.bar(xs, ys, width=width, label=f"{b}-bit")
     ax.set_xticks(range(len(methods)), methods)
+    pad = max(0.0, (4 - len(methods)) / 2)  # keep bars slim when there are few methods
+    ax.set_xlim(-0.6 - pad, len(methods) - 0.4 + pad)
     values = [v for v in worst.values() if v > 0]
     if values and max(values) / min(values) > 100:
         ax.set_yscale("log")
@@ -165,12 +168,21 @@ def prepare_time(section: Section) -> bytes | None:
     return _png(fig)
 
 
+def _short_layer_names(names: Sequence[str]) -> list[str]:
+    """Drop the dotted prefix that all layer names share (``model.layers.``)."""
+    parts = [n.split(".") for n in names]
+    common = 0
+    while all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
+        common += 1
+    return [".".join(p[common:]) for p in parts]
+
+
 def layer_errors(rows: Sequence[Mapping[str, Any]], title: str) -> bytes | None:
     """Per-layer relative weight error and calibrated output error of one run's initialization."""
     rows = [r for r in rows if isinstance(r, Mapping) and "layer" in r]
     if not rows:
         return None
-    fig, ax = _figure((9.0, 4.2))
+    fig, ax = _figure((12.0, 4.2))
     xs = list(range(len(rows)))
     for key, color in (("weight_err", "tab:blue"), ("calib_err", "tab:orange")):
         ys = [r.get(key) for r in rows]
@@ -178,9 +190,10 @@ def layer_errors(rows: Sequence[Mapping[str, Any]], title: str) -> bytes | None:
             continue
         ys = [float("nan") if y is None else float(y) for y in ys]
         ax.plot(xs, ys, marker=".", linewidth=1, color=color, label=key)
-    step = max(1, math.ceil(len(rows) / 28))
+    names = _short_layer_names([str(r["layer"]) for r in rows])
+    step = max(1, math.ceil(len(rows) / 40))
     ticks = xs[::step]
-    ax.set_xticks(ticks, [str(rows[i]["layer"]) for i in ticks], rotation=75, fontsize=6)
+    ax.set_xticks(ticks, [names[i] for i in ticks], rotation=60, ha="right", fontsize=7)
     ax.set_xlabel("layer")
     ax.set_ylabel("relative error at initialization")
     ax.set_title(title, fontsize=10)

@@ -22,12 +22,14 @@ import re
 import socket
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
 DEFAULT_EXPERIMENT = "qbench"
@@ -305,19 +307,50 @@ def load_selection(uri: str, experiment: str, filters: Filters) -> Selection:
     return select(fetch_runs(client, experiment), experiment, uri, filters)
 
 
-def list_artifact_names(client: Any, run_id: str) -> set[str]:
-    """Top-level artifact names of a run (empty when it has none or they cannot be listed)."""
+def _local_artifact_dir(rec: RunRecord) -> Path | None:
+    """The run's artifact directory when it is on this file system (the usual sqlite set-up)."""
+    parsed = urlparse(rec.artifact_uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    if parsed.scheme == "" and rec.artifact_uri:
+        return Path(rec.artifact_uri)
+    return None
+
+
+@contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """Silence MLflow's artifact progress bar for the duration of a download."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    old = os.environ.get(key)
+    os.environ[key] = "false"
     try:
-        return {Path(a.path).name for a in client.list_artifacts(run_id)}
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+def list_artifact_names(client: Any, rec: RunRecord) -> set[str]:
+    """Top-level artifact names of a run (empty when it has none or they cannot be listed)."""
+    local = _local_artifact_dir(rec)
+    if local is not None:
+        return {p.name for p in local.iterdir()} if local.is_dir() else set()
+    try:
+        return {Path(a.path).name for a in client.list_artifacts(rec.run_id)}
     except Exception:
         return set()
 
 
-def read_json_artifact(client: Any, run_id: str, path: str) -> Any | None:
+def read_json_artifact(client: Any, rec: RunRecord, path: str) -> Any | None:
     """Load a JSON artifact of a run, or None when it is absent or unreadable."""
     try:
-        with tempfile.TemporaryDirectory(prefix="qbench-art-") as tmp:
-            local = client.download_artifacts(run_id, path, tmp)
-            return json.loads(Path(local).read_text(encoding="utf-8"))
+        local = _local_artifact_dir(rec)
+        if local is not None:
+            return json.loads((local / path).read_text(encoding="utf-8"))
+        with tempfile.TemporaryDirectory(prefix="qbench-art-") as tmp, _quiet_downloads():
+            got = client.download_artifacts(rec.run_id, path, tmp)
+            return json.loads(Path(got).read_text(encoding="utf-8"))
     except Exception:
         return None

@@ -29,6 +29,7 @@ from suite.report import metrics as M
 from suite.report.store import CONTEXT_TAGS, RunRecord
 
 METHOD_ORDER = ("qlora", "loftq", "cloq", "apiq", "lqlora", "gptq-lora")
+TASK_ORDER = ("wikitext2", "gsm8k", "commonsense")
 REFERENCE_METHOD = "qlora"
 DENSE = "dense"
 DETAIL_METRICS = (
@@ -70,6 +71,11 @@ def method_rank(method: str) -> tuple[int, str]:
     if method == "lora16":
         return (len(METHOD_ORDER) + 2, method)
     return (len(METHOD_ORDER) + 1, method)
+
+
+def task_rank(task: str) -> tuple[int, str]:
+    """Sort key: the design's tasks first in their usual order, then others by name."""
+    return (TASK_ORDER.index(task), task) if task in TASK_ORDER else (len(TASK_ORDER), task)
 
 
 def bits_sort_key(bits: str) -> tuple[float, str]:
@@ -305,7 +311,8 @@ def build_sections(records: Iterable[RunRecord]) -> list[Section]:
         for rec in recs:
             key = (rec.task, rec.tag("protocol", "?"), rec.tag("task_version", "?"))
             by_task[key].append(rec)
-        tables = [build_table(t, p, v, by_task[(t, p, v)]) for (t, p, v) in sorted(by_task)]
+        order = sorted(by_task, key=lambda k: (task_rank(k[0]), k))
+        tables = [build_table(t, p, v, by_task[(t, p, v)]) for (t, p, v) in order]
         sections.append(Section(dict(zip(CONTEXT_TAGS, ctx, strict=True)), recs, tables))
     return sections
 

@@ -187,12 +187,14 @@ class FakeStore:
         self.client.log_text(
             rid, '{"id": 0, "pred": "x", "ok": true}\n', f"predictions/{task}.jsonl"
         )
-        if init_layers and not dense:
+        if init_layers and not dense and "init/weight_err" in values:
             rows = [
                 {
                     "layer": f"model.layers.{i // 7}.{m}",
                     "weight_err": values["init/weight_err"] * (0.8 + 0.03 * i),
-                    "calib_err": values["init/calib_err"] * (0.7 + 0.05 * i),
+                    "calib_err": values["init/calib_err"] * (0.7 + 0.05 * i)
+                    if "init/calib_err" in values
+                    else None,
                     "effective_bits": values["quant/effective_bits"],
                 }
                 for i, m in enumerate(

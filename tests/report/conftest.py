@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +95,6 @@ class FakeStore:
         if exp is not None:
             return exp.experiment_id
         return self.client.create_experiment(name, artifact_location=str(self.root / "art" / name))
-
-    def copy(self, root: Path) -> FakeStore:
-        """An independent store with the same runs (artifacts stay shared, read-only)."""
-        root.mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.db, root / "mlflow.db")
-        other = FakeStore(root, self.db)
-        other.clock = self.clock
-        return other
 
     def add_run(
         self,
@@ -215,22 +209,35 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the test stores live: a RAM-backed directory when the machine has one (sqlite
+    commits there skip the disk sync, which halves the time to write runs), else pytest's tmp."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        root = Path(tempfile.mkdtemp(prefix="qbench-report-tests-", dir=shm))
+        yield root
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        yield tmp_path_factory.mktemp("stores")
+
+
+@pytest.fixture(scope="session")
+def template_db(store_root: Path) -> Path:
     """An empty, migrated MLflow sqlite database (made once; copying it is cheap)."""
     from mlflow import MlflowClient
 
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    path = store_root / "template" / "mlflow.db"
+    path.parent.mkdir()
     MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
     return path
 
 
 @pytest.fixture
-def fake_store(tmp_path: Path, template_db: Path) -> Callable[..., FakeStore]:
-    """Factory for empty stores in this test's temp dir."""
-    count = iter(range(1000))
+def fake_store(store_root: Path, template_db: Path) -> Callable[..., FakeStore]:
+    """Factory for empty stores (each in a fresh directory)."""
 
-    def make(name: str | None = None) -> FakeStore:
-        return FakeStore(tmp_path / (name or f"store{next(count)}"), template_db)
+    def make() -> FakeStore:
+        return FakeStore(Path(tempfile.mkdtemp(prefix="store-", dir=store_root)), template_db)
 
     return make
 
@@ -241,11 +248,11 @@ STANDARD_SEEDS = (0, 1, 2)
 
 
 @pytest.fixture(scope="session")
-def standard_store(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> FakeStore:
+def standard_store(store_root: Path, template_db: Path) -> FakeStore:
     """A shared read-only store: 4 methods x 2 bits x 3 seeds on wikitext2 (default metrics),
     gsm8k seed 0 for qlora and cloq, plus one FAILED and one RUNNING run and one older duplicate
     of a run key (whose metrics are absurd, so using it would show)."""
-    store = FakeStore(tmp_path_factory.mktemp("standard"), template_db)
+    store = FakeStore(store_root / "standard", template_db)
     dup_key = None
     for method in STANDARD_METHODS:
         for bits in STANDARD_BITS:
@@ -268,6 +275,19 @@ def standard_store(tmp_path_factory: pytest.TempPathFactory, template_db: Path) 
     store.add_run("loftq", 3, 0, status="FAILED", metrics={"eval/wikitext2/ppl": 1.0})
     store.add_run("cloq", 3, 0, status="RUNNING", metrics={"eval/wikitext2/ppl": 1.0})
     return store
+
+
+@pytest.fixture(scope="session")
+def standard_report(standard_store: FakeStore, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`qbench report` on the standard store, run once: (click Result, Markdown, HTML)."""
+    from click.testing import CliRunner
+
+    from suite.report.commands import report
+
+    out = tmp_path_factory.mktemp("standard_report")
+    res = CliRunner().invoke(report, ["--tracking-uri", standard_store.uri, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return res, (out / "leaderboard.md").read_text(), (out / "leaderboard.html").read_text()
 
 
 @pytest.fixture

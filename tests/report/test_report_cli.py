@@ -12,17 +12,6 @@ import pytest
 from suite.report.commands import report
 
 
-@pytest.fixture(scope="module")
-def standard_report(standard_store, tmp_path_factory):
-    """Markdown and HTML of the standard store (rendered once for this module)."""
-    from click.testing import CliRunner
-
-    out = tmp_path_factory.mktemp("standard_report")
-    res = CliRunner().invoke(report, ["--tracking-uri", standard_store.uri, "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    return res, (out / "leaderboard.md").read_text(), (out / "leaderboard.html").read_text()
-
-
 def _table_after(md: str, heading: str) -> list[str]:
     """Lines of the first Markdown table after a heading that starts with ``heading``."""
     lines = md.splitlines()

@@ -20,10 +20,11 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,17 +166,32 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def _check_sqlite_store(uri: str, path: Path) -> None:
+    """Refuse a sqlite file that is not an MLflow store (MLflow would add its tables to it)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise ReportError(
+            f"tracking store {uri} is not a readable sqlite database: {exc}"
+        ) from None
+    if not {"experiments", "runs"} <= names:
+        raise ReportError(f"tracking store {uri} is a sqlite file but not an MLflow store")
+
+
 def check_store(uri: str) -> None:
     """Fail fast (ReportError) when a store is missing or unreachable, so nothing gets created."""
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme == "sqlite":
         path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else parsed.path
-        if path and path != ":memory:" and not Path(path).is_file():
-            raise ReportError(
-                f"tracking store not found: {uri} (no file {path}; run `qbench run` first "
-                "or pass --tracking-uri)"
-            )
+        if path and path != ":memory:":
+            if not Path(path).is_file():
+                raise ReportError(
+                    f"tracking store not found: {uri} (no file {path}; run `qbench run` first "
+                    "or pass --tracking-uri)"
+                )
+            _check_sqlite_store(uri, Path(path))
     elif scheme in ("http", "https"):
         host = parsed.hostname or "localhost"
         port = parsed.port or (443 if scheme == "https" else 80)

@@ -97,7 +97,8 @@ class RowKey:
     variant: str  # short hash of the method./train./calib. params (seeds excluded)
 
     def sort_key(self) -> tuple:
-        return (method_rank(self.method), self.storage, self.rank, self.group_size, self.variant)
+        storage = {"packed": 0, "fake": 1}.get(self.storage, 2)  # real packed storage first
+        return (method_rank(self.method), storage, self.rank, self.group_size, self.variant)
 
 
 def _variant_params(rec: RunRecord) -> dict[str, str]:

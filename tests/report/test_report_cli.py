@@ -204,3 +204,23 @@ def test_data_sources_never_share_a_section(cli, fake_store, tmp_path):
     hub = sections["smollm2-135m · data hub · profile quick · device cpu"]
     assert "| cloq | **21.00 ± 1.41 (n=2)** ★ | – |" in sample  # stdev(20, 22) = 1.414
     assert "| cloq | **40.00** ★ | – |" in hub
+
+
+def test_sqlite_file_that_is_not_a_store_is_left_alone(cli, tmp_path):
+    import sqlite3
+
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE notes (x TEXT)")
+    con.close()
+    before = db.read_bytes()
+    res = cli(report, ["--tracking-uri", f"sqlite:///{db}", "--out", tmp_path / "out"])
+    assert res.exit_code == 2 and "not an MLflow store" in res.stderr
+    assert db.read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_tracking_uri_from_environment(cli, standard_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", standard_store.uri)
+    res = cli(report, ["--out", tmp_path, "--no-html", "-q", "--task", "gsm8k"])
+    assert res.exit_code == 0, res.output
+    assert "### gsm8k" in (tmp_path / "leaderboard.md").read_text()

@@ -223,6 +223,8 @@ def _print_comparison(comparison: Any, baseline: Any, show_all: bool) -> None:
         }
         for r in shown:
             delta = "–" if r.delta is None else f"{r.delta:+.4g}"
+            if r.delta is not None and r.baseline:
+                delta += f" ({r.delta / abs(r.baseline):+.1%})"
             table.add_row(
                 f"[{style[r.status]}]{r.status}[/]",
                 r.entry,

@@ -232,14 +232,20 @@ def template_db(store_root: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def fake_store(store_root: Path, template_db: Path) -> Callable[..., FakeStore]:
-    """Factory for empty stores (each in a fresh directory)."""
+@pytest.fixture(scope="session")
+def store_factory(store_root: Path, template_db: Path) -> Callable[[], FakeStore]:
+    """Factory for empty stores (each in a fresh directory), usable from any fixture scope."""
 
     def make() -> FakeStore:
         return FakeStore(Path(tempfile.mkdtemp(prefix="store-", dir=store_root)), template_db)
 
     return make
+
+
+@pytest.fixture
+def fake_store(store_factory: Callable[[], FakeStore]) -> Callable[[], FakeStore]:
+    """The store factory, for a single test."""
+    return store_factory
 
 
 STANDARD_METHODS = ("qlora", "loftq", "cloq", "lora16")

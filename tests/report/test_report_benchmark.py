@@ -20,12 +20,10 @@ TASKS = ("wikitext2", "gsm8k", "commonsense")
 
 
 @pytest.fixture(scope="module")
-def big_store(store_root, template_db):
+def big_store(store_factory):
     """6 methods x 3 bits x 5 seeds x 3 tasks = 270 finished runs, plus 20 superseded
     duplicates and 10 failed runs: 300 runs."""
-    from conftest import FakeStore
-
-    store = FakeStore(store_root / "big", template_db)
+    store = store_factory()
     for task in TASKS:
         for method in METHODS:
             for bits in BITS:

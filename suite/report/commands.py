@@ -1,0 +1,301 @@
+"""The ``qbench report``, ``qbench export`` and ``qbench compare`` click commands.
+
+They read the MLflow tracking store (``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else
+``sqlite:///results/mlflow.db``) and never import torch.  Bad input (an unknown filter value, an
+unreachable store, a malformed ``--rule`` or ``--since``, a missing or corrupt baseline) prints one
+line naming the bad value and what is allowed, exits 2 and writes nothing.  ``compare`` exits 1 when
+any gated metric regressed, else 0.
+
+Example::
+
+    from suite.report.commands import compare, export, report
+    cli.add_command(report); cli.add_command(export); cli.add_command(compare)
+    # qbench report --task wikitext2 --since 7d --out results
+    # qbench export --experiment nightly --out results/baselines/nightly.json
+    # qbench compare --baseline results/baselines/nightly.json --rule eval/wikitext2/ppl:1%
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from suite.report.store import (
+    DEFAULT_EXPERIMENT,
+    Filters,
+    ReportError,
+    fetch_runs,
+    open_client,
+    parse_since,
+    resolve_tracking_uri,
+    select,
+)
+
+
+def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn ReportError into `error: ...` on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ReportError as exc:
+            click.echo(f"error: {exc}", err=True)
+            click.get_current_context().exit(2)
+
+    return wrapper
+
+
+def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db]",
+    )(fn)
+    return fn
+
+
+def _filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(
+        [
+            click.option(
+                "--experiment",
+                default=DEFAULT_EXPERIMENT,
+                show_default=True,
+                help="MLflow experiment to read.",
+            ),
+            click.option(
+                "--model", "models", multiple=True, help="Only runs of this model (repeatable)."
+            ),
+            click.option(
+                "--task", "tasks", multiple=True, help="Only runs of this task (repeatable)."
+            ),
+            click.option(
+                "--since",
+                default=None,
+                help="Only runs started since a date (2026-11-01) or a duration (7d, 12h).",
+            ),
+        ]
+    ):
+        fn = opt(fn)
+    return _store_options(fn)
+
+
+def _filters(models: tuple[str, ...], tasks: tuple[str, ...], since: str | None) -> Filters:
+    return Filters(
+        models=tuple(models), tasks=tuple(tasks), since=parse_since(since) if since else None
+    )
+
+
+@click.command("report")
+@_filter_options
+@click.option(
+    "--out",
+    "out_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for leaderboard.md and leaderboard.html.",
+)
+@click.option("--no-html", is_flag=True, help="Write only the Markdown leaderboard.")
+@click.option(
+    "--layers-run",
+    default=None,
+    metavar="RUN_ID_OR_KEY",
+    help="Run whose per-layer init error is plotted (run id, run key or run name) "
+    "[default: newest run of the first method at the lowest bits with "
+    "init_layers.json].",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the Markdown to stdout.")
+@_one_line_errors
+def report(
+    tracking_uri: str | None,
+    experiment: str,
+    models: tuple[str, ...],
+    tasks: tuple[str, ...],
+    since: str | None,
+    out_dir: Path,
+    no_html: bool,
+    layers_run: str | None,
+    quiet: bool,
+) -> None:
+    """Leaderboard of finished runs as Markdown and one self-contained HTML page."""
+    from suite.report.leaderboard import build_leaderboard
+
+    filters = _filters(models, tasks, since)
+    uri = resolve_tracking_uri(tracking_uri)
+    client = open_client(uri)
+    sel = select(fetch_runs(client, experiment), experiment, uri, filters)
+    board = build_leaderboard(client, sel, html=not no_html, layers_run=layers_run)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md_path = out_dir / "leaderboard.md"
+    md_path.write_text(board.markdown, encoding="utf-8")
+    written = [md_path]
+    if board.html is not None:
+        html_path = out_dir / "leaderboard.html"
+        html_path.write_text(board.html, encoding="utf-8")
+        written.append(html_path)
+    if not quiet:
+        click.echo(board.markdown)
+    click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+
+
+@click.command("export")
+@_filter_options
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file to write, e.g. results/baselines/nightly.json.",
+)
+@_one_line_errors
+def export(
+    tracking_uri: str | None,
+    experiment: str,
+    models: tuple[str, ...],
+    tasks: tuple[str, ...],
+    since: str | None,
+    out_file: Path,
+) -> None:
+    """Snapshot of the selected finished runs as a JSON baseline for `qbench compare`."""
+    from suite.report.export import build_snapshot
+
+    filters = _filters(models, tasks, since)
+    uri = resolve_tracking_uri(tracking_uri)
+    client = open_client(uri)
+    sel = select(fetch_runs(client, experiment), experiment, uri, filters)
+    if not sel.records:
+        raise ReportError(
+            f"no FINISHED runs in experiment {experiment!r} match the filters "
+            f"({filters.describe()}): nothing to export"
+        )
+    text = json.dumps(build_snapshot(client, sel), indent=2, sort_keys=True) + "\n"
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(sel.records)} baseline entries to {out_file}", err=True)
+
+
+def _fmt(value: float | None, metric: str) -> str:
+    from suite.report.metrics import fmt_value
+
+    if value is None:
+        return "–"
+    if metric.endswith(("bytes", "wall_s", "tokens_per_s")):
+        return fmt_value(value, metric)
+    return f"{value:.6g}"
+
+
+def _print_comparison(comparison: Any, baseline: Any, show_all: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = sys.stdout
+    console = Console(file=out, width=None if out.isatty() else 140, highlight=False)
+    shown = [r for r in comparison.results if show_all or r.status != "ok"]
+    order = {"missing": 0, "changed": 1, "regression": 2, "improvement": 3, "ok": 4}
+    shown.sort(key=lambda r: (order[r.status], r.entry, r.metric))
+    if shown:
+        table = Table(title=f"qbench compare against {baseline.path}", show_lines=False)
+        for col, just in (
+            ("status", "left"),
+            ("entry", "left"),
+            ("metric", "left"),
+            ("baseline", "right"),
+            ("current", "right"),
+            ("Δ", "right"),
+            ("allowed", "right"),
+            ("rule", "left"),
+        ):
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        style = {
+            "regression": "bold red",
+            "missing": "bold red",
+            "changed": "bold red",
+            "improvement": "green",
+            "ok": "dim",
+        }
+        for r in shown:
+            delta = "–" if r.delta is None else f"{r.delta:+.4g}"
+            if r.delta is not None and r.baseline:
+                delta += f" ({r.delta / abs(r.baseline):+.1%})"
+            table.add_row(
+                f"[{style[r.status]}]{r.status}[/]",
+                r.entry,
+                r.metric,
+                _fmt(r.baseline, r.metric),
+                _fmt(r.current, r.metric),
+                delta,
+                f"{r.allowed:.4g}",
+                r.rule,
+            )
+        console.print(table)
+    else:
+        console.print("no regressions or improvements beyond tolerance")
+    n_reg, n_imp = len(comparison.regressions), len(comparison.improvements)
+    console.print(
+        f"checked {len(comparison.results)} metrics of {len(comparison.matches)} baseline entries: "
+        f"{n_reg} regression{'s' if n_reg != 1 else ''}, "
+        f"{n_imp} improvement{'s' if n_imp != 1 else ''}"
+    )
+
+
+@click.command("compare")
+@click.option(
+    "--baseline",
+    "baseline_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Baseline JSON written by `qbench export`.",
+)
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="METRIC:TOL",
+    help="Tolerance for a metric (name, glob or last segment): absolute (0.5), relative "
+    "(5%) or 'off'. Repeatable; overrides the defaults.",
+)
+@click.option(
+    "--experiment",
+    default=None,
+    help="MLflow experiment to read [default: the baseline's, else qbench].",
+)
+@click.option("--show-all", is_flag=True, help="Also list metrics within tolerance.")
+@_store_options
+@_one_line_errors
+def compare(
+    baseline_file: Path,
+    rules: tuple[str, ...],
+    experiment: str | None,
+    show_all: bool,
+    tracking_uri: str | None,
+) -> None:
+    """Compare the newest runs with a baseline; exit 1 on any regression beyond tolerance."""
+    from suite.report.compare import compare as run_compare
+    from suite.report.compare import parse_rule
+    from suite.report.export import load_baseline
+
+    parsed = [parse_rule(r) for r in rules]
+    baseline = load_baseline(baseline_file)
+    exp = experiment or baseline.experiment or DEFAULT_EXPERIMENT
+    uri = resolve_tracking_uri(tracking_uri)
+    client = open_client(uri)
+    result = run_compare(baseline, fetch_runs(client, exp), parsed)
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    for n in result.notes:
+        click.echo(f"note: {n}", err=True)
+    _print_comparison(result, baseline, show_all)
+    if result.regressions:
+        sys.stdout.flush()
+        click.get_current_context().exit(1)
+
+
+__all__ = ["compare", "export", "report"]

@@ -1,0 +1,372 @@
+"""Read the MLflow tracking store that ``qbench run`` writes, into plain records.
+
+Everything in ``suite.report`` works on :class:`RunRecord` objects, never on MLflow entities, so
+tables, plots and comparisons are plain Python.  This module resolves the tracking URI (flag, then
+``MLFLOW_TRACKING_URI``, then ``sqlite:///results/mlflow.db``), refuses stores that are missing or
+unreachable instead of creating them, applies the report filters, ignores runs that are not
+FINISHED (but counts them), and keeps only the newest FINISHED run of each ``run_key``.
+
+Example::
+
+    from suite.report.store import Filters, load_selection
+    sel = load_selection("sqlite:///results/mlflow.db", "qbench", Filters(tasks=("wikitext2",)))
+    for rec in sel.records:
+        print(rec.method, rec.bits, rec.seed, rec.metrics.get("eval/wikitext2/ppl"))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sqlite3
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
+DEFAULT_EXPERIMENT = "qbench"
+FINISHED = "FINISHED"
+
+# Tags that say which configuration a run measured (besides its run_key).
+IDENTITY_TAGS = (
+    "method",
+    "model",
+    "bits",
+    "group_size",
+    "rank",
+    "task",
+    "protocol",
+    "seed",
+    "data_source",
+    "profile",
+)
+# Runs that differ in any of these never share a section of the leaderboard.
+CONTEXT_TAGS = ("model", "data_source", "profile", "device")
+
+
+class ReportError(Exception):
+    """Bad input or an unusable store: the CLI prints the message on one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One MLflow run as plain data (metrics hold each metric's latest value, i.e. last step)."""
+
+    run_id: str
+    run_name: str
+    status: str
+    start_time: int  # ms since the epoch
+    tags: Mapping[str, str]
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    artifact_uri: str = ""
+
+    def tag(self, name: str, default: str = "") -> str:
+        return self.tags.get(name, default)
+
+    @property
+    def method(self) -> str:
+        return self.tag("method", "?")
+
+    @property
+    def bits(self) -> str:
+        return self.tag("bits", "?")
+
+    @property
+    def bits_value(self) -> float:
+        try:
+            return float(self.bits)
+        except ValueError:
+            return float("inf")
+
+    @property
+    def task(self) -> str:
+        return self.tag("task", "?")
+
+    @property
+    def seed(self) -> str:
+        return self.tag("seed", "?")
+
+    @property
+    def run_key(self) -> str:
+        return self.tag("run_key", "")
+
+    @property
+    def started(self) -> datetime:
+        return datetime.fromtimestamp(self.start_time / 1000, tz=UTC)
+
+    def label(self) -> str:
+        """Short identity such as ``cloq/2/wikitext2/s0``."""
+        return f"{self.method}/{self.bits}/{self.task}/s{self.seed}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which runs a report, export or comparison looks at; empty tuples mean 'all'."""
+
+    models: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    since: datetime | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.models:
+            parts.append("model " + ", ".join(self.models))
+        if self.tasks:
+            parts.append("task " + ", ".join(self.tasks))
+        if self.since:
+            parts.append("since " + self.since.strftime("%Y-%m-%d %H:%M UTC"))
+        return "; ".join(parts) if parts else "none"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The FINISHED runs that passed the filters (newest per run_key) and what was left out."""
+
+    records: list[RunRecord]
+    experiment: str
+    tracking_uri: str
+    filters: Filters
+    ignored: Mapping[str, int] = field(default_factory=dict)  # status -> count (filters applied)
+    superseded: int = 0  # older FINISHED runs of a run_key that a newer one replaced
+
+
+_DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """Parse ``--since``: a date (2026-11-01), an ISO date-time or a duration (30m, 12h, 7d, 2w)."""
+    now = now or datetime.now(UTC)
+    s = text.strip()
+    m = _DURATION.match(s.lower())
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        when = datetime.fromisoformat(s)
+    except ValueError:
+        raise ReportError(
+            f"bad --since {text!r}: expected a date (2026-11-01), a date-time "
+            "(2026-11-01T12:00) or a duration (30m, 12h, 7d, 2w)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """The tracking URI to use: the flag, else ``MLFLOW_TRACKING_URI``, else the default store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _check_sqlite_store(uri: str, path: Path) -> None:
+    """Refuse a sqlite file that is not an MLflow store (MLflow would add its tables to it)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise ReportError(
+            f"tracking store {uri} is not a readable sqlite database: {exc}"
+        ) from None
+    if not {"experiments", "runs"} <= names:
+        raise ReportError(f"tracking store {uri} is a sqlite file but not an MLflow store")
+
+
+def check_store(uri: str) -> None:
+    """Fail fast (ReportError) when a store is missing or unreachable, so nothing gets created."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme == "sqlite":
+        path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else parsed.path
+        if path and path != ":memory:":
+            if not Path(path).is_file():
+                raise ReportError(
+                    f"tracking store not found: {uri} (no file {path}; run `qbench run` first "
+                    "or pass --tracking-uri)"
+                )
+            _check_sqlite_store(uri, Path(path))
+    elif scheme in ("http", "https"):
+        host = parsed.hostname or "localhost"
+        port = parsed.port or (443 if scheme == "https" else 80)
+        try:
+            with socket.create_connection((host, port), timeout=3):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ReportError(f"cannot reach tracking server {uri}: {reason}") from None
+    elif scheme in ("", "file"):
+        path = parsed.path if scheme == "file" else uri
+        if not Path(path).is_dir():
+            raise ReportError(f"tracking store not found: {uri} (no directory {path})")
+    elif scheme.split("+")[0] not in ("postgresql", "mysql", "mssql", "databricks"):
+        raise ReportError(
+            f"unsupported tracking URI {uri!r}: use sqlite:///PATH, http(s)://HOST:PORT, "
+            "a directory, or a database URI"
+        )
+
+
+def open_client(uri: str) -> Any:
+    """An ``MlflowClient`` for an existing, reachable store (raises ReportError otherwise)."""
+    check_store(uri)
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _experiment_id(client: Any, experiment: str) -> str:
+    try:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is not None:
+            return exp.experiment_id
+        names = sorted(e.name for e in client.search_experiments())
+    except Exception as exc:  # MLflow raises many kinds for a broken store
+        raise ReportError(f"cannot read tracking store: {_one_line(exc)}") from None
+    allowed = ", ".join(names) if names else "no experiments"
+    raise ReportError(f"unknown --experiment {experiment!r}: the store has {allowed}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else exc.__class__.__name__
+
+
+def _to_record(run: Any) -> RunRecord:
+    return RunRecord(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        status=run.info.status,
+        start_time=int(run.info.start_time or 0),
+        tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        artifact_uri=run.info.artifact_uri or "",
+    )
+
+
+def fetch_runs(client: Any, experiment: str) -> list[RunRecord]:
+    """Every active run of an experiment, newest first, as records (pages through the store)."""
+    exp_id = _experiment_id(client, experiment)
+    out: list[RunRecord] = []
+    token = None
+    try:
+        while True:
+            page = client.search_runs(
+                [exp_id],
+                max_results=1000,
+                order_by=["attributes.start_time DESC"],
+                page_token=token,
+            )
+            out.extend(_to_record(r) for r in page)
+            token = page.token
+            if not token:
+                break
+    except Exception as exc:
+        raise ReportError(
+            f"cannot read runs of experiment {experiment!r}: {_one_line(exc)}"
+        ) from None
+    out.sort(key=lambda r: (r.start_time, r.run_id), reverse=True)
+    return out
+
+
+def _check_values(flag: str, wanted: Iterable[str], present: Iterable[str]) -> None:
+    have = sorted(set(present))
+    for value in wanted:
+        if value not in have:
+            allowed = ", ".join(have) if have else "no finished runs"
+            raise ReportError(f"unknown {flag} {value!r}: the store has {allowed}")
+
+
+def newest_per_key(records: Iterable[RunRecord]) -> tuple[list[RunRecord], int]:
+    """Keep the newest record of each run_key (records without a key are all kept)."""
+    seen: set[str] = set()
+    kept: list[RunRecord] = []
+    dropped = 0
+    for rec in sorted(records, key=lambda r: (r.start_time, r.run_id), reverse=True):
+        key = rec.run_key
+        if key and key in seen:
+            dropped += 1
+            continue
+        seen.add(key)
+        kept.append(rec)
+    return kept, dropped
+
+
+def select(runs: list[RunRecord], experiment: str, uri: str, filters: Filters) -> Selection:
+    """Apply filters (validating their values against the finished runs) and de-duplicate."""
+    finished = [r for r in runs if r.status == FINISHED]
+    _check_values("--model", filters.models, (r.tag("model") for r in finished))
+    _check_values("--task", filters.tasks, (r.task for r in finished))
+
+    def keep(r: RunRecord) -> bool:
+        if filters.models and r.tag("model") not in filters.models:
+            return False
+        if filters.tasks and r.task not in filters.tasks:
+            return False
+        return not (filters.since and r.started < filters.since)
+
+    chosen = [r for r in runs if keep(r)]
+    ignored = Counter(r.status for r in chosen if r.status != FINISHED)
+    records, superseded = newest_per_key(r for r in chosen if r.status == FINISHED)
+    return Selection(records, experiment, uri, filters, dict(ignored), superseded)
+
+
+def load_selection(uri: str, experiment: str, filters: Filters) -> Selection:
+    """Open the store, read the experiment's runs and select the ones a report should use."""
+    client = open_client(uri)
+    return select(fetch_runs(client, experiment), experiment, uri, filters)
+
+
+def _local_artifact_dir(rec: RunRecord) -> Path | None:
+    """The run's artifact directory when it is on this file system (the usual sqlite set-up)."""
+    parsed = urlparse(rec.artifact_uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    if parsed.scheme == "" and rec.artifact_uri:
+        return Path(rec.artifact_uri)
+    return None
+
+
+@contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """Silence MLflow's artifact progress bar for the duration of a download."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    old = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+def list_artifact_names(client: Any, rec: RunRecord) -> set[str]:
+    """Top-level artifact names of a run (empty when it has none or they cannot be listed)."""
+    local = _local_artifact_dir(rec)
+    if local is not None:
+        return {p.name for p in local.iterdir()} if local.is_dir() else set()
+    try:
+        return {Path(a.path).name for a in client.list_artifacts(rec.run_id)}
+    except Exception:
+        return set()
+
+
+def read_json_artifact(client: Any, rec: RunRecord, path: str) -> Any | None:
+    """Load a JSON artifact of a run, or None when it is absent or unreadable."""
+    try:
+        local = _local_artifact_dir(rec)
+        if local is not None:
+            return json.loads((local / path).read_text(encoding="utf-8"))
+        with tempfile.TemporaryDirectory(prefix="qbench-art-") as tmp, _quiet_downloads():
+            got = client.download_artifacts(rec.run_id, path, tmp)
+            return json.loads(Path(got).read_text(encoding="utf-8"))
+    except Exception:
+        return None

@@ -1,0 +1,202 @@
+"""Leaderboard tables from plain records: aggregation, best marks, Δ vs qlora, sectioning."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime
+
+import pytest
+
+from suite.report import metrics as M
+from suite.report.markdown import delta_text, render_markdown, stat_text
+from suite.report.store import Filters, RunRecord, Selection
+from suite.report.tables import build_sections, pareto_front
+
+_ids = iter(range(10_000))
+
+
+def rec(method: str, bits: str, seed: int, metrics: dict[str, float], **tags: str) -> RunRecord:
+    task = tags.pop("task", "wikitext2")
+    base = {
+        "method": method,
+        "bits": bits,
+        "seed": str(seed),
+        "task": task,
+        "model": "tiny",
+        "data_source": "sample",
+        "profile": "quick",
+        "device": "cpu",
+        "protocol": "p1",
+        "task_version": "1",
+        "rank": "64",
+        "group_size": "64",
+        "quantizer": "nf",
+        "storage": "dense" if method == "lora16" else "packed",
+        "run_key": f"k{next(_ids)}",
+    }
+    base.update(tags)
+    n = next(_ids)
+    return RunRecord(f"id{n}", f"run{n}", "FINISHED", n, base, {}, metrics)
+
+
+def ppl(v: float) -> dict[str, float]:
+    return {"eval/wikitext2/ppl": v}
+
+
+def acc(v: float) -> dict[str, float]:
+    return {"eval/gsm8k/acc": v}
+
+
+def only_table(records):
+    sections = build_sections(records)
+    assert len(sections) == 1 and len(sections[0].tables) == 1
+    return sections[0].tables[0]
+
+
+def test_mean_std_and_text_match_hand_computation():
+    vals = [12.0, 12.5, 13.5]
+    t = only_table([rec("cloq", "2", s, ppl(v)) for s, v in enumerate(vals)])
+    cell = t.cells[("cloq", "2")]
+    assert cell.metric.mean == pytest.approx(statistics.fmean(vals))
+    assert cell.metric.std == pytest.approx(statistics.stdev(vals))  # sample std, ddof=1
+    assert cell.metric.n == 3
+    expected = f"{statistics.fmean(vals):.2f} ± {statistics.stdev(vals):.2f} (n=3)"
+    assert stat_text(cell.metric, t.metric) == expected == "12.67 ± 0.76 (n=3)"
+
+
+def test_single_seed_shows_no_std_or_n():
+    t = only_table([rec("cloq", "2", 0, ppl(12.345))])
+    assert stat_text(t.cells[("cloq", "2")].metric, t.metric) == "12.35"
+
+
+def test_best_lower_is_better_per_bits_column_and_reference_not_ranked():
+    runs = [
+        rec("qlora", "2", 0, ppl(30.0)),
+        rec("cloq", "2", 0, ppl(25.0)),
+        rec("loftq", "2", 0, ppl(27.0)),
+        rec("qlora", "4", 0, ppl(14.0)),
+        rec("cloq", "4", 0, ppl(14.5)),
+        rec("lora16", "2", 0, ppl(11.0)),  # better than all, but the bf16 reference
+    ]
+    t = only_table(runs)
+    assert t.best == {"2": ["cloq"], "4": ["qlora"]}
+
+
+def test_best_higher_is_better_for_accuracy():
+    runs = [
+        rec("qlora", "2", 0, acc(0.30), task="gsm8k"),
+        rec("cloq", "2", 0, acc(0.25), task="gsm8k"),
+        rec("loftq", "2", 0, acc(0.28), task="gsm8k"),
+    ]
+    t = only_table(runs)
+    assert t.metric == "eval/gsm8k/acc"
+    assert t.best == {"2": ["qlora"]}
+
+
+def test_delta_vs_qlora_at_same_bits():
+    runs = [rec("qlora", "2", s, ppl(v)) for s, v in enumerate([30.0, 32.0])]
+    runs += [rec("cloq", "2", s, ppl(v)) for s, v in enumerate([25.0, 26.0])]
+    runs += [rec("cloq", "4", 0, ppl(14.0))]  # no qlora at 4 bits: no delta
+    t = only_table(runs)
+    assert t.delta[("cloq", "2")] == pytest.approx(25.5 - 31.0)
+    assert ("cloq", "4") not in t.delta
+    assert ("qlora", "2") not in t.delta
+    assert delta_text(t, "cloq", "2") == "-5.50"
+    assert delta_text(t, "cloq", "4") == "–"
+
+
+def test_different_data_source_model_or_device_never_share_a_section():
+    runs = [
+        rec("cloq", "2", 0, ppl(20.0)),
+        rec("cloq", "2", 1, ppl(22.0), data_source="hub"),
+        rec("cloq", "2", 2, ppl(24.0), device="NVIDIA H100 80GB HBM3"),
+        rec("cloq", "2", 3, ppl(26.0), profile="paper"),
+    ]
+    sections = build_sections(runs)
+    assert len(sections) == 4
+    for s in sections:
+        (table,) = s.tables
+        assert table.cells[("cloq", "2")].metric.n == 1
+    assert {s.context["data_source"] for s in sections} == {"sample", "hub"}
+
+
+def test_protocol_and_task_version_split_tables_within_a_section():
+    runs = [
+        rec("cloq", "2", 0, ppl(20.0)),
+        rec("cloq", "2", 0, ppl(40.0), protocol="ppl-val-1024"),
+        rec("cloq", "2", 0, ppl(60.0), task_version="2"),
+    ]
+    (section,) = build_sections(runs)
+    means = sorted(t.cells[("cloq", "2")].metric.mean for t in section.tables)
+    assert means == [20.0, 40.0, 60.0]
+
+
+def test_rank_variants_become_separate_rows():
+    runs = [rec("loftq", "2", 0, ppl(20.0), rank="16"), rec("loftq", "2", 0, ppl(18.0), rank="64")]
+    t = only_table(runs)
+    assert sorted(t.rows) == ["loftq (r16)", "loftq (r64)"]
+    assert t.cells[("loftq (r16)", "2")].metric.mean == 20.0
+
+
+def test_markdown_has_header_facts_and_smollm_note():
+    runs = [rec("qlora", "2", 0, ppl(30.0), model="smollm2-135m"), rec("cloq", "2", 0, ppl(25.0))]
+    sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {"FAILED": 2}, 1)
+    text = render_markdown(sel, build_sections(runs), datetime(2026, 1, 2, tzinfo=UTC))
+    assert "## smollm2-135m · data sample · profile quick · device cpu" in text
+    assert "## tiny · data sample" in text
+    assert "Q4_1" in text and text.count("Q4_1") == 1  # only the smollm section carries it
+    assert "protocol p1 · task version 1" in text
+    assert "2 FAILED" in text and "superseded by a newer run of the same key: 1" in text
+    assert "| **25.00** ★ |" in text
+
+
+@pytest.mark.parametrize(
+    ("points", "direction", "front"),
+    [
+        ([(1, 30.0), (2, 20.0), (3, 25.0), (4, 10.0)], "lower", [0, 1, 3]),
+        ([(1, 0.3), (2, 0.2), (3, 0.5), (3, 0.4)], "higher", [0, 2]),
+        ([(5, 1.0), (1, 1.0)], "lower", [1]),
+    ],
+)
+def test_pareto_front(points, direction, front):
+    assert pareto_front(points, direction) == front
+
+
+@pytest.mark.parametrize(
+    ("name", "direction"),
+    [
+        ("eval/wikitext2/ppl", "lower"),
+        ("eval/gsm8k/acc", "higher"),
+        ("eval/commonsense/acc_mean", "higher"),
+        ("eval/commonsense/boolq/acc", "higher"),
+        ("train/tokens_per_s", "higher"),
+        ("eval/tokens_per_s", "higher"),
+        ("eval/squad/f1", "higher"),
+        ("eval/squad/em", "higher"),
+        ("init/weight_err", "lower"),
+        ("init/calib_err", "lower"),
+        ("train/loss", "lower"),
+        ("prepare/wall_s", "lower"),
+        ("train/peak_mem_bytes", "lower"),
+        ("quant/base_bytes", "lower"),
+        ("quant/effective_bits", None),
+    ],
+)
+def test_direction_rule(name, direction):
+    assert M.direction(name) == direction
+
+
+def test_primary_metric_prefers_known_then_ppl_then_acc():
+    assert M.primary_metric(
+        "commonsense", ["eval/commonsense/boolq/acc", "eval/commonsense/acc_mean"]
+    ) == ("eval/commonsense/acc_mean")
+    assert M.primary_metric("newtask", ["eval/newtask/n", "eval/newtask/acc"]) == "eval/newtask/acc"
+    assert M.primary_metric("x", ["eval/y/ppl"]) is None
+
+
+def test_fake_quantization_rows_are_labelled_and_noted():
+    runs = [rec("cloq", "2", 0, ppl(20.0)), rec("cloq", "2", 0, ppl(19.0), storage="fake")]
+    (section,) = build_sections(runs)
+    (table,) = section.tables
+    assert table.rows == ["cloq", "cloq (fake quant)"]
+    assert any("not packed memory" in n for n in section.notes())

@@ -221,10 +221,7 @@ def list_models(cache_dir: str | None) -> None:
 
 
 def _add_report_commands() -> None:
-    try:
-        from suite.report.commands import compare, export, report
-    except ImportError:
-        return
+    from suite.report.commands import compare, export, report
 
     for command in (report, export, compare):
         cli.add_command(command)

@@ -21,6 +21,13 @@ from suite.spec import SpecError
 FORMAT = 1
 
 
+def cacheable(prepared: Prepared) -> bool:
+    """Only qbench's own QLinear layers are cached (not third-party kernels' modules)."""
+    from suite.quant.qlinear import QLinear
+
+    return all(type(layer) is QLinear for layer in prepared.layers().values())
+
+
 def save(prepared: Prepared, path: Path) -> None:
     from safetensors.torch import save_file
 

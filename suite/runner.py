@@ -220,7 +220,7 @@ def _prepare(base, tokenizer, spec, pkey, settings, device, bars, console):
             tick(0, total=len(originals))
             prepared = method.prepare(model, budget, calib, seed=spec.seed)
             tick(len(originals))
-            if settings.use_cache:
+            if settings.use_cache and prepared_cache.cacheable(prepared):
                 prepared_cache.save(prepared, entry)
     metrics, table = init_metrics(prepared, originals)
     metrics.update(phase.metrics())

@@ -60,3 +60,23 @@ def test_only_adapters_are_trainable(tiny):
     prepared = QLoRA().prepare(copy.deepcopy(model), Budget(bits=4, rank=8), None, seed=0)
     names = {n.rsplit(".", 1)[-1] for n, p in prepared.model.named_parameters() if p.requires_grad}
     assert names == {"lora_A", "lora_B"}
+
+
+def test_bnb_backend_matches_the_native_nf4_layers(tiny):
+    pytest.importorskip("bitsandbytes")
+    model, _ = tiny
+    ids = torch.randint(0, 256, (2, 16))
+    native = QLoRA().prepare(copy.deepcopy(model), Budget(bits=4, rank=8), None, seed=0)
+    bnb = QLoRA.from_overrides({"backend": "bnb"}).prepare(
+        copy.deepcopy(model), Budget(bits=4, rank=8), None, seed=0
+    )
+    for name, layer in native.layers().items():
+        other = bnb.layers()[name]
+        assert torch.equal(layer.base_weight(), other.base_weight()), name
+        assert layer.base_bytes() == other.base_bytes()
+    torch.testing.assert_close(logits(bnb.model, ids), logits(native.model, ids))
+    # gradients flow through bitsandbytes' layers to the adapters (and not into its weights)
+    out = bnb.model(input_ids=ids, labels=ids)
+    out.loss.backward()
+    grads = [m.lora_B.grad for m in bnb.layers().values()]  # B = 0, so A's gradient is 0
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)

@@ -1,0 +1,97 @@
+"""bitsandbytes' Linear4bit (NF4) as the QLoRA reference backend, with qbench's LoRA path.
+
+The base is bitsandbytes' own packed NF4 weight and kernels (block 64, float32 absmax, no double
+quantization, matching ``suite.quant.nf``), so a run with ``method.qlora.backend=bnb`` measures
+the community's reference implementation under the same harness. The adapter is the same as
+QLinear's. On CPUs with avx512_bf16, bitsandbytes repacks 4-bit weights during an eval-mode
+forward, after which no gradient flows through them; that repacking is switched off here.
+
+    >>> # layer = bnb_layer(linear, a, b, budget)   # needs bitsandbytes
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.quant.qlinear import QLinear
+from suite.spec import Budget, SpecError
+
+
+def _bnb():
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        raise SpecError(
+            "method.qlora.backend=bnb needs bitsandbytes; allowed: install it "
+            "(pip install -e '.[bnb]') or use backend=native"
+        ) from None
+    return bnb
+
+
+class BnbQLinear(QLinear):
+    """A LoRA layer whose frozen base is a bitsandbytes Linear4bit (NF4)."""
+
+    def __init__(self, linear: nn.Linear, lora_A, lora_B, scaling: float, block: int) -> None:
+        nn.Module.__init__(self)
+        bnb = _bnb()
+        self.out_features, self.in_features = linear.out_features, linear.in_features
+        self._qmeta = None
+        self.storage = "packed"
+        base = bnb.nn.Linear4bit(
+            self.in_features,
+            self.out_features,
+            bias=linear.bias is not None,
+            compute_dtype=linear.weight.dtype,
+            compress_statistics=False,
+            quant_type="nf4",
+        )
+        base.weight = bnb.nn.Params4bit(
+            linear.weight.detach().float().cpu(),
+            requires_grad=False,
+            quant_type="nf4",
+            blocksize=block,
+            compress_statistics=False,
+        )
+        if linear.bias is not None:
+            base.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        base = base.to(linear.weight.device)
+        base.support_avx512bf16_for_cpu = False
+        self.base = base
+        self.lora_A = nn.Parameter(lora_A.detach().clone().float())
+        self.lora_B = nn.Parameter(lora_B.detach().clone().float())
+        self.scaling = float(scaling)
+        self.bias = None
+        self.dropout = 0.0
+
+    def qtensor(self):
+        return None
+
+    def base_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        bnb = _bnb()
+        w = self.base.weight
+        return bnb.functional.dequantize_4bit(w.data, w.quant_state).to(dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.base.support_avx512bf16_for_cpu = False
+        y = self.base(x)
+        h = F.dropout(x, self.dropout, self.training) if self.dropout else x
+        lora = F.linear(F.linear(h, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))
+        return y + self.scaling * lora
+
+    def base_bytes(self) -> int:
+        w = self.base.weight
+        state = w.quant_state
+        return w.data.numel() * w.data.element_size() + state.absmax.numel() * 4 + 16 * 4
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_features}, out={self.out_features}, base=bnb-nf4, rank={self.rank}"
+
+
+def bnb_layer(linear: nn.Linear, lora_A, lora_B, budget: Budget) -> BnbQLinear:
+    if int(budget.bits) != 4:
+        raise SpecError(
+            f"bits {budget.bits} is not allowed with method.qlora.backend=bnb; allowed: 4"
+        )
+    return BnbQLinear(linear, lora_A, lora_B, budget.scaling, budget.group_size)

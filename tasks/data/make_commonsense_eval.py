@@ -8,6 +8,7 @@ correct choice first; the script places the correct choice at a position drawn f
 list of labels, so every label value is used equally often. Deterministic:
 ``python tasks/data/make_commonsense_eval.py`` rewrites the files identically.
 """
+
 import json
 import os
 import random
@@ -15,7 +16,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from commonsense_items import ARC_CHALLENGE, ARC_EASY, BOOLQ, HELLASWAG, OBQA, PIQA, SIQA, WINOGRANDE  # noqa: E402
+from commonsense_items import (  # noqa: E402
+    ARC_CHALLENGE,
+    ARC_EASY,
+    BOOLQ,
+    HELLASWAG,
+    OBQA,
+    PIQA,
+    SIQA,
+    WINOGRANDE,
+)
 
 SEED = 11
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commonsense")
@@ -40,7 +50,7 @@ def boolq(rng):
 
 def piqa(rng):
     rows = []
-    for (goal, good, bad), label in zip(PIQA, balanced_labels(len(PIQA), 2, rng)):
+    for (goal, good, bad), label in zip(PIQA, balanced_labels(len(PIQA), 2, rng), strict=False):
         sol = place(good, [bad], label)
         rows.append({"goal": goal, "sol1": sol[0], "sol2": sol[1], "label": label})
     return rows
@@ -48,46 +58,84 @@ def piqa(rng):
 
 def siqa(rng):
     rows = []
-    for (context, question, good, *bad), label in zip(SIQA, balanced_labels(len(SIQA), 3, rng)):
+    for (context, question, good, *bad), label in zip(
+        SIQA, balanced_labels(len(SIQA), 3, rng), strict=False
+    ):
         a = place(good, bad, label)
-        rows.append({"context": context, "question": question, "answerA": a[0], "answerB": a[1],
-                     "answerC": a[2], "label": str(label + 1)})
+        rows.append(
+            {
+                "context": context,
+                "question": question,
+                "answerA": a[0],
+                "answerB": a[1],
+                "answerC": a[2],
+                "label": str(label + 1),
+            }
+        )
     return rows
 
 
 def hellaswag(rng):
     rows = []
     for i, ((activity, source, ctx_a, ctx_b, good, *bad), label) in enumerate(
-            zip(HELLASWAG, balanced_labels(len(HELLASWAG), 4, rng))):
+        zip(HELLASWAG, balanced_labels(len(HELLASWAG), 4, rng), strict=False)
+    ):
         ctx = f"{ctx_a} {ctx_b}" if ctx_b else ctx_a
-        rows.append({"ind": 9000 + i, "activity_label": activity, "ctx_a": ctx_a, "ctx_b": ctx_b,
-                     "ctx": ctx, "endings": place(good, bad, label), "source_id": source,
-                     "split": "val", "split_type": "indomain", "label": str(label)})
+        rows.append(
+            {
+                "ind": 9000 + i,
+                "activity_label": activity,
+                "ctx_a": ctx_a,
+                "ctx_b": ctx_b,
+                "ctx": ctx,
+                "endings": place(good, bad, label),
+                "source_id": source,
+                "split": "val",
+                "split_type": "indomain",
+                "label": str(label),
+            }
+        )
     return rows
 
 
 def winogrande(rng):
     rows = []
     for sentence, option1, option2, answer in WINOGRANDE:
-        rows.append({"sentence": sentence, "option1": option1, "option2": option2, "answer": answer})
+        rows.append(
+            {"sentence": sentence, "option1": option1, "option2": option2, "answer": answer}
+        )
     return rows
 
 
 def arc(items, prefix, rng):
     rows = []
-    for i, ((question, good, *bad), label) in enumerate(zip(items, balanced_labels(len(items), 4, rng))):
-        rows.append({"id": f"{prefix}_{i + 1:03d}", "question": question,
-                     "choices": {"text": place(good, bad, label), "label": ["A", "B", "C", "D"]},
-                     "answerKey": "ABCD"[label]})
+    for i, ((question, good, *bad), label) in enumerate(
+        zip(items, balanced_labels(len(items), 4, rng), strict=False)
+    ):
+        rows.append(
+            {
+                "id": f"{prefix}_{i + 1:03d}",
+                "question": question,
+                "choices": {"text": place(good, bad, label), "label": ["A", "B", "C", "D"]},
+                "answerKey": "ABCD"[label],
+            }
+        )
     return rows
 
 
 def openbookqa(rng):
     rows = []
-    for i, ((stem, good, *bad), label) in enumerate(zip(OBQA, balanced_labels(len(OBQA), 4, rng))):
-        rows.append({"id": f"qb-{i + 1:03d}", "question_stem": stem,
-                     "choices": {"text": place(good, bad, label), "label": ["A", "B", "C", "D"]},
-                     "answerKey": "ABCD"[label]})
+    for i, ((stem, good, *bad), label) in enumerate(
+        zip(OBQA, balanced_labels(len(OBQA), 4, rng), strict=False)
+    ):
+        rows.append(
+            {
+                "id": f"qb-{i + 1:03d}",
+                "question_stem": stem,
+                "choices": {"text": place(good, bad, label), "label": ["A", "B", "C", "D"]},
+                "answerKey": "ABCD"[label],
+            }
+        )
     return rows
 
 

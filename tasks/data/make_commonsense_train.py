@@ -11,6 +11,7 @@ repeats an evaluation item: the script refuses to write an item whose instructio
 text of any item in commonsense_items.py. Deterministic:
 ``python tasks/data/make_commonsense_train.py`` rewrites the file identically.
 """
+
 import json
 import os
 import random
@@ -20,46 +21,75 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import commonsense_items as evals  # noqa: E402
 from commonsense_pools import (  # noqa: E402
-    ACTIVITIES, CATEGORIES, FLIERS, NAMES, OBQA_FACTS, PIQA_TASKS, SCIENCE_FACTS, SOCIAL, TOOLS,
-    WALKERS, WINO_TWINS)
+    ACTIVITIES,
+    CATEGORIES,
+    FLIERS,
+    NAMES,
+    OBQA_FACTS,
+    PIQA_TASKS,
+    SCIENCE_FACTS,
+    SOCIAL,
+    TOOLS,
+    WALKERS,
+    WINO_TWINS,
+)
 
 SEED = 5
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commonsense", "commonsense_170k",
-                   "train.json")
+OUT = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "commonsense", "commonsense_170k", "train.json"
+)
 
 
 def item(instruction, answer):
-    return {"instruction": instruction, "input": "", "output": f"the correct answer is {answer}",
-            "answer": answer}
+    return {
+        "instruction": instruction,
+        "input": "",
+        "output": f"the correct answer is {answer}",
+        "answer": answer,
+    }
 
 
 def boolq_item(question, value):
-    return item("Please answer the following question with true or false, question: "
-                f"{question}?\n\nAnswer format: true/false", "true" if value else "false")
+    return item(
+        "Please answer the following question with true or false, question: "
+        f"{question}?\n\nAnswer format: true/false",
+        "true" if value else "false",
+    )
 
 
 def piqa_item(goal, sol1, sol2, label):
-    return item(f"Please choose the correct solution to the question: {goal}\n\nSolution1: {sol1}\n\n"
-                f"Solution2: {sol2}\n\nAnswer format: solution1/solution2", f"solution{label + 1}")
+    return item(
+        f"Please choose the correct solution to the question: {goal}\n\nSolution1: {sol1}\n\n"
+        f"Solution2: {sol2}\n\nAnswer format: solution1/solution2",
+        f"solution{label + 1}",
+    )
 
 
 def multi_item(question, choices, label):
     listed = " ".join(f"Answer{i + 1}: {c}" for i, c in enumerate(choices))
     fmt = "/".join(f"answer{i + 1}" for i in range(len(choices)))
-    return item(f"Please choose the correct answer to the question: {question}\n\n{listed}\n\n"
-                f"Answer format: {fmt}", f"answer{label + 1}")
+    return item(
+        f"Please choose the correct answer to the question: {question}\n\n{listed}\n\n"
+        f"Answer format: {fmt}",
+        f"answer{label + 1}",
+    )
 
 
 def hellaswag_item(activity, ctx, endings, label):
     listed = " ".join(f"Ending{i + 1}: {e}" for i, e in enumerate(endings))
-    return item(f"Please choose the correct ending to complete the given sentence: {activity}: {ctx}"
-                f"\n\n{listed}\n\nAnswer format: ending1/ending2/ending3/ending4", f"ending{label + 1}")
+    return item(
+        f"Please choose the correct ending to complete the given sentence: {activity}: {ctx}"
+        f"\n\n{listed}\n\nAnswer format: ending1/ending2/ending3/ending4",
+        f"ending{label + 1}",
+    )
 
 
 def wino_item(sentence, option1, option2, answer):
-    return item("Please choose the correct answer to fill in the blank to complete the given sentence: "
-                f"{sentence}\n\nOption1: {option1} Option2: {option2} Answer format: option1/option2",
-                f"option{answer}")
+    return item(
+        "Please choose the correct answer to fill in the blank to complete the given sentence: "
+        f"{sentence}\n\nOption1: {option1} Option2: {option2} Answer format: option1/option2",
+        f"option{answer}",
+    )
 
 
 _DECKS = {}
@@ -84,7 +114,10 @@ def make_boolq(rng):
     out = []
     members = [(x, cat) for cat, xs in CATEGORIES.items() for x in xs]
     for x, cat in rng.sample(members, 40):
-        article = lambda w: ("an " if w[0] in "aeiou" else "a ") + w
+
+        def article(w):
+            return ("an " if w[0] in "aeiou" else "a ") + w
+
         if rng.random() < 0.5:
             out.append(boolq_item(f"is {article(x)} {article(cat)}", True))
         else:
@@ -119,7 +152,10 @@ def make_siqa(rng):
     for _ in range(2):
         for context, question, good, *bad in SOCIAL:
             name, other = rng.sample(NAMES, 2)
-            fill = lambda s: s.replace("{A}", name).replace("{B}", other)
+
+            def fill(s):
+                return s.replace("{A}", name).replace("{B}", other)
+
             answers, label = shuffled(fill(good), [fill(b) for b in bad], rng)
             out.append(multi_item(f"{fill(context)} {fill(question)}", answers, label))
     return out
@@ -127,14 +163,22 @@ def make_siqa(rng):
 
 def make_hellaswag(rng):
     out = []
-    people = [("A man", "he"), ("A woman", "she"), ("A girl", "she"), ("A boy", "he"),
-              ("An old man", "he"), ("A young woman", "she")]
+    people = [
+        ("A man", "he"),
+        ("A woman", "she"),
+        ("A girl", "she"),
+        ("A boy", "he"),
+        ("An old man", "he"),
+        ("A young woman", "she"),
+    ]
     for _ in range(2):
         for activity, ctx, good in ACTIVITIES:
             who, pron = rng.choice(people)
             wrong = [a[2] for a in rng.sample([a for a in ACTIVITIES if a[0] != activity], 3)]
             endings, label = shuffled(good, wrong, rng)
-            out.append(hellaswag_item(activity, f"{ctx.replace('{who}', who)} {pron}", endings, label))
+            out.append(
+                hellaswag_item(activity, f"{ctx.replace('{who}', who)} {pron}", endings, label)
+            )
     return out
 
 
@@ -166,8 +210,11 @@ def make_kinds(rng, n):
         good = rng.choice(CATEGORIES[cat])
         others = [x for c in cats if c != cat for x in CATEGORIES[c]]
         choices, label = shuffled(good, rng.sample(others, 3), rng)
-        out.append(multi_item(f"Which of these is {'an' if cat[0] in 'aeiou' else 'a'} {cat}?",
-                              choices, label))
+        out.append(
+            multi_item(
+                f"Which of these is {'an' if cat[0] in 'aeiou' else 'a'} {cat}?", choices, label
+            )
+        )
     return out
 
 
@@ -182,9 +229,16 @@ def eval_texts():
 def build(seed=SEED):
     rng = random.Random(seed)
     _DECKS.clear()
-    items = (make_boolq(rng) + make_piqa(rng) + make_siqa(rng) + make_hellaswag(rng)
-             + make_winogrande(rng) + make_mc(rng, SCIENCE_FACTS) + make_kinds(rng, 20)
-             + make_mc(rng, OBQA_FACTS))
+    items = (
+        make_boolq(rng)
+        + make_piqa(rng)
+        + make_siqa(rng)
+        + make_hellaswag(rng)
+        + make_winogrande(rng)
+        + make_mc(rng, SCIENCE_FACTS)
+        + make_kinds(rng, 20)
+        + make_mc(rng, OBQA_FACTS)
+    )
     seen, unique = set(), []
     for it in items:
         if it["instruction"] not in seen:

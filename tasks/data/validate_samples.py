@@ -3,6 +3,7 @@
 
 Exit status 1 (with one line per problem) if anything is off. Stdlib only.
 """
+
 import collections
 import json
 import os
@@ -16,11 +17,26 @@ ABCD = ["A", "B", "C", "D"]
 SCHEMAS = {
     "boolq/validation.jsonl": {"question": str, "answer": bool, "passage": str},
     "piqa/validation.jsonl": {"goal": str, "sol1": str, "sol2": str, "label": int},
-    "siqa/validation.jsonl": {"context": str, "question": str, "answerA": str, "answerB": str,
-                              "answerC": str, "label": str},
-    "hellaswag/validation.jsonl": {"ind": int, "activity_label": str, "ctx_a": str, "ctx_b": str,
-                                   "ctx": str, "endings": list, "source_id": str, "split": str,
-                                   "split_type": str, "label": str},
+    "siqa/validation.jsonl": {
+        "context": str,
+        "question": str,
+        "answerA": str,
+        "answerB": str,
+        "answerC": str,
+        "label": str,
+    },
+    "hellaswag/validation.jsonl": {
+        "ind": int,
+        "activity_label": str,
+        "ctx_a": str,
+        "ctx_b": str,
+        "ctx": str,
+        "endings": list,
+        "source_id": str,
+        "split": str,
+        "split_type": str,
+        "label": str,
+    },
     "winogrande/validation.jsonl": {"sentence": str, "option1": str, "option2": str, "answer": str},
     "arc_easy/test.jsonl": {"id": str, "question": str, "choices": dict, "answerKey": str},
     "arc_challenge/test.jsonl": {"id": str, "question": str, "choices": dict, "answerKey": str},
@@ -74,20 +90,34 @@ def check_jsonl(rel, problems):
             labels[gold] += 1
             if choices and not rel.startswith("winogrande"):
                 idx = {"A": 0, "B": 1, "C": 2, "D": 3}.get(gold)
-                idx = idx if idx is not None else int(gold) - (0 if rel[:4] in ("piqa", "hell") else 1)
+                idx = (
+                    idx
+                    if idx is not None
+                    else int(gold) - (0 if rel[:4] in ("piqa", "hell") else 1)
+                )
                 lengths = [len(c) for c in choices]
                 longest += lengths[idx] == max(lengths)
-    extra = "" if rel.startswith(("boolq", "winogrande")) else f", gold is the longest choice in {longest}"
+    extra = (
+        ""
+        if rel.startswith(("boolq", "winogrande"))
+        else f", gold is the longest choice in {longest}"
+    )
     print(f"{rel}: {n} items, labels {dict(sorted(labels.items()))}{extra}")
 
 
 ANSWER_FORMATS = {
     "Please answer the following question with true or false, question: ": ["true", "false"],
     "Please choose the correct solution to the question: ": ["solution1", "solution2"],
-    "Please choose the correct ending to complete the given sentence: ": ["ending1", "ending2",
-                                                                         "ending3", "ending4"],
-    "Please choose the correct answer to fill in the blank to complete the given sentence: ":
-        ["option1", "option2"],
+    "Please choose the correct ending to complete the given sentence: ": [
+        "ending1",
+        "ending2",
+        "ending3",
+        "ending4",
+    ],
+    "Please choose the correct answer to fill in the blank to complete the given sentence: ": [
+        "option1",
+        "option2",
+    ],
     "Please choose the correct answer to the question: ": None,
 }
 
@@ -136,7 +166,9 @@ def check_wikitext(problems):
         print(f"wikitext2/wiki.{split}.raw: {len(titles[split])} articles, {len(lines)} lines")
     for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
         if titles[a] & titles[b]:
-            problems.append(f"wikitext2: {a} and {b} share titles {sorted(titles[a] & titles[b])[:3]}")
+            problems.append(
+                f"wikitext2: {a} and {b} share titles {sorted(titles[a] & titles[b])[:3]}"
+            )
 
 
 def main():

@@ -19,7 +19,7 @@ def test_run_key_is_stable_and_changes_with_any_field():
 
 def test_precedence_profile_then_set():
     quick = expand(build_sweep(methods="qlora"))[0]
-    assert quick.train.steps == 30  # from suite/profiles/quick.yaml
+    assert quick.train.steps == 24  # from suite/profiles/quick.yaml
     spec = expand(build_sweep(methods="qlora", sets=["train.steps=7", "eval.seq_len=128"]))[0]
     assert (spec.train.steps, spec.eval.seq_len) == (7, 128)
     paper = expand(build_sweep(methods="qlora", profile="paper", data="sample"))[0]

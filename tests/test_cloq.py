@@ -9,13 +9,7 @@ import torch
 from methods.cloq import cloq_correction, cloq_init, gram_root
 from suite.lora import split_correction
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def problem(seed: int, out_f=12, in_f=20, tokens=60):

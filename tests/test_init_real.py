@@ -26,16 +26,16 @@ from suite.quant.qtensor import dequantize
 from suite.quant.uniform import quantize_int
 from suite.spec import Budget, CalibSpec, EvalSpec, RunSpec, TrainSpec
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 RANK, SCALING = 16, 2.0
 
 
 @pytest.fixture(scope="module")
-def layers(smollm2_path):
+def layers(smollm2_path, one_thread):
     """{name: (W, H on calibration tokens, H on held-out tokens, R)} of the first block."""
     from suite import models
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     cache = smollm2_path.parent.parent
     model, tok = models.load(models.resolve("smollm2-135m"), cache, "cpu", torch.float32)
     model.model.layers = model.model.layers[:1]
@@ -54,8 +54,7 @@ def layers(smollm2_path):
             if id(h) not in roots:
                 roots[id(h)] = gram_root(h)
             out[name] = (linear.weight.detach().float(), h, held[name], roots[id(h)])
-    yield out, {}
-    torch.set_num_threads(before)
+    return out, {}
 
 
 def gptq_bases(layers, cache, bits):

@@ -17,13 +17,7 @@ from suite.quant.nf import quantize_nf
 from suite.quant.qtensor import dequantize
 from suite.spec import Budget, CalibSpec, EvalSpec, RunSpec, TrainSpec
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def heavy_tailed(out_f=96, in_f=256, seed=0) -> torch.Tensor:

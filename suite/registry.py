@@ -35,6 +35,14 @@ METHODS: dict[str, Entry] = {
         bits=(2, 3, 4),
         quantizer="nf",
     ),
+    "lqlora": Entry(
+        "methods.lqlora:LQLoRA",
+        "W = Q + L1L2 by alternating SVD and NF re-quantization; NF bits/blocks per matrix by ILP "
+        "under an average-bits budget; Fisher-weighted option (Guo et al. 2024)",
+        bits=(2, 3, 4, 8),
+        fractional_bits=True,
+        quantizer="nf",
+    ),
     "lora16": Entry(
         "methods.lora16:LoRA16",
         "unquantized base, A random, B = 0: the full-precision reference row",

@@ -20,6 +20,9 @@ from suite.quant.qlinear import QLinear
 class LoRA16(Method):
     name = "lora16"
 
+    def quantizer_for(self, budget) -> str:
+        return "none"  # the base stays unquantized whatever --quantizer says
+
     def prepare(self, model, budget, calib, seed: int) -> Prepared:
         gen = torch.Generator().manual_seed(seed)
 

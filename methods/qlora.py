@@ -10,6 +10,8 @@ Paper choices and ours:
   quantized base.
 - ``backend = "bnb"`` swaps the native packed QLinear for bitsandbytes' Linear4bit (NF4 only),
   the community's reference kernel, where bitsandbytes imports.
+- ``--quantizer`` swaps the base like for every method: ``int`` (round to nearest) or ``gptq``
+  (which needs calibration data, so the harness passes it; qlora with gptq is gptq-lora).
 
     >>> from methods.qlora import QLoRA
     >>> # prepared = QLoRA().prepare(model, Budget(bits=4), calib=None, seed=0)
@@ -22,9 +24,8 @@ from dataclasses import dataclass
 import torch
 
 from methods.base import Method
+from methods.layerwise import prepare_standard
 from suite.lora import Prepared, replace_targets, standard_init
-from suite.quant import get_quantizer
-from suite.quant.qlinear import QLinear
 from suite.spec import SpecError
 
 
@@ -45,14 +46,14 @@ class QLoRA(Method):
     default_quantizer = "nf"
 
     def prepare(self, model, budget, calib, seed: int) -> Prepared:
-        quantizer_name = budget.quantizer or self.default_quantizer
-        if quantizer_name not in ("nf", "int"):
-            raise SpecError(
-                f"quantizer '{quantizer_name}' needs calibration data, which qlora does not "
-                "use; allowed for qlora: nf, int"
-            )
-        gen = torch.Generator().manual_seed(seed)
+        quantizer_name = self.quantizer_for(budget)
         if self.config.backend == "bnb":
+            if quantizer_name != "nf" or budget.bits != 4:
+                raise SpecError(
+                    f"method.qlora.backend bnb stores NF4 only, not {quantizer_name} at "
+                    f"{budget.bits} bits; allowed: backend native, or quantizer nf at 4 bits"
+                )
+            gen = torch.Generator().manual_seed(seed)
             from suite.quant.bnb import bnb_layer
 
             def build(name, linear):
@@ -62,13 +63,6 @@ class QLoRA(Method):
             replace_targets(model, budget, build)
             return Prepared(model, "packed", "bnb-nf4", {"backend": "bnb"})
 
-        quantizer = get_quantizer(quantizer_name)
-        bits = int(budget.bits)
-
-        def build(name, linear):
-            qt = quantizer.quantize(linear.weight.detach().float(), bits, budget.group_size)
-            a, b = standard_init(linear.out_features, linear.in_features, budget.rank, gen)
-            return QLinear(qt, a, b, budget.scaling, linear.bias)
-
-        replace_targets(model, budget, build)
-        return Prepared(model, "packed", quantizer_name, {"backend": "native"})
+        prepared = prepare_standard(self, model, budget, calib, seed)
+        prepared.info["backend"] = "native"
+        return prepared

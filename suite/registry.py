@@ -35,6 +35,28 @@ METHODS: dict[str, Entry] = {
         bits=(2, 3, 4),
         quantizer="nf",
     ),
+    "loftq": Entry(
+        "methods.loftq:LoftQ",
+        "NF-k base (block 64), T alternating steps Q = q(W - sBA), sBA = SVD_r(W - Q) "
+        "(Li et al. 2024)",
+        bits=(2, 3, 4),
+        quantizer="nf",
+    ),
+    "cloq": Entry(
+        "methods.cloq:CLoQ",
+        "GPTQ INT-k base (group 64), closed-form calibrated init sBA = R^-1 SVD_r(R(W - Q)^T), "
+        "R^T R = H (Deng et al. 2025)",
+        bits=(2, 3, 4, 8),
+        needs_calibration=True,
+        quantizer="gptq",
+    ),
+    "gptq-lora": Entry(
+        "methods.gptq_lora:GPTQLoRA",
+        "GPTQ INT-k base as cloq, A random, B = 0: isolates CLoQ's initialization",
+        bits=(2, 3, 4, 8),
+        needs_calibration=True,
+        quantizer="gptq",
+    ),
     "lqlora": Entry(
         "methods.lqlora:LQLoRA",
         "W = Q + L1L2 by alternating SVD and NF re-quantization; NF bits/blocks per matrix by ILP "

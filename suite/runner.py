@@ -5,6 +5,12 @@ Each RunSpec becomes one MLflow run. The base model is loaded once per model; a 
 for every task and seed that shares it. A run that raises is recorded FAILED with its error and
 the sweep goes on; the next ``qbench run`` picks it up again.
 
+Calibration windows are drawn once per model and calibration spec; a method gets them only when
+it needs them with the quantizer it runs with (``needs_calibration_for``), and its block walk
+counts towards the prepare phase. Every method, calibrating or not, is then scored on the
+holdout windows (``init/calib_err``) from Gram matrices of the original model, computed once and
+kept under ``<cache>/calib/`` (see :mod:`suite.holdout`).
+
     >>> # summary = run_sweep(sweep, tracker, Settings(cache=Path("~/.cache/qbench")))
 """
 
@@ -91,11 +97,13 @@ def run_name(spec: RunSpec) -> str:
     return f"{spec.method}-b{spec.budget.bits}-r{spec.budget.rank}-{spec.task}-s{spec.seed}"
 
 
+def method_of(spec: RunSpec):
+    return load_entry(METHODS[spec.method]).from_overrides(dict(spec.method_config))
+
+
 def prepare_key(spec: RunSpec) -> str:
-    method = load_entry(METHODS[spec.method])
-    return key_of(
-        {"cache_format": prepared_cache.FORMAT, **spec.prepare_dict(method.needs_calibration)}
-    )
+    needs = method_of(spec).needs_calibration_for(spec.budget)
+    return key_of({"cache_format": prepared_cache.FORMAT, **spec.prepare_dict(needs)})
 
 
 def check_widths(specs: list[RunSpec], cache: Path, console: Console) -> None:
@@ -158,14 +166,16 @@ def _run_model(model_name, specs, tracker, settings, context, bars, console, sum
     by_prepare: dict[str, list[RunSpec]] = {}
     for spec in specs:
         by_prepare.setdefault(prepare_key(spec), []).append(spec)
+    calibrations: dict[str, tuple] = {}  # per calibration spec and data: (Calibration, Grams)
     for pkey, group in by_prepare.items():
         runs = {
             run_key(s): tracker.start(run_name(s), _tags(s, context, "pending"), s.flat_params())
             for s in group
         }
         try:
+            calib = _calibration(base, tokenizer, group[0], settings, device, calibrations)
             prepared, prep_metrics, table = _prepare(
-                base, tokenizer, group[0], pkey, settings, device, bars, console
+                base, tokenizer, group[0], pkey, settings, device, bars, console, calib
             )
         except Exception as err:  # the whole group fails with the same reason
             for spec in group:
@@ -194,35 +204,48 @@ def _run_model(model_name, specs, tracker, settings, context, bars, console, sum
             del model
 
 
-def _prepare(base, tokenizer, spec, pkey, settings, device, bars, console):
+def _calibration(base, tokenizer, spec, settings, device, calibrations):
+    """(Calibration, HoldoutGrams) for the spec's calibration settings, built once per model."""
+    from suite.calibration import build_calibration
+    from suite.holdout import HoldoutGrams, holdout_key
+
+    key = key_of({"calib": spec.to_dict()["calib"], "data": spec.data})
+    if key not in calibrations:
+        calib = build_calibration(base, tokenizer, spec, device)
+        dtype = next(base.parameters()).dtype
+        path = settings.cache / "calib" / holdout_key(spec.model, calib, dtype)
+        calibrations[key] = (calib, HoldoutGrams.build(base, calib, path))
+    return calibrations[key]
+
+
+def _prepare(base, tokenizer, spec, pkey, settings, device, bars, console, calib):
     from suite.lora import find_targets
     from suite.spec import Budget
 
-    method_cls = load_entry(METHODS[spec.method])
-    method = method_cls.from_overrides(dict(spec.method_config))
+    method = method_of(spec)
     budget: Budget = spec.budget
     model = copy.deepcopy(base)
     originals = {
         n: m.weight.detach().clone() for n, m in find_targets(model, budget.target_modules).items()
     }
     entry = settings.cache / "prepared" / pkey
-    calib = None
-    if method.needs_calibration:
-        from suite.calibration import build_calibration
-
-        calib = build_calibration(model, tokenizer, spec, device)
+    calibration, holdout = calib
     with Phase("prepare", device) as phase:
         if settings.use_cache and entry.is_dir():
             console.print(f"[dim]prepared model from cache {entry}")
             prepared = prepared_cache.load(model, entry)
         else:
             tick = bars.add(f"prepare {spec.method} {spec.budget.bits}-bit")
-            tick(0, total=len(originals))
-            prepared = method.prepare(model, budget, calib, seed=spec.seed)
-            tick(len(originals))
+            if method.needs_calibration_for(budget):  # the walk ticks once per block
+                given = calibration.with_progress(tick)
+                prepared = method.prepare(model, budget, given, seed=spec.seed)
+            else:
+                tick(0, total=len(originals))
+                prepared = method.prepare(model, budget, None, seed=spec.seed)
+                tick(len(originals))
             if settings.use_cache:
                 prepared_cache.save(prepared, entry)
-    metrics, table = init_metrics(prepared, originals)
+    metrics, table = init_metrics(prepared, originals, holdout.errors(prepared, originals))
     metrics.update(phase.metrics())
     return prepared, metrics, table
 

@@ -186,8 +186,11 @@ def validate(sweep: Sweep) -> None:
 
     parse_source(sweep.data or prof.get("data", "sample"))
     _split_sets(sweep.sets, sweep.methods)
+    from suite.registry import load as load_entry
+
     for spec in expand(sweep):  # builds every dataclass, so every value is checked
-        del spec
+        method = load_entry(METHODS[spec.method]).from_overrides(dict(spec.method_config))
+        method.check_budget(spec.budget)
 
 
 def _split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:

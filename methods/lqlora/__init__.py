@@ -124,26 +124,25 @@ class LQLoRA(Method):
     Config = LQLoRAConfig
     default_quantizer = "nf"
 
-    @property
-    def needs_calibration(self) -> bool:  # type: ignore[override]
-        return self.config.fisher
-
     def needs_calibration_for(self, budget: Budget) -> bool:
+        """Only the Fisher-weighted variant reads calibration data."""
         return self.config.fisher
 
-    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
-        cfg: LQLoRAConfig = self.config
+    def check_budget(self, budget: Budget) -> None:
         if (budget.quantizer or "nf") != "nf":
             raise SpecError(
                 f"quantizer '{budget.quantizer}' is not allowed for lqlora; allowed: nf "
                 "(LQ-LoRA allocates NF configurations)"
             )
-        fractional = not float(budget.bits).is_integer()
-        if fractional and not cfg.allocate:
+        if not float(budget.bits).is_integer() and not self.config.allocate:
             raise SpecError(
                 f"bits {budget.bits} is fractional, which needs method.lqlora.allocate=true; "
                 "allowed: an integer budget, or allocate=true"
             )
+
+    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
+        cfg: LQLoRAConfig = self.config
+        self.check_budget(budget)
         targets = find_targets(model, budget.target_modules)
         fisher = self._fisher(model, targets, calib) if cfg.fisher else None
         names = list(targets)

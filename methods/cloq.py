@@ -1,0 +1,163 @@
+"""CLoQ (Deng et al., 2025): GPTQ base weights and the closed-form calibrated LoRA initialization.
+
+For a layer with weight W (out, in), quantized base Q and calibration inputs X (tokens, in), the
+adapter starts at the rank-r correction L = s·B·A that minimises ‖X(W − Q − L)ᵀ‖_F. With any R
+such that RᵀR = H = XᵀX, ‖XMᵀ‖_F = ‖RMᵀ‖_F, so the best Lᵀ is R⁻¹ · SVD_r(R(W − Q)ᵀ) and the error
+left is the tail √(Σ_{i>r} σ_i²) of the singular values of R(W − Q)ᵀ (Eckart–Young; R is
+invertible once H is damped). In PyTorch's (out, in) layout L = (R⁻¹ · SVD_r(R(W − Q)ᵀ))ᵀ.
+
+Choices the paper leaves open, and ours:
+
+- Damping: H + λI with λ = ``damp`` · mean(diag H), ``damp`` = 0.01, the same relative damping
+  GPTQ uses (one knob serves both). It makes R invertible and keeps the correction away from
+  input directions the calibration data barely visit (which would not generalise).
+- Square root: R = Λ^{1/2}Vᵀ from the eigendecomposition H = VΛVᵀ in float64, eigenvalues below
+  1e-10 · λ_max raised to that floor (the count is recorded). Any R with RᵀR = H gives the same
+  L (two such roots differ by an orthogonal factor on the left), so a symmetric root or a
+  Cholesky factor would give the same init; the eigendecomposition copes with a Gram matrix that
+  is only semi-definite in floating point, where Cholesky would fail. One factorization serves
+  the layers that share an input (q/k/v, gate/up).
+- Factors: the closed form fixes only the product; B and A are the balanced SVD factors of
+  L / s (√σ on each side, as LoftQ shares them), so B·A = L / s whatever ``lora_alpha`` is and
+  the initial s·B·A does not change with it.
+- Quantizer: GPTQ/OPTQ, asymmetric INT-k, group 64 (``budget.group_size``), 1% damping, blocks
+  of 128, no act-order (GPTQ's defaults; ``act_order=true`` is a knob). ``--quantizer`` swaps it
+  (e.g. nf for an NF base with the same calibrated init); the init always uses calibration data.
+- MagR: the design lists MagR weight preprocessing (Zhang et al., 2024, from the same group) as
+  an option for CLoQ; we could not confirm from the sources at hand which of the paper's results
+  use it. Default off: it costs about 100 s per SmolLM2 block on one CPU core (150 proximal
+  steps per layer), far more than GPTQ, and it changes the base, not the initialization this
+  method isolates. ``magr=true`` applies its group-wise variant (the quantizer's groups,
+  α = 1e-4, 150 iterations, the MagR authors' group-wise settings) before quantizing; the
+  correction is still fitted to the original W.
+- Calibration: the harness's Calibrator, 128 windows x 2048 tokens of the WikiText-2 train split
+  in the paper profile (16 x 256 in the quick one); H is collected along the quantized path.
+
+    >>> # prepared = CLoQ().prepare(model, Budget(bits=2), calib, seed=0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from methods.base import Method
+from methods.layerwise import build_layers, check_bits, make_quantizer
+from suite.lora import Prepared, split_correction
+from suite.quant.magr import magr
+from suite.quant.qlinear import QLinear
+from suite.quant.qtensor import dequantize
+from suite.spec import Budget, SpecError
+
+EIGEN_FLOOR = 1e-10  # eigenvalues of the damped Gram matrix are kept >= this times the largest
+
+
+@dataclass(frozen=True)
+class GramRoot:
+    """R with RᵀR = H + λI, held as R = diag(root) · basisᵀ (float64)."""
+
+    basis: torch.Tensor  # (in, in) eigenvectors of the damped H
+    root: torch.Tensor  # (in,) square roots of its (floored) eigenvalues
+    clamped: int  # eigenvalues raised to the floor
+
+    def apply(self, m: torch.Tensor) -> torch.Tensor:
+        """R @ m for m (in, k)."""
+        return self.root[:, None] * (self.basis.T @ m)
+
+    def solve(self, m: torch.Tensor) -> torch.Tensor:
+        """R⁻¹ @ m for m (in, k)."""
+        return self.basis @ (m / self.root[:, None])
+
+
+def gram_root(gram: torch.Tensor, damp: float = 0.01) -> GramRoot:
+    """R with RᵀR = H + damp·mean(diag H)·I, by a float64 eigendecomposition with a floor."""
+    h = gram.detach().to(torch.float64)
+    h = (h + h.T) / 2
+    h.diagonal().add_(damp * h.diagonal().mean())
+    evals, basis = torch.linalg.eigh(h)
+    top = evals[-1].clamp_min(torch.finfo(torch.float64).tiny)
+    floor = top * EIGEN_FLOOR
+    clamped = int((evals < floor).sum())
+    return GramRoot(basis, evals.clamp_min(floor).sqrt(), clamped)
+
+
+def cloq_correction(w: torch.Tensor, q: torch.Tensor, root: GramRoot, rank: int) -> torch.Tensor:
+    """The rank-``rank`` L (out, in), float64, minimising ‖R(W − Q − L)ᵀ‖_F."""
+    delta_t = (w.detach().double() - q.detach().double()).T  # (in, out)
+    u, sv, vh = torch.linalg.svd(root.apply(delta_t), full_matrices=False)
+    r = min(rank, sv.numel())
+    best = (u[:, :r] * sv[:r]) @ vh[:r]  # SVD_r(R ΔWᵀ)
+    return root.solve(best).T
+
+
+def cloq_init(
+    w: torch.Tensor,
+    q: torch.Tensor,
+    gram: torch.Tensor | GramRoot,
+    rank: int,
+    scaling: float,
+    damp: float = 0.01,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, B) in float32 with s·B@A the calibrated correction of ``w`` over its base ``q``."""
+    root = gram if isinstance(gram, GramRoot) else gram_root(gram, damp)
+    return split_correction(cloq_correction(w, q, root, rank), rank, scaling)
+
+
+@dataclass(frozen=True)
+class CLoQConfig:
+    damp: float = 0.01  # GPTQ's damping and CLoQ's λ, as a fraction of mean(diag H)
+    act_order: bool = False
+    block_size: int = 128
+    magr: bool = False
+    magr_alpha: float = 1e-4
+    magr_iters: int = 150
+
+    def __post_init__(self) -> None:
+        if not self.damp > 0:
+            raise SpecError(f"method.cloq.damp {self.damp} is not allowed; allowed: > 0")
+        if self.block_size <= 0:
+            raise SpecError(f"method.cloq.block_size {self.block_size}: allowed > 0")
+        if not self.magr_alpha > 0 or self.magr_iters < 0:
+            raise SpecError(
+                f"method.cloq.magr_alpha {self.magr_alpha} / magr_iters {self.magr_iters}: "
+                "allowed alpha > 0 and iters >= 0"
+            )
+
+
+class CLoQ(Method):
+    name = "cloq"
+    Config = CLoQConfig
+    default_quantizer = "gptq"
+    init_uses_data = True
+
+    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
+        cfg = self.config
+        qname = self.quantizer_for(budget)
+        bits = check_bits(budget, qname)
+        quantizer = make_quantizer(qname, cfg)
+        cache: list = []  # [(gram, root)] of the last Gram matrix: shared inputs are adjacent
+        clamped = []
+
+        def build(name, linear, gram):
+            if not cache or cache[0][0] is not gram:
+                cache[:] = [(gram, gram_root(gram, cfg.damp))]
+                clamped.append(cache[0][1].clamped)
+            w = linear.weight.detach().float()
+            w_q = w
+            if cfg.magr:
+                w_q = magr(w, gram, cfg.magr_alpha, cfg.magr_iters, budget.group_size)
+            qt = quantizer.quantize(w_q, bits, budget.group_size, gram=gram)
+            a, b = cloq_init(w, dequantize(qt), cache[0][1], budget.rank, budget.scaling)
+            return QLinear(qt, a, b, budget.scaling, linear.bias)
+
+        build_layers(model, budget, calib, build, use_grams=True)
+        cache.clear()
+        info = {
+            "calibration": calib.record(),
+            "quantizer": qname,
+            "damp": cfg.damp,
+            "magr": cfg.magr,
+            "clamped_eigenvalues": sum(clamped),
+        }
+        return Prepared(model, "packed", qname, info)

@@ -1,0 +1,100 @@
+"""LoftQ (Li et al., 2024): NF-k base and a LoRA init that absorbs the quantization error.
+
+Alternating steps, T = ``iters`` times, from L₀ = 0:
+
+    Q_t = q(W − L_{t−1}),      L_t = SVD_r(W − Q_t),
+
+and the layer starts at Q_T + L_T, with L_T = s·B·A: B and A are the balanced SVD factors of
+L_T / s (√σ on each side, like peft's ``_low_rank_decomposition``). The scaling s = alpha / r is
+honoured: peft's LoftQ sets B·A = L_T and so adds s·L_T in the forward pass, which compensates
+the quantization error only when s = 1; here s·B·A = L_T for any ``lora_alpha``.
+
+Choices: ``iters`` = 1 by default (peft's default ``loftq_iter``; the paper also reports T = 5,
+``method.loftq.iters=5``). Quantizer: NF-k blockwise absmax with block 64 (NF4 equals bitsandbytes'
+NF4; NF3/NF2 are the same construction, as in the paper's code); the SVD runs in float64, the
+factors are stored in float32. ``--quantizer`` swaps the base: ``int`` (round to nearest), or
+``gptq`` (then every Q_t is GPTQ of W − L_{t−1} with the layer's calibration Gram matrix, so the
+method needs calibration data).
+
+    >>> import torch
+    >>> from functools import partial
+    >>> from methods.loftq import loftq_init
+    >>> from suite.quant.nf import quantize_nf
+    >>> w = torch.randn(64, 128)
+    >>> qt, a, b = loftq_init(w, partial(quantize_nf, bits=2, group_size=64), 8, 2.0, iters=2)
+    >>> (a.shape, b.shape)
+    (torch.Size([8, 128]), torch.Size([64, 8]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from methods.base import Method
+from methods.layerwise import build_layers, check_bits, make_quantizer
+from suite.lora import Prepared, split_correction
+from suite.quant.qlinear import QLinear
+from suite.quant.qtensor import QTensor, dequantize
+from suite.spec import Budget, SpecError
+
+
+def loftq_init(
+    w: torch.Tensor,
+    quantize: Callable[[torch.Tensor], QTensor],
+    rank: int,
+    scaling: float,
+    iters: int = 1,
+) -> tuple[QTensor, torch.Tensor, torch.Tensor]:
+    """(Q_T, A, B) of LoftQ's alternating steps, with s·B@A = SVD_r(W − Q_T)."""
+    if iters < 1:
+        raise ValueError(f"iters={iters} is not allowed; allowed: an integer >= 1")
+    target = w.detach().float()
+    source = target
+    for _ in range(iters):
+        qt = quantize(source)
+        a, b = split_correction(target - dequantize(qt), rank, scaling)
+        source = target - scaling * (b @ a)
+    return qt, a, b
+
+
+@dataclass(frozen=True)
+class LoftQConfig:
+    iters: int = 1  # alternating steps T
+    damp: float = 0.01  # used only with --quantizer gptq
+    act_order: bool = False  # used only with --quantizer gptq
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.iters, int) or self.iters < 1:
+            raise SpecError(f"method.loftq.iters {self.iters} is not allowed; allowed: >= 1")
+        if not self.damp >= 0:
+            raise SpecError(f"method.loftq.damp {self.damp} is not allowed; allowed: >= 0")
+
+
+class LoftQ(Method):
+    name = "loftq"
+    Config = LoftQConfig
+    default_quantizer = "nf"
+
+    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
+        qname = self.quantizer_for(budget)
+        bits = check_bits(budget, qname)
+        quantizer = make_quantizer(qname, self.config)
+        iters = self.config.iters
+
+        def build(name, linear, gram):
+            def quantize(m: torch.Tensor) -> QTensor:
+                return quantizer.quantize(m, bits, budget.group_size, gram=gram)
+
+            w = linear.weight.detach().float()
+            qt, a, b = loftq_init(w, quantize, budget.rank, budget.scaling, iters)
+            return QLinear(qt, a, b, budget.scaling, linear.bias)
+
+        use_grams = self.needs_calibration_for(budget)
+        build_layers(model, budget, calib, build, use_grams)
+        info = {"quantizer": qname, "iters": iters}
+        if use_grams:
+            info["calibration"] = calib.record()
+        return Prepared(model, "packed", qname, info)

@@ -1,0 +1,126 @@
+"""Held-out Gram matrices of the full-precision model, and the calibrated error they measure.
+
+``init/calib_err`` (design.md §3) of a layer is ‖X(W − (Q + sBA))ᵀ‖_F / ‖XWᵀ‖_F with X the layer's
+inputs in the *original* model on the holdout windows, which no method sees. With H = XᵀX and
+E = W − (Q + sBA), ‖XEᵀ‖_F² = tr(E H Eᵀ), so the harness walks the original model once per
+(model, calibration spec, data source, device, dtype) over the holdout windows, stores each
+block's Gram matrices (float32, one per distinct input: q/k/v and gate/up share theirs) in a
+directory, and then scores every prepared model from them, one block's file at a time: no
+activations are kept and memory stays at one block's Grams. Disk: Σ in² x 4 bytes per block
+(13 MB per SmolLM2-135M block, 0.4 GB for the model).
+
+    >>> # grams = HoldoutGrams.build(base_model, calib, cache / "calib" / key)
+    >>> # errors = grams.errors(prepared, originals)     # {layer name: relative error}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from suite.calibration import Calibration, walk
+from suite.lora import Prepared
+from suite.spec import LLAMA_TARGETS, key_of
+
+FORMAT = 1
+
+
+def holdout_key(model_name: str, calib: Calibration, dtype: torch.dtype) -> str:
+    """The cache key of a model's holdout Grams."""
+    return key_of(
+        {
+            "format": FORMAT,
+            "model": model_name,
+            "calib": vars(calib.spec),
+            "data": calib.source,
+            "device": str(calib.device).split(":")[0],
+            "dtype": str(dtype),
+        }
+    )
+
+
+class HoldoutGrams:
+    """Per-layer Gram matrices of the holdout windows, stored block by block in ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.index: dict[str, list[str]] = json.loads((path / "index.json").read_text())
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, model: nn.Module, calib: Calibration, path: Path) -> HoldoutGrams:
+        """Load the Grams from ``path``, computing and storing them first if absent."""
+        from safetensors.torch import save_file
+
+        if (path / "index.json").is_file():
+            return cls(path)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        index: dict[str, list[str]] = {}
+        blocks = walk(
+            model, calib.holdout, calib.device, calib.batch_size, target_modules=LLAMA_TARGETS
+        )
+        for block in blocks:
+            grams = block.grams()
+            leaders: dict[int, str] = {}
+            for name, gram in grams.items():
+                leaders.setdefault(id(gram), name)
+            file = f"block_{block.index:04d}.safetensors"
+            tensors = {leaders[id(g)]: g.float().cpu() for g in grams.values()}
+            save_file(tensors, str(tmp / file))
+            index.update({name: [file, leaders[id(g)]] for name, g in grams.items()})
+        (tmp / "index.json").write_text(json.dumps(index))
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+        return cls(path)
+
+    def gram(self, name: str) -> torch.Tensor:
+        """The Gram matrix of layer ``name`` (float32, CPU)."""
+        from safetensors import safe_open
+
+        file, leader = self.index[name]
+        with safe_open(str(self.path / file), framework="pt") as f:
+            return f.get_tensor(leader)
+
+    @torch.no_grad()
+    def errors(self, prepared: Prepared, originals: dict[str, torch.Tensor]) -> dict[str, float]:
+        """{layer: ‖X(W − (Q + sBA))ᵀ‖_F / ‖XWᵀ‖_F} for every target layer with a holdout Gram."""
+        from safetensors import safe_open
+
+        layers = {n: m for n, m in prepared.layers().items() if n in self.index}
+        by_file: dict[str, list[str]] = {}
+        for name in layers:
+            by_file.setdefault(self.index[name][0], []).append(name)
+        out: dict[str, float] = {}
+        for file, names in by_file.items():
+            with safe_open(str(self.path / file), framework="pt") as f:
+                loaded: dict[str, torch.Tensor] = {}
+                for name in names:
+                    layer = layers[name]
+                    leader = self.index[name][1]
+                    device = layer.lora_A.device
+                    if leader not in loaded:
+                        loaded[leader] = f.get_tensor(leader).to(device)
+                    w = originals[name].to(device=device, dtype=torch.float64)
+                    approx = layer.base_weight(torch.float32).double() + layer.delta().double()
+                    out[name] = relative_error(w, w - approx, loaded[leader])
+        return out
+
+
+def relative_error(w: torch.Tensor, e: torch.Tensor, gram: torch.Tensor) -> float:
+    """√(tr(E H Eᵀ) / tr(W H Wᵀ)): products in float32, sums in float64."""
+
+    def energy(m: torch.Tensor) -> torch.Tensor:
+        m32 = m.to(torch.float32)
+        return ((m32 @ gram.to(torch.float32)).double() * m.double()).sum()
+
+    num, den = energy(e), energy(w)
+    return float((num.clamp_min(0) / den).sqrt()) if float(den) > 0 else 0.0

@@ -46,3 +46,14 @@ def smollm2(smollm2_path):
 @pytest.fixture
 def store(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: small LAPACK calls are many times slower with threads on a busy CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,13 +16,7 @@ from suite.quant.qlinear import QLinear
 from suite.spec import Budget, CalibSpec, EvalSpec, RunSpec, SpecError, TrainSpec
 from tasks.base import parse_source
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_spec(calib: CalibSpec) -> RunSpec:

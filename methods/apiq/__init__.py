@@ -13,8 +13,11 @@ clipping lr 5e-3, weight decay 0.1 on both; one window per step; clipping logits
 LoRA rank 64 and alpha 16 (the budget's defaults, recorded in ``Prepared.info``), A Kaiming-
 uniform and B = 0 (peft's init) before training. Choices the paper leaves open, and ours:
 
-- ``granularity = "block"`` (the released code) or ``"layer"`` (the paper's layer-wise ApiQ,
-  :func:`methods.apiq.train.train_layers`).
+- ``granularity = "block"`` (the released code: all target layers of a block trained jointly so
+  the block's output matches) or ``"layer"`` (the paper's layer-wise ApiQ: one linear at a time,
+  in block order, so that X_q (Q + sBA)ᵀ matches X Wᵀ, with X_q the layer's input along the
+  quantized path and X its input in the full-precision model; the full-precision inputs of the
+  next block are kept from this block's targets, one extra activation buffer).
 - Asymmetric min-max grid with separate lower/upper clipping (the code's default; its example
   script adds ``--symmetric``, not used here).
 - ``aug_loss`` (the code's option, off by default there): also match the full-precision block

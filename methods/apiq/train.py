@@ -1,15 +1,9 @@
 """ApiQ's calibration training: LWC clipping and LoRA A/B learned to match full-precision outputs.
 
-Two granularities, both on the Calibrator's walk (:mod:`suite.calibration`):
-
-- :func:`train_block` (ApiQ's released code): every target linear of one decoder block becomes
-  an :class:`LWCLinear`; the block, run on its inputs along the quantized path, is trained so its
-  output matches the full-precision block's output (MSE), all layers of the block jointly.
-- :func:`train_layers` (the paper's layer-wise ApiQ): one linear at a time, in block order, so
-  that X_q (Q + sBA)ᵀ matches X Wᵀ, with X_q the layer's input along the quantized path (earlier
-  layers already quantized) and X its input in the full-precision model.
-
-Both run :func:`fit`, the one optimisation loop: AdamW with two parameter groups (clipping
+The pieces both granularities of :class:`methods.apiq.ApiQ` use: :class:`LWCLinear`, the
+training-time stand-in for a target linear (LWC fake-quantized base plus LoRA, packed into a
+QLinear afterwards), and :func:`fit`, the one optimisation loop, given a unit (one block, or one
+layer) and a loss over a slice of calibration windows: AdamW with two parameter groups (clipping
 logits; LoRA A and B), windows in order, ``batch_size`` windows per step, float32. The loop
 guards against ApiQ's known failure at 2 bits (a NaN loss): a non-finite loss or parameter
 restores the trainables to their state at the start of the unit (block or layer), scales both
@@ -17,7 +11,7 @@ learning rates by ``nan_lr_factor`` and starts the unit again, at most ``nan_ret
 then it raises :class:`ApiQDiverged` naming the block (and layer), so no NaN weight ever reaches
 the prepared model.
 
-    >>> # report = fit(unit_name, params, step_loss, n_batches, settings)
+    >>> # report = fit("block 3 (model.layers.3)", lwc_layers, step_loss, n_windows, settings)
 """
 
 from __future__ import annotations

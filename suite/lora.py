@@ -91,6 +91,23 @@ def split_correction(
     return a.float(), b.float()
 
 
+def split_factors(
+    left: torch.Tensor, right: torch.Tensor, scaling: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A, B with s·B@A = ``left @ right`` exactly, balanced like ``split_correction``.
+
+    For a correction already held as factors (m×r and r×n): the SVD of the product is taken through
+    two thin QR factorizations and an r×r SVD, never forming the m×n product.
+    """
+    q1, r1 = torch.linalg.qr(left.double())
+    q2, r2 = torch.linalg.qr(right.double().T)
+    u, sv, vh = torch.linalg.svd(r1 @ r2.T)
+    root = (sv / scaling).sqrt()
+    b = (q1 @ u) * root
+    a = root[:, None] * (vh @ q2.T)
+    return a.float(), b.float()
+
+
 def replace_targets(
     model: nn.Module,
     budget: Budget,

@@ -57,6 +57,22 @@ METHODS: dict[str, Entry] = {
         needs_calibration=True,
         quantizer="gptq",
     ),
+    "apiq": Entry(
+        "methods.apiq:ApiQ",
+        "INT-k base (group 64) with learnable clipping; clipping and LoRA A/B trained to match the "
+        "full-precision block outputs on calibration data (Liao et al. 2024)",
+        bits=(2, 3, 4, 8),
+        needs_calibration=True,
+        quantizer="int",
+    ),
+    "lqlora": Entry(
+        "methods.lqlora:LQLoRA",
+        "W = Q + L1L2 by alternating SVD and NF re-quantization; NF bits/blocks per matrix by ILP "
+        "under an average-bits budget; Fisher-weighted option (Guo et al. 2024)",
+        bits=(2, 3, 4, 8),
+        fractional_bits=True,
+        quantizer="nf",
+    ),
     "lora16": Entry(
         "methods.lora16:LoRA16",
         "unquantized base, A random, B = 0: the full-precision reference row",

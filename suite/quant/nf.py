@@ -4,10 +4,12 @@ The NF-k code book follows the construction of the QLoRA paper (Dettmers et al.,
 bitsandbytes builds it (``create_normal_map``, offset 0.9677083, the asymmetric "extra value"
 layout): ``2**(k-1)`` positive normal quantiles, an exact zero and ``2**(k-1) - 1`` negative
 quantiles, normalised to [-1, 1]. For k = 4 it equals bitsandbytes' NF4 table exactly in float32;
-k = 3 and k = 2 give the NF3/NF2 books LoftQ uses. Quantization is bitsandbytes' too: each group of
-``group_size`` consecutive weights along a row is scaled by the reciprocal of its absmax and
-rounded to the nearest code (ties to the lower code), so NF4 codes, absmax values and packed bytes
-match ``bitsandbytes.functional.quantize_4bit(..., quant_type="nf4")``.
+k = 3 and k = 2 give the NF3/NF2 books LoftQ uses; k = 8 (NF8, part of LQ-LoRA's search space)
+is the same construction with 128 positive and 127 negative quantiles. Quantization is
+bitsandbytes' too: each group of ``group_size`` consecutive weights along a row is scaled by the
+reciprocal of its absmax and rounded to the nearest code (ties to the lower code), so NF4 codes,
+absmax values and packed bytes match ``bitsandbytes.functional.quantize_4bit(...,
+quant_type="nf4")``.
 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
@@ -99,7 +101,7 @@ def quantize_nf(
 
 @dataclass(frozen=True)
 class NFQuantizer:
-    """NF-k blockwise absmax (QLoRA's NF4, with NF3/NF2 below 4 bits); ignores ``gram``."""
+    """NF-k blockwise absmax (QLoRA's NF4; NF3/NF2 below 4 bits, NF8 above); ignores ``gram``."""
 
     name: ClassVar[str] = "nf"
     scale_dtype: str = "float32"

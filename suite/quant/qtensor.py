@@ -35,7 +35,7 @@ import torch
 
 from suite.quant.packing import pack, packed_nbytes, unpack
 
-SCHEME_BITS: dict[str, tuple[int, ...]] = {"nf": (2, 3, 4), "int": (2, 3, 4, 8)}
+SCHEME_BITS: dict[str, tuple[int, ...]] = {"nf": (2, 3, 4, 8), "int": (2, 3, 4, 8)}
 SCALE_DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "float16": torch.float16,

@@ -42,12 +42,19 @@ from suite.quant.qtensor import (
 
 
 def int_range(
-    groups: torch.Tensor, clip: torch.Tensor | None = None
+    groups: torch.Tensor, clip: torch.Tensor | None = None, clip_lo: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-group (min, max) over the last dim, each multiplied by ``clip`` when given."""
+    """Per-group (min, max) over the last dim, each multiplied by ``clip`` when given.
+
+    ``clip_lo``, when given, shrinks the min instead of ``clip`` (separate lower and upper
+    factors, as learnable weight clipping learns them).
+    """
     lo, hi = groups.amin(dim=-1), groups.amax(dim=-1)
     if clip is not None:
-        lo, hi = lo * clip, hi * clip
+        hi = hi * clip
+    low = clip if clip_lo is None else clip_lo
+    if low is not None:
+        lo = lo * low
     return lo, hi
 
 
@@ -91,11 +98,13 @@ def quantize_int(
     group_size: int = 64,
     clip: torch.Tensor | float | None = None,
     scale_dtype: torch.dtype | str = torch.float32,
+    clip_lo: torch.Tensor | float | None = None,
 ) -> QTensor:
     """Asymmetric min-max INT-``bits`` quantization of an (out, in) weight, round to nearest.
 
     ``clip``: optional shrink factors in (0, 1], a float or a tensor broadcastable to
     (out, in // group_size), applied to each group's min and max; values beyond saturate.
+    ``clip_lo``: optional separate factors for the min (``clip`` then shrinks only the max).
     """
     check_scheme_bits("int", bits)
     out_f, in_f = check_weight(w)
@@ -103,7 +112,10 @@ def quantize_int(
     sdtype = scale_dtype_of(scale_dtype)
     n_groups = in_f // group_size
     groups = w.detach().to(torch.float32).reshape(out_f, n_groups, group_size)
-    lo, hi = int_range(groups, clip_factors(clip, (out_f, n_groups), w.device))
+    shape = (out_f, n_groups)
+    lo, hi = int_range(
+        groups, clip_factors(clip, shape, w.device), clip_factors(clip_lo, shape, w.device)
+    )
     scale, zero = int_params(lo, hi, bits, sdtype)
     codes = int_codes(groups, scale.unsqueeze(-1), zero.unsqueeze(-1), bits)
     return QTensor(

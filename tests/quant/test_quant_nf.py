@@ -16,7 +16,7 @@ def _weights(shape: tuple[int, int], seed: int, outliers: int = 0) -> torch.Tens
     return w
 
 
-@pytest.mark.parametrize("bits", [2, 3, 4])
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
 def test_codebook_is_normal_float(bits: int) -> None:
     cb = nf_codebook(bits)
     assert cb.dtype == torch.float32 and cb.numel() == 1 << bits
@@ -26,7 +26,7 @@ def test_codebook_is_normal_float(bits: int) -> None:
     assert (cb > 0).sum() == (1 << (bits - 1)) and (cb < 0).sum() == (1 << (bits - 1)) - 1
 
 
-@pytest.mark.parametrize("bits", [2, 3, 4])
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
 def test_codes_are_nearest(bits: int) -> None:
     w = _weights((16, 128), seed=bits, outliers=4)
     qt = quantize_nf(w, bits, 32)

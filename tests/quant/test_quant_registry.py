@@ -45,7 +45,7 @@ def test_bad_bits_and_group_sizes(name: str) -> None:
 def test_messages_are_one_line() -> None:
     w = torch.randn(8, 100)
     for call in (
-        lambda: quantize_nf(w, 8, 50),
+        lambda: quantize_nf(w, 5, 50),
         lambda: quantize_int(w, 1, 50),
         lambda: quantize_int(w, 4, 64),
         lambda: gptq_quantize(w, torch.eye(100), 4, 30),
@@ -54,5 +54,6 @@ def test_messages_are_one_line() -> None:
         with pytest.raises(ValueError) as info:
             call()
         assert "\n" not in str(info.value) and "allowed" in str(info.value)
-    # 8-bit NF is not offered; 8-bit INT is
+    # 8-bit NF (LQ-LoRA's search space) and 8-bit INT are offered
     assert quantize_int(w, 8, 50).bits == 8
+    assert quantize_nf(w, 8, 50).bits == 8

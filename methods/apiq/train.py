@@ -1,0 +1,228 @@
+"""ApiQ's calibration training: LWC clipping and LoRA A/B learned to match full-precision outputs.
+
+The pieces both granularities of :class:`methods.apiq.ApiQ` use: :class:`LWCLinear`, the
+training-time stand-in for a target linear (LWC fake-quantized base plus LoRA, packed into a
+QLinear afterwards), and :func:`fit`, the one optimisation loop, given a unit (one block, or one
+layer) and a loss over a slice of calibration windows: AdamW with two parameter groups (clipping
+logits; LoRA A and B), windows in order, ``batch_size`` windows per step, float32. The loop
+guards against ApiQ's known failure at 2 bits (a NaN loss): a non-finite loss or parameter
+restores the trainables to their state at the start of the unit (block or layer), scales both
+learning rates by ``nan_lr_factor`` and starts the unit again, at most ``nan_retries`` times;
+then it raises :class:`ApiQDiverged` naming the block (and layer), so no NaN weight ever reaches
+the prepared model.
+
+    >>> # report = fit("block 3 (model.layers.3)", lwc_layers, step_loss, n_windows, settings)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.lora import standard_init
+from suite.quant.lwc import INIT_LOGIT, group_range, lwc_fake_quantize, lwc_quantize
+from suite.quant.qlinear import QLinear
+
+
+class ApiQDiverged(RuntimeError):
+    """The loss or a parameter went non-finite in a block and every retry failed too."""
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    epochs: int
+    batch_size: int
+    max_steps: int  # > 0: stop a unit after this many optimizer steps
+    lora_lr: float
+    lwc_lr: float
+    lora_wd: float
+    lwc_wd: float
+    nan_retries: int
+    nan_lr_factor: float
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A test hook: make the loss NaN at ``step`` (0-based) of block ``block`` in its first
+    ``attempts`` attempts (``layer``: only in that layer's unit, for the layer-wise variant)."""
+
+    block: int
+    step: int
+    attempts: int = 1
+    layer: str = ""
+
+
+@dataclass
+class FitReport:
+    first_loss: float = float("nan")  # mean loss of the first epoch (of the final attempt)
+    last_loss: float = float("nan")  # mean loss of the last epoch
+    retries: int = 0
+    lr_scale: float = 1.0
+    steps: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class LWCLinear(nn.Module):
+    """Training-time stand-in for a target linear: LWC fake-quantized base plus LoRA."""
+
+    def __init__(
+        self,
+        linear: nn.Linear,
+        bits: int,
+        group_size: int,
+        rank: int,
+        scaling: float,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        w = linear.weight.detach().float()
+        self.bits, self.group_size, self.scaling = bits, group_size, scaling
+        self.register_buffer("weight", w.clone())
+        wmin, wmax = group_range(w, group_size)
+        self.register_buffer("wmin", wmin)
+        self.register_buffer("wmax", wmax)
+        bias = linear.bias
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+        self.up_logit = nn.Parameter(torch.full_like(wmin, INIT_LOGIT))
+        self.low_logit = nn.Parameter(torch.full_like(wmin, INIT_LOGIT))
+        a, b = standard_init(w.shape[0], w.shape[1], rank, generator)
+        self.lora_A = nn.Parameter(a.to(w.device))
+        self.lora_B = nn.Parameter(b.to(w.device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = lwc_fake_quantize(
+            self.weight,
+            self.bits,
+            self.group_size,
+            self.up_logit,
+            self.low_logit,
+            (self.wmin, self.wmax),
+        )
+        y = F.linear(x, w, self.bias)
+        return y + self.scaling * F.linear(F.linear(x, self.lora_A), self.lora_B)
+
+    def lwc_params(self) -> list[nn.Parameter]:
+        return [self.up_logit, self.low_logit]
+
+    def lora_params(self) -> list[nn.Parameter]:
+        return [self.lora_A, self.lora_B]
+
+    def to_qlinear(self, bias: torch.Tensor | None, scaling: float) -> QLinear:
+        """The packed QLinear: INT-k base with the learned clipping, and the learned correction.
+
+        The correction learned here is c·B'A' (c the training scaling); the QLinear gets
+        A = A'·√(c/s), B = B'·√(c/s), so that s·B·A = c·B'A' for the run's scaling s.
+        """
+        qt = lwc_quantize(self.weight, self.bits, self.group_size, self.up_logit, self.low_logit)
+        factor = math.sqrt(self.scaling / scaling)
+        a, b = self.lora_A.detach() * factor, self.lora_B.detach() * factor
+        return QLinear(qt, a, b, scaling, bias)
+
+    def clip_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.sigmoid(self.up_logit.detach()), torch.sigmoid(self.low_logit.detach())
+
+
+def fit(
+    unit: str,
+    layers: list[LWCLinear],
+    step_loss: Callable[[int, int], torch.Tensor],
+    n_items: int,
+    settings: FitSettings,
+    poison: Callable[[int, int], bool] | None = None,
+) -> FitReport:
+    """Train ``layers``' logits and LoRA on ``step_loss(start, stop)`` over ``n_items`` windows.
+
+    ``poison(attempt, step)``: the test hook; True makes that step's loss NaN.
+    """
+    params = [p for layer in layers for p in (*layer.lwc_params(), *layer.lora_params())]
+    start_state = [p.detach().clone() for p in params]
+    report = FitReport()
+    scale = 1.0
+    for attempt in range(settings.nan_retries + 1):
+        if attempt:
+            with torch.no_grad():
+                for p, p0 in zip(params, start_state, strict=True):
+                    p.copy_(p0)
+            scale *= settings.nan_lr_factor
+        failure = _run(layers, step_loss, n_items, settings, scale, attempt, poison, report)
+        if failure is None:
+            report.retries, report.lr_scale = attempt, scale
+            return report
+        report.failures.append(failure)
+    with torch.no_grad():
+        for p, p0 in zip(params, start_state, strict=True):
+            p.copy_(p0)
+    raise ApiQDiverged(
+        f"ApiQ diverged in {unit}: {report.failures[-1]}; {settings.nan_retries} retries with "
+        f"learning rates scaled by {settings.nan_lr_factor} did not help; allowed: more "
+        "method.apiq.nan_retries, a smaller nan_lr_factor or learning rates, or more bits"
+    )
+
+
+def _run(layers, step_loss, n_items, settings, scale, attempt, poison, report) -> str | None:
+    """One attempt; None when it finished with finite values, else what went wrong."""
+    optimizer = torch.optim.AdamW(
+        [
+            {
+                "params": [p for layer in layers for p in layer.lwc_params()],
+                "lr": settings.lwc_lr * scale,
+                "weight_decay": settings.lwc_wd,
+            },
+            {
+                "params": [p for layer in layers for p in layer.lora_params()],
+                "lr": settings.lora_lr * scale,
+                "weight_decay": settings.lora_wd,
+            },
+        ]
+    )
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    step = 0
+    for epoch in range(settings.epochs):
+        losses = []
+        for start in range(0, n_items, settings.batch_size):
+            if settings.max_steps and step >= settings.max_steps:
+                break
+            loss = step_loss(start, min(start + settings.batch_size, n_items))
+            if poison is not None and poison(attempt, step):
+                loss = loss * float("nan")
+            if not math.isfinite(loss.item()):
+                return f"non-finite loss at epoch {epoch}, step {step}"
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if not all(bool(torch.isfinite(p).all()) for p in params):
+                return f"non-finite parameters after epoch {epoch}, step {step}"
+            losses.append(loss.item())
+            step += 1
+        if not losses:
+            break
+        mean = sum(losses) / len(losses)
+        if epoch == 0:
+            report.first_loss = mean
+        report.last_loss = mean
+    report.steps = step
+    return None
+
+
+def float_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The block's keyword arguments with floating tensors (rotary cos/sin, masks) in float32."""
+
+    def cast(v: Any) -> Any:
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            return v.float()
+        if isinstance(v, tuple):
+            return tuple(cast(x) for x in v)
+        return v
+
+    return {k: cast(v) for k, v in kwargs.items()}
+
+
+def block_output(module: nn.Module, x: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+    out = module(x, **kwargs)
+    return out[0] if isinstance(out, tuple) else out

@@ -1,0 +1,124 @@
+"""LQ-LoRA's bit allocation: one (bits, block) NF configuration per matrix, by integer programming.
+
+Guo et al. (ICLR 2024, §3.2) choose, for every weight matrix i, one quantization configuration c
+out of a search space, minimising the summed reconstruction error Σᵢ err(i, c) subject to the
+total storage Σᵢ size(i, c) staying within an average-bits budget. With binary x_ic and
+Σ_c x_ic = 1 this is a multiple-choice knapsack, solved here exactly by SciPy's ``milp`` (HiGHS
+branch and bound, relative gap 0) instead of the paper's commercial solver.
+
+Choices the paper leaves open, and ours:
+
+- **Storage counted** is exactly what :meth:`suite.quant.qtensor.QTensor.nbytes` will report for
+  the packed result: the packed codes, one absmax per block in the scale dtype, and the float32
+  code book of each matrix. The paper double-quantizes the absmax values (8 bits, second-level
+  blocks); our QTensor stores them in float32/float16/bfloat16, so the search space spans the
+  code bits and the block size, and the scale dtype is a method setting.
+- **Search space**: the paper's bits {2, 3, 4, 8} × blocks {16, 32, 64, 128, 256}, minus the
+  blocks that do not divide a matrix's input width (QTensor blocks run along rows).
+- **Tolerance**: the solver's answer is checked in whole bytes; if floating-point slack let it
+  exceed the budget, the bound is tightened by the excess and the problem solved again.
+
+    >>> from methods.lqlora.ilp import allocate
+    >>> allocate(costs=[[4.0, 1.0], [9.0, 2.0]], sizes=[[10, 20], [10, 20]], budget=30).choice
+    [0, 1]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from suite.quant.packing import packed_nbytes
+from suite.quant.qtensor import scale_dtype_of
+from suite.spec import SpecError
+
+PAPER_BITS = (2, 3, 4, 8)
+PAPER_BLOCKS = (16, 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class NFConfig:
+    """One point of the search space: NF-``bits`` with absmax blocks of ``block`` weights."""
+
+    bits: int
+    block: int
+    scale_dtype: str = "float32"
+
+    @property
+    def label(self) -> str:
+        return f"nf{self.bits}-b{self.block}"
+
+    def nbytes(self, shape: tuple[int, int]) -> int:
+        """Bytes of the packed QTensor: codes, one scale per block, the float32 code book."""
+        numel = shape[0] * shape[1]
+        scale = scale_dtype_of(self.scale_dtype).itemsize
+        return (
+            packed_nbytes(numel, self.bits) + (numel // self.block) * scale + 4 * (1 << self.bits)
+        )
+
+
+def candidates(
+    in_features: int, bits: tuple[int, ...], blocks: tuple[int, ...], scale_dtype: str
+) -> list[NFConfig]:
+    """The configurations usable for a matrix of this input width (blocks must divide it)."""
+    return [NFConfig(b, g, scale_dtype) for b in bits for g in blocks if in_features % g == 0]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    choice: list[int]  # per matrix, the index of its chosen configuration
+    total_bytes: int
+    budget_bytes: int
+    objective: float  # Σ cost of the choice
+
+
+def allocate(
+    costs: list[list[float]],
+    sizes: list[list[int]],
+    budget: int,
+    time_limit: float = 120.0,
+) -> Allocation:
+    """Minimise Σᵢ costs[i][cᵢ] subject to Σᵢ sizes[i][cᵢ] ≤ budget (bytes), one cᵢ per matrix."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_array
+
+    if len(costs) != len(sizes) or any(len(c) != len(s) for c, s in zip(costs, sizes, strict=True)):
+        raise ValueError("costs and sizes must have the same shape (matrices × configurations)")
+    if any(len(c) == 0 for c in costs):
+        raise ValueError("every matrix needs at least one configuration")
+    smallest = sum(min(s) for s in sizes)
+    if smallest > budget:
+        raise SpecError(
+            f"the budget of {budget} bytes is below the smallest storage of the search space "
+            f"({smallest} bytes); allowed: a larger budget, or wider blocks / fewer bits"
+        )
+    offsets = np.cumsum([0] + [len(c) for c in costs])
+    n = int(offsets[-1])
+    c = np.concatenate([np.asarray(x, dtype=np.float64) for x in costs])
+    c = c / max(float(np.abs(c).max()), 1e-300)  # a scale-free objective for the solver
+    size = np.concatenate([np.asarray(s, dtype=np.float64) for s in sizes])
+    rows = np.repeat(np.arange(len(costs)), np.diff(offsets))
+    one_each = csr_array((np.ones(n), (rows, np.arange(n))), shape=(len(costs), n))
+    bound = float(budget)
+    for _ in range(5):
+        result = milp(
+            c,
+            integrality=np.ones(n),
+            bounds=Bounds(0, 1),
+            constraints=[
+                LinearConstraint(one_each, 1, 1),
+                LinearConstraint((size / budget)[None, :], 0, bound / budget),
+            ],
+            options={"mip_rel_gap": 0.0, "time_limit": time_limit},
+        )
+        if result.x is None:
+            raise RuntimeError(f"the bit-allocation ILP found no solution: {result.message}")
+        x = np.round(result.x).astype(int)
+        choice = [int(np.argmax(x[offsets[i] : offsets[i + 1]])) for i in range(len(costs))]
+        total = sum(int(sizes[i][k]) for i, k in enumerate(choice))
+        if total <= budget:
+            objective = sum(float(costs[i][k]) for i, k in enumerate(choice))
+            return Allocation(choice, total, budget, objective)
+        bound -= total - budget  # floating-point slack: tighten by the excess and solve again
+    raise RuntimeError("the bit-allocation ILP kept exceeding its budget by rounding slack")

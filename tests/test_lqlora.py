@@ -1,0 +1,203 @@
+"""LQ-LoRA: beats LoftQ's one step; the ILP is exact and within budget; Fisher; s is honoured."""
+
+import copy
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from methods.lqlora import LQLoRA
+from methods.lqlora.decompose import factor_weights, lq_decompose, nf_fake
+from methods.lqlora.fisher import empirical_fisher
+from methods.lqlora.ilp import NFConfig, allocate
+from suite.calibration import build_calibration
+from suite.init_metrics import init_metrics
+from suite.lora import find_targets
+from suite.quant.nf import quantize_nf
+from suite.quant.qtensor import dequantize
+from suite.spec import Budget, CalibSpec, SpecError
+from suite.sweep import build_sweep
+
+FAST = {"max_iterations": "4", "bits_choices": "2,3,4", "block_choices": "32,64,128"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small matrices: one thread avoids hand-off costs on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def originals(model, budget):
+    return {
+        n: m.weight.detach().clone() for n, m in find_targets(model, budget.target_modules).items()
+    }
+
+
+def loftq_one_step(w: torch.Tensor, rank: int, bits: int, block: int) -> float:
+    """LoftQ with T = 1: Q = NF(W), correction = SVD_r(W − Q); the relative weight error."""
+    q = dequantize(quantize_nf(w, bits, block))
+    u, s, vh = torch.linalg.svd((w - q).double(), full_matrices=False)
+    corr = ((u[:, :rank] * s[:rank]) @ vh[:rank]).float()
+    return float(torch.linalg.norm(w - q - corr) / torch.linalg.norm(w))
+
+
+@pytest.mark.parametrize(("bits", "block", "dtype"), [(2, 64, "float32"), (8, 16, "float16")])
+def test_fake_quantization_and_byte_count_equal_the_packed_qtensor(bits, block, dtype):
+    w = torch.randn(24, 128, generator=torch.Generator().manual_seed(bits))
+    qt = quantize_nf(w, bits, block, dtype)
+    assert torch.equal(nf_fake(w, bits, block, dtype), dequantize(qt))
+    assert NFConfig(bits, block, dtype).nbytes((24, 128)) == qt.nbytes()
+
+
+def test_decomposition_beats_loftq_one_step_on_real_weights(smollm2):
+    model, _ = smollm2
+    block0 = model.model.layers[0]
+    for name in ("self_attn.q_proj", "self_attn.k_proj", "mlp.down_proj"):
+        w = block0.get_submodule(name).weight.detach()
+        res = lq_decompose(
+            w, 16, 2, 64, max_iterations=6, generator=torch.Generator().manual_seed(0)
+        )
+        lq = res.error / float(torch.linalg.norm(w))
+        loftq = loftq_one_step(w, 16, 2, 64)
+        assert lq <= loftq, (name, lq, loftq)
+        assert res.error == min(res.errors)  # the best iterate is kept
+
+
+def test_method_weight_error_at_most_loftq_one_step(tiny):
+    """Same storage as LoftQ (NF2, block 64, float32 absmax, no allocation): lower weight error."""
+    model, _ = tiny
+    budget = Budget(bits=2, rank=8)
+    orig = originals(model, budget)
+    cfg = {"allocate": "false", "scale_dtype": "float32", "max_iterations": "8"}
+    prepared = LQLoRA.from_overrides(cfg).prepare(copy.deepcopy(model), budget, None, seed=0)
+    metrics, _ = init_metrics(prepared, orig)
+    loftq = np.mean([loftq_one_step(w, 8, 2, 64) for w in orig.values()])
+    assert metrics["init/weight_err"] <= loftq
+    assert metrics["quant/effective_bits"] == pytest.approx(2.5, abs=0.01)
+
+
+def test_ilp_finds_the_brute_force_optimum():
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        costs = rng.random((4, 3)).tolist()
+        sizes = rng.integers(10, 100, (4, 3)).tolist()
+        budget = int(rng.integers(sum(map(min, sizes)), sum(map(max, sizes)) + 1))
+        feasible = [
+            (sum(costs[i][k] for i, k in enumerate(ks)), ks)
+            for ks in itertools.product(range(3), repeat=4)
+            if sum(sizes[i][k] for i, k in enumerate(ks)) <= budget
+        ]
+        best = min(v for v, _ in feasible)
+        found = allocate(costs, sizes, budget)
+        assert found.objective == pytest.approx(best, abs=1e-12)
+        assert found.total_bytes == sum(sizes[i][k] for i, k in enumerate(found.choice)) <= budget
+    with pytest.raises(SpecError, match="below the smallest storage"):
+        allocate([[1.0, 2.0]], [[10, 20]], 9)
+
+
+@pytest.mark.parametrize("bits", [2.75, 3])
+def test_allocation_meets_the_budget_and_is_recorded(tiny, bits):
+    model, _ = tiny
+    budget = Budget(bits=bits, rank=8)
+    orig = originals(model, budget)
+    prepared = LQLoRA.from_overrides(FAST).prepare(copy.deepcopy(model), budget, None, seed=0)
+    metrics, table = init_metrics(prepared, orig)
+    info = prepared.info
+    # what the harness measures from the packed QTensors is within the budget
+    assert metrics["quant/effective_bits"] <= info["budget_bits"] + 1e-12
+    assert info["stored_bits"] == pytest.approx(metrics["quant/effective_bits"])
+    if bits == 2.75:
+        assert info["budget_bits"] == 2.75
+    else:  # an integer budget: qlora's storage at 3 bits (NF3, block 64, float32 absmax)
+        assert info["budget_bits"] == pytest.approx(3.5, abs=0.02)  # + code books
+    assert set(info["allocation"]) == set(orig)
+    assert len(set(info["allocation"].values())) > 1  # a real mix, not one uniform setting
+    for row in table:  # every matrix is stored as the ILP chose
+        bits_, block = info["allocation"][row["layer"]][2:].split("-b")
+        meta = prepared.layers()[row["layer"]]._qmeta
+        assert (meta["bits"], meta["group_size"]) == (int(bits_), int(block))
+
+
+def test_initial_correction_does_not_change_with_alpha(tiny):
+    model, _ = tiny
+    deltas = []
+    for alpha in (4.0, 64.0):
+        budget = Budget(bits=2.75, rank=8, lora_alpha=alpha)
+        prepared = LQLoRA.from_overrides(FAST).prepare(copy.deepcopy(model), budget, None, seed=0)
+        deltas.append({n: m.delta() for n, m in prepared.layers().items()})
+    for name in deltas[0]:
+        torch.testing.assert_close(deltas[0][name], deltas[1][name], rtol=1e-4, atol=1e-6)
+        assert deltas[0][name].abs().max() > 0
+
+
+def test_fisher_is_the_sum_of_squared_per_window_gradients(tiny):
+    model, _ = tiny
+    targets = dict(list(find_targets(model, ("q_proj", "down_proj")).items())[:2])
+    windows = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(0))
+    flags = [p.requires_grad for p in model.parameters()]
+    fisher = empirical_fisher(model, targets, windows)
+    assert [p.requires_grad for p in model.parameters()] == flags  # the model is left as it was
+    for name, lin in targets.items():
+        expected = torch.zeros_like(lin.weight)
+        for row in windows:
+            lin.weight.requires_grad_(True)
+            loss = model(input_ids=row[None], labels=row[None]).loss
+            (grad,) = torch.autograd.grad(loss, [lin.weight])
+            expected += grad.square()
+        torch.testing.assert_close(fisher[name], expected, rtol=1e-4, atol=1e-12)
+        lin.weight.requires_grad_(False)
+
+
+def test_weighted_svd_lowers_the_weighted_error():
+    """With uneven row/column importances the weighted variant wins on the weighted error."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(96, 128, generator=gen)
+    rows = torch.logspace(-2, 2, 96)[torch.randperm(96, generator=gen)]
+    cols = torch.logspace(-1, 1, 128)[torch.randperm(128, generator=gen)]
+    fisher = rows[:, None] * cols[None, :]
+    kw = {"max_iterations": 5, "svd": "exact"}
+    weighted = lq_decompose(w, 8, 2, 64, importance=fisher, **kw)
+    plain = lq_decompose(w, 8, 2, 64, **kw)
+    plain_weighted_err = float(
+        torch.linalg.norm(fisher.sqrt() * (w - plain.q - plain.left @ plain.right))
+    )
+    assert weighted.error < plain_weighted_err
+    r, c = factor_weights(fisher)
+    torch.testing.assert_close(r, rows.sqrt() * cols.mean().sqrt(), rtol=1e-4, atol=0)
+    torch.testing.assert_close(c, cols.sqrt() * rows.mean().sqrt(), rtol=1e-4, atol=0)
+
+
+def test_fisher_variant_runs_on_calibration_data(tiny):
+    model, tok = tiny
+    spec = SimpleNamespace(
+        calib=CalibSpec(n_windows=2, seq_len=32, holdout_windows=1), data="sample"
+    )
+    calib = build_calibration(model, tok, spec, "cpu")
+    method = LQLoRA.from_overrides({**FAST, "fisher": "true"})
+    assert method.needs_calibration_for(Budget(bits=2.75))
+    budget = Budget(bits=2.75, rank=8)
+    prepared = method.prepare(copy.deepcopy(model), budget, calib, seed=0)
+    assert prepared.info["calibration"]["split"] == "train"
+    assert all(torch.isfinite(m.delta()).all() for m in prepared.layers().values())
+    with pytest.raises(SpecError, match="needs calibration data"):
+        method.prepare(copy.deepcopy(model), budget, None, seed=0)
+
+
+def test_budgets_and_settings_are_validated(tiny):
+    model, _ = tiny
+    assert build_sweep(methods="lqlora", bits="2.75").bits == (2.75,)
+    with pytest.raises(SpecError, match="not allowed for qlora"):
+        build_sweep(methods="qlora", bits="2.75")
+    with pytest.raises(SpecError, match="bits_choices"):
+        LQLoRA.from_overrides({"bits_choices": "2,5"})
+    with pytest.raises(SpecError, match="allocate=true"):
+        LQLoRA.from_overrides({"allocate": "false"}).prepare(model, Budget(bits=2.5), None, 0)
+    with pytest.raises(SpecError, match="smallest storage"):
+        LQLoRA.from_overrides({**FAST, "block_choices": "32"}).prepare(
+            copy.deepcopy(model), Budget(bits=2.2), None, 0
+        )

@@ -52,6 +52,10 @@ TASKS: dict[str, Entry] = {
         "tasks.gsm8k:GSM8K",
         "GSM8K: fine-tune on worked solutions, zero-shot greedy exact answer on test",
     ),
+    "commonsense": Entry(
+        "tasks.commonsense:Commonsense",
+        "Commonsense-170K fine-tuning; BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC-e/c, OBQA",
+    ),
 }
 
 

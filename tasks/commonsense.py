@@ -9,10 +9,11 @@ X". Each item is put in LLM-Adapters' instruction template (``finetune.py``'s
     completes the request.\\n\\n### Instruction:\\n{instruction}\\n\\n### Response:\\n{output}
 
 (the "paired with an input" variant when ``input`` is not empty) followed by the end-of-sequence
-token, with the loss on the response only. Two deliberate differences from the released script:
-its template literals carry the source file's indentation into the prompt, and by default
-(``train_on_inputs=True``) it puts the loss on the prompt as well; qbench uses the clean
-template and response-only loss, as the quantized-LoRA papers describe.
+token, with the loss on the response only (cut to ``train.seq_len`` tokens, 256 in LLM-Adapters;
+an item whose response would be cut away entirely is left out). Two deliberate differences from
+the released script: its template literals carry the source file's indentation into the
+prompt, and by default (``train_on_inputs=True``) it puts the loss on the prompt as well; qbench
+uses the clean template and response-only loss, as the quantized-LoRA papers describe.
 
 Evaluation (protocol ``greedy``, default): the eight test sets of those papers — BoolQ, PIQA,
 SIQA, HellaSwag, WinoGrande (validation splits), ARC-Easy, ARC-Challenge, OpenBookQA (test
@@ -43,7 +44,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tasks.base import DataSource, EvalResult, Task
+from tasks.base import DataSource, EvalResult, Task, supervised_examples
 from tasks.extract import choice_complete, extract_choice
 from tasks.generation import StopRule, generate
 
@@ -218,13 +219,9 @@ class Commonsense(Task):
         return f"{name}-first{spec.max_items}" if spec.max_items else name
 
     def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
-        from tasks.gsm8k import supervised
-
-        examples = []
-        for item in read_train(source, max_examples):
-            source_text = fill(item["instruction"], item.get("input", ""))
-            examples.append(supervised(tokenizer, source_text, item["output"], seq_len))
-        return examples
+        items = read_train(source, max_examples)
+        pairs = [(fill(it["instruction"], it.get("input", "")), it["output"]) for it in items]
+        return supervised_examples(tokenizer, pairs, seq_len)
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
         protocol = self.protocol_name(spec)

@@ -4,7 +4,8 @@ Training follows LoftQ's released ``train_gsm8k.py`` (also used by ApiQ): the so
 question followed by ``QUESTION_PROMPT`` ("\\nAnswer the above question. First think step by step
 and then answer the final number.\\n"); the target is the worked solution with ``####`` replaced
 by ``"The final answer is: "``, then the end-of-sequence token; the loss is on the target only.
-Examples longer than ``train.seq_len`` tokens (512 in LoftQ) are cut at the end.
+Examples longer than ``train.seq_len`` tokens (512 in LoftQ) are cut at the end (and left out
+when nothing of the target would remain).
 
 Protocols (zero-shot after fine-tuning, the same prompt as in training, the first
 ``eval.max_items`` test items or all of them, up to ``eval.max_new_tokens`` new tokens):
@@ -42,7 +43,7 @@ import json
 import re
 
 from tasks import gsm8k_synth
-from tasks.base import DataSource, EvalResult, Task
+from tasks.base import DataSource, EvalResult, Task, supervised_examples
 from tasks.extract import extract_number, format_number, gold_number
 from tasks.generation import Sampling, StopRule, generate
 
@@ -94,19 +95,6 @@ def answer_done(text: str) -> int | None:
     return m.end() - 1 if m else None
 
 
-def supervised(tokenizer, source_text: str, target_text: str, seq_len: int) -> dict:
-    """Token ids of source + target + EOS, with -100 labels on the source tokens."""
-    import torch
-
-    src = tokenizer(source_text).input_ids
-    full = tokenizer(source_text + target_text).input_ids
-    if tokenizer.eos_token_id is not None:
-        full = [*full, tokenizer.eos_token_id]
-    full = full[:seq_len]
-    labels = [-100] * min(len(src), len(full)) + full[len(src) :]
-    return {"input_ids": torch.tensor(full), "labels": torch.tensor(labels)}
-
-
 class GSM8K(Task):
     name = "gsm8k"
     version = "1"
@@ -133,9 +121,8 @@ class GSM8K(Task):
 
     def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
         rows = read_items(source, "train", max_examples)
-        return [
-            supervised(tokenizer, prompt(r["question"]), target(r["answer"]), seq_len) for r in rows
-        ]
+        pairs = [(prompt(r["question"]), target(r["answer"])) for r in rows]
+        return supervised_examples(tokenizer, pairs, seq_len)
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
         protocol = self.protocol_name(spec)

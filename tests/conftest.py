@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # it would resolve its own host
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "")

@@ -42,6 +42,8 @@ that says to pass a local directory holding it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
@@ -59,16 +61,18 @@ SETS = (
     "openbookqa",
 )
 # set -> (hub id, config, evaluation split)
-HUB: dict[str, tuple[str, str | None, str]] = {
-    "boolq": ("google/boolq", None, "validation"),
-    "piqa": ("ybisk/piqa", None, "validation"),
-    "siqa": ("allenai/social_i_qa", None, "validation"),
-    "hellaswag": ("Rowan/hellaswag", None, "validation"),
-    "winogrande": ("allenai/winogrande", "winogrande_xl", "validation"),
-    "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test"),
-    "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test"),
-    "openbookqa": ("allenai/openbookqa", "main", "test"),
-}
+HUB: Mapping[str, tuple[str, str | None, str]] = MappingProxyType(
+    {
+        "boolq": ("google/boolq", None, "validation"),
+        "piqa": ("ybisk/piqa", None, "validation"),
+        "siqa": ("allenai/social_i_qa", None, "validation"),
+        "hellaswag": ("Rowan/hellaswag", None, "validation"),
+        "winogrande": ("allenai/winogrande", "winogrande_xl", "validation"),
+        "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test"),
+        "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test"),
+        "openbookqa": ("allenai/openbookqa", "main", "test"),
+    }
+)
 TRAIN_FILE = ("commonsense_170k", "train.json")
 TEMPLATE = (
     "Below is an instruction that describes a task. Write a response that appropriately "

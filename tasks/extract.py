@@ -24,7 +24,9 @@ alone (``untrue`` and ``answer12`` are not answers).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 
 # A number: optional sign (only where it cannot be a minus between operands), optional currency,
 # then digits with well-formed thousands groups, or plain digits, and an optional decimal part.
@@ -35,16 +37,18 @@ NUMBER = re.compile(
 MARKER = re.compile(r"####|the final answer is:?", re.IGNORECASE)
 PHRASE = re.compile(r"the correct answer is", re.IGNORECASE)
 
-VOCAB: dict[str, tuple[str, ...]] = {
-    "boolq": ("true", "false"),
-    "piqa": ("solution1", "solution2"),
-    "siqa": tuple(f"answer{i}" for i in range(1, 6)),
-    "hellaswag": tuple(f"ending{i}" for i in range(1, 5)),
-    "winogrande": ("option1", "option2"),
-    "arc_easy": tuple(f"answer{i}" for i in range(1, 6)),
-    "arc_challenge": tuple(f"answer{i}" for i in range(1, 6)),
-    "openbookqa": tuple(f"answer{i}" for i in range(1, 6)),
-}
+VOCAB: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "boolq": ("true", "false"),
+        "piqa": ("solution1", "solution2"),
+        "siqa": tuple(f"answer{i}" for i in range(1, 6)),
+        "hellaswag": tuple(f"ending{i}" for i in range(1, 5)),
+        "winogrande": ("option1", "option2"),
+        "arc_easy": tuple(f"answer{i}" for i in range(1, 6)),
+        "arc_challenge": tuple(f"answer{i}" for i in range(1, 6)),
+        "openbookqa": tuple(f"answer{i}" for i in range(1, 6)),
+    }
+)
 
 
 def numbers(text: str) -> list[Decimal]:

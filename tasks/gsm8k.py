@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import MappingProxyType
 
 from tasks import gsm8k_synth
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
@@ -48,8 +49,8 @@ from tasks.extract import extract_number, format_number, gold_number
 from tasks.generation import Sampling, StopRule, generate
 
 HUB_ID = ("openai/gsm8k", "main")
-FILES = {"train": "train.jsonl", "test": "test.jsonl"}
-SAMPLE_SIZES = {"train": 2000, "test": 100}
+FILES = MappingProxyType({"train": "train.jsonl", "test": "test.jsonl"})
+SAMPLE_SIZES = MappingProxyType({"train": 2000, "test": 100})
 QUESTION_PROMPT = (
     "\nAnswer the above question. First think step by step and then answer the final number.\n"
 )

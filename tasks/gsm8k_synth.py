@@ -23,8 +23,9 @@ from __future__ import annotations
 import ast
 import operator
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
+from types import MappingProxyType
 
 NAMES = (
     "Ava", "Ben", "Carla", "Dev", "Elena", "Farid", "Greta", "Hugo", "Imani", "Jonas", "Keiko",
@@ -40,12 +41,14 @@ THINGS = ("marbles", "stamps", "cards", "shells", "beads", "coins", "buttons", "
 WORKERS = ("machine", "printer", "robot", "factory line")
 PRODUCTS = ("bottles", "labels", "boxes", "pages", "bolts", "cups")
 
-_OPS: dict[type, Callable] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
+_OPS: Mapping[type, Callable] = MappingProxyType(
+    {
+        ast.Add: operator.add,
+        ast.Sub: operator.sub,
+        ast.Mult: operator.mul,
+        ast.Div: operator.truediv,
+    }
+)
 
 
 def evaluate(expr: str) -> Fraction:

@@ -15,8 +15,9 @@ Protocols (zero-shot after fine-tuning, the same prompt as in training, the firs
   is: N" followed by a line break); nothing else stops it, so the text scored is what the papers'
   scripts score.
 - ``sample-t0.1``: LoftQ/ApiQ parity: sampling at temperature 0.1, top-k 40, top-p 0.95, seed
-  42 (their ``set_seed(42)``). Draws depend on the batch composition, so parity runs keep
-  ``eval.batch_size`` fixed (the scripts use 16).
+  42 (their ``set_seed(42)``). The draws come from qbench's own seeded stream, not from
+  transformers', and depend on the batch composition, so parity runs keep ``eval.batch_size``
+  fixed (the scripts use 16).
 - ``lm-eval-5shot``: lm-eval's ``gsm8k`` protocol (5-shot "Question: ... Answer:" prompts,
   greedy until "Question:", strict and flexible answer filters) through
   tasks/lm_eval_protocols.py; metrics ``lm-eval/exact_match`` (strict) and

@@ -86,6 +86,14 @@ TASKS: dict[str, Entry] = {
         "tasks.wikitext2:WikiText2",
         "WikiText-2 raw: fine-tune on train, perplexity on test (2048-token windows)",
     ),
+    "gsm8k": Entry(
+        "tasks.gsm8k:GSM8K",
+        "GSM8K: fine-tune on worked solutions, zero-shot greedy exact answer on test",
+    ),
+    "commonsense": Entry(
+        "tasks.commonsense:Commonsense",
+        "Commonsense-170K fine-tuning; BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC-e/c, OBQA",
+    ),
 }
 
 

@@ -84,6 +84,29 @@ class Task:
         raise NotImplementedError
 
 
+def supervised_examples(
+    tokenizer, pairs: list[tuple[str, str]], seq_len: int
+) -> list[dict[str, Any]]:
+    """Training examples from (source, target) texts: the ids of source + target + EOS, cut to
+    ``seq_len``, labelled -100 on the source tokens (loss on the target only; the source is
+    tokenized alone to find its length, as the LoftQ and LLM-Adapters scripts do). A pair whose
+    target would be cut away entirely is left out."""
+    import torch
+
+    out = []
+    for source, target in pairs:
+        src = tokenizer(source).input_ids
+        full = tokenizer(source + target).input_ids
+        if tokenizer.eos_token_id is not None:
+            full = [*full, tokenizer.eos_token_id]
+        full = full[:seq_len]
+        if len(full) <= len(src):
+            continue
+        labels = [-100] * len(src) + full[len(src) :]
+        out.append({"input_ids": torch.tensor(full), "labels": torch.tensor(labels)})
+    return out
+
+
 def window_nll(model, windows, batch_size: int, progress=None) -> tuple[float, int]:
     """Summed next-token NLL over token windows (each scored on its own) and the token count."""
     import torch

@@ -7,6 +7,10 @@ Protocols:
   perplexity = exp(mean next-token NLL). The recorded protocol name carries the window length and,
   when ``eval.max_windows`` limits the split, the number of windows, e.g. ``ppl-test-2048``.
 - ``ppl-valid``: the same on the validation split (LoftQ parity uses 1024-token windows).
+- ``lm-eval-wikitext``: lm-eval's ``wikitext`` task on the same test split (tasks/
+  lm_eval_protocols.py): rolling log-likelihood per article in ``eval.seq_len``-token windows,
+  metrics ``lm-eval/word_perplexity``, ``lm-eval/byte_perplexity``, ``lm-eval/bits_per_byte``;
+  ``eval.max_items`` keeps the first N articles (recorded as ``-first{N}``).
 Training data: the train split joined the same way, cut into ``train.seq_len`` blocks.
 
 Sources: ``sample`` reads tasks/data/wikitext2/wiki.{train,valid,test}.raw; a directory holds the
@@ -60,12 +64,24 @@ class WikiText2(Task):
     protocols = {
         "ppl-test": "perplexity on the test split, '\\n\\n'-joined, non-overlapping windows",
         "ppl-valid": "perplexity on the validation split (LoftQ parity: 1024-token windows)",
+        "lm-eval-wikitext": "lm-eval wikitext: rolling log-likelihood per test article",
     }
-    directions = {"ppl": "min", "nll": "min"}
+    directions = {
+        "ppl": "min",
+        "nll": "min",
+        "lm-eval/word_perplexity": "min",
+        "lm-eval/byte_perplexity": "min",
+        "lm-eval/bits_per_byte": "min",
+    }
 
     def protocol_name(self, spec) -> str:
         base = super().protocol_name(spec)
         name = f"{base}-{spec.seq_len}"
+        if base.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import require_lm_eval
+
+            require_lm_eval(base)
+            return f"{name}-first{spec.max_items}" if spec.max_items else name
         return f"{name}-first{spec.max_windows}" if spec.max_windows else name
 
     def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
@@ -75,6 +91,10 @@ class WikiText2(Task):
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
         protocol = self.protocol_name(spec)
+        if protocol.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import evaluate_wikitext
+
+            return evaluate_wikitext(model, tokenizer, spec, source, protocol, progress)
         split = "validation" if protocol.startswith("ppl-valid") else "test"
         ids = joined_ids(tokenizer, source, split)
         wins = windows(ids, spec.seq_len, spec.max_windows)

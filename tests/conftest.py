@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M, a temporary MLflow store."""
+"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M, a temporary MLflow store,
+and a guard that fails any test that tries to reach the network."""
 
 from __future__ import annotations
 
@@ -10,6 +11,72 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # it would resolve its own host
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "")
+
+
+class NetworkAccessError(RuntimeError):
+    """A test tried to open a connection to, or resolve, a host other than this machine."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def network_attempts():
+    """Refuse every outbound connection and name lookup for the whole session; the attempts are
+    recorded too, so one swallowed by a library still fails its test (see ``_no_network``)."""
+    import socket
+
+    attempts: list[str] = []
+    real = {
+        "connect": socket.socket.connect,
+        "connect_ex": socket.socket.connect_ex,
+        "getaddrinfo": socket.getaddrinfo,
+    }
+
+    def outbound(family, host) -> bool:
+        inet = family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNSPEC)
+        return inet and str(host) not in LOCAL_HOSTS
+
+    def refuse(what: str):
+        attempts.append(what)
+        raise NetworkAccessError(f"tests must not use the network: {what}")
+
+    def connect(self, address, *rest):
+        if outbound(self.family, address[0] if isinstance(address, tuple) else ""):
+            refuse(f"connect {address}")
+        return real["connect"](self, address, *rest)
+
+    def connect_ex(self, address, *rest):
+        if outbound(self.family, address[0] if isinstance(address, tuple) else ""):
+            refuse(f"connect {address}")
+        return real["connect_ex"](self, address, *rest)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if outbound(socket.AF_INET, host if host is not None else ""):
+            refuse(f"resolve {host}")
+        return real["getaddrinfo"](host, *args, **kwargs)
+
+    socket.socket.connect = connect
+    socket.socket.connect_ex = connect_ex
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield attempts
+    finally:
+        socket.socket.connect = real["connect"]
+        socket.socket.connect_ex = real["connect_ex"]
+        socket.getaddrinfo = real["getaddrinfo"]
+
+
+@pytest.fixture(autouse=True)
+def _no_network(network_attempts):
+    network_attempts.clear()
+    yield
+    if network_attempts:
+        tried = list(network_attempts)
+        network_attempts.clear()
+        pytest.fail(f"the test tried to use the network: {tried}")
 
 
 def qbench_cache() -> Path:

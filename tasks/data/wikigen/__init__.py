@@ -68,6 +68,13 @@ def render(kind, rng, names):
 
 
 def all_kinds():
-    from . import events, media, nature, people, places
+    from . import buildings, events, media, nature, people, places
 
-    return [*places.KINDS, *people.KINDS, *media.KINDS, *events.KINDS, *nature.KINDS]
+    return [
+        *places.KINDS,
+        *people.KINDS,
+        *media.KINDS,
+        *events.KINDS,
+        *nature.KINDS,
+        *buildings.KINDS,
+    ]

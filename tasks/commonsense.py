@@ -1,0 +1,293 @@
+"""Commonsense reasoning: fine-tune on Commonsense-170K, evaluate on eight sets by generation.
+
+Training data: Commonsense-170K (LLM-Adapters, Hu et al. 2023), a list of
+``{"instruction", "input", "output", "answer"}`` items whose outputs read "the correct answer is
+X". Each item is put in LLM-Adapters' instruction template (``finetune.py``'s
+``generate_prompt``)::
+
+    Below is an instruction that describes a task. Write a response that appropriately
+    completes the request.\\n\\n### Instruction:\\n{instruction}\\n\\n### Response:\\n{output}
+
+(the "paired with an input" variant when ``input`` is not empty) followed by the end-of-sequence
+token, with the loss on the response only (cut to ``train.seq_len`` tokens, 256 in LLM-Adapters;
+an item whose response would be cut away entirely is left out). Two deliberate differences from
+the released script: its template literals carry the source file's indentation into the
+prompt, and by default (``train_on_inputs=True``) it puts the loss on the prompt as well; qbench
+uses the clean template and response-only loss, as the quantized-LoRA papers describe.
+
+Evaluation (protocol ``greedy``, default): the eight test sets of those papers — BoolQ, PIQA,
+SIQA, HellaSwag, WinoGrande (validation splits), ARC-Easy, ARC-Challenge, OpenBookQA (test
+splits) — each item written as its Commonsense-170K instruction (``instruction``), prompted with
+the same template and an empty response, decoded greedily in batches (up to
+``eval.max_new_tokens``; LLM-Adapters uses 32; a row stops at EOS or once it has named its
+answer after "the correct answer is"), the answer word extracted (tasks/extract.py) and matched
+exactly against the gold word. Metrics: ``<set>/acc`` for each set and ``acc_mean``, their
+unweighted mean. ``eval.max_items`` keeps the first N items of each set. Protocol
+``lm-eval-mc``: lm-eval's zero-shot log-likelihood multiple choice on the same items
+(tasks/lm_eval_protocols.py), metrics ``lm-eval/<set>/acc``, ``lm-eval/<set>/acc_norm``,
+``lm-eval/acc_mean`` and ``lm-eval/acc_norm_mean``.
+
+Sources, each set in its Hugging Face schema: a directory (or ``sample``, tasks/data/) holds
+``commonsense/<set>/<split>.jsonl`` and ``commonsense/commonsense_170k/train.json`` (or the same
+without the ``commonsense/`` level). ``hub`` reads the sets from ``HUB`` below through the
+datasets library; Commonsense-170K has no canonical hub dataset (it ships in the LLM-Adapters
+repository as ``ft-training_set/commonsense_170k.json``), so training with ``hub`` is an error
+that says to pass a local directory holding it.
+
+    >>> from tasks.commonsense import instruction
+    >>> instruction("boolq", {"question": "is the sky blue", "answer": True, "passage": ""})[1]
+    'true'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from tasks.base import DataSource, EvalResult, Task, supervised_examples
+from tasks.extract import choice_complete, extract_choice
+from tasks.generation import StopRule, generate
+
+SETS = (
+    "boolq",
+    "piqa",
+    "siqa",
+    "hellaswag",
+    "winogrande",
+    "arc_easy",
+    "arc_challenge",
+    "openbookqa",
+)
+# set -> (hub id, config, evaluation split)
+HUB: Mapping[str, tuple[str, str | None, str]] = MappingProxyType(
+    {
+        "boolq": ("google/boolq", None, "validation"),
+        "piqa": ("ybisk/piqa", None, "validation"),
+        "siqa": ("allenai/social_i_qa", None, "validation"),
+        "hellaswag": ("Rowan/hellaswag", None, "validation"),
+        "winogrande": ("allenai/winogrande", "winogrande_xl", "validation"),
+        "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test"),
+        "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test"),
+        "openbookqa": ("allenai/openbookqa", "main", "test"),
+    }
+)
+TRAIN_FILE = ("commonsense_170k", "train.json")
+TEMPLATE = (
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+)
+TEMPLATE_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
+    "{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+
+
+def root(source: DataSource):
+    return source.root("commonsense")
+
+
+def read_rows(source: DataSource, subset: str, limit: int = 0) -> list[dict[str, Any]]:
+    """The evaluation rows of one set in its hub schema (the first ``limit`` if > 0)."""
+    if subset not in HUB:
+        raise ValueError(f"unknown commonsense set '{subset}'; allowed: {', '.join(SETS)}")
+    hub_id, config, split = HUB[subset]
+    if source.kind == "hub":
+        import datasets
+
+        data = datasets.load_dataset(hub_id, config, split=split)
+        rows = [dict(r) for r in (data.select(range(min(limit, len(data)))) if limit else data)]
+        return rows
+    path = root(source) / subset / f"{split}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"commonsense set {subset} ({split} split) not found: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+                if limit and len(rows) == limit:
+                    break
+    return rows
+
+
+def read_train(source: DataSource, limit: int = 0) -> list[dict[str, Any]]:
+    """Commonsense-170K items (the first ``limit`` if > 0)."""
+    if source.kind == "hub":
+        raise FileNotFoundError(
+            "Commonsense-170K is not a canonical hub dataset; put LLM-Adapters' "
+            "commonsense_170k.json as commonsense_170k/train.json in a directory and pass "
+            "--data DIR"
+        )
+    path = root(source).joinpath(*TRAIN_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"Commonsense-170K not found: {path}")
+    items = json.loads(path.read_text(encoding="utf-8"))
+    return items[:limit] if limit else items
+
+
+def _options(prefix: str, options: list[str], sep: str, before_format: str = "\n\n") -> str:
+    """``Prefix1: a<sep>Prefix2: b...`` and the answer-format line, as Commonsense-170K has it."""
+    parts = sep.join(f"{prefix.capitalize()}{i}: {text}" for i, text in enumerate(options, 1))
+    words = "/".join(f"{prefix}{i}" for i in range(1, len(options) + 1))
+    return f"{parts}{before_format}Answer format: {words}"
+
+
+def _arc(question: str, row: dict) -> tuple[str, str]:
+    texts, labels = list(row["choices"]["text"]), list(row["choices"]["label"])
+    gold = labels.index(str(row["answerKey"]).strip()) + 1
+    head = f"Please choose the correct answer to the question: {question}\n\n"
+    return head + _options("answer", texts, " "), f"answer{gold}"
+
+
+def instruction(subset: str, row: dict) -> tuple[str, str]:
+    """(instruction, gold answer word) of one row, worded as Commonsense-170K words its set:
+    PIQA's solutions stand in paragraphs of their own; the other sets list their options on
+    one line; WinoGrande's answer-format line follows on that same line."""
+    if subset == "boolq":
+        q = str(row["question"]).strip().rstrip("?")
+        text = (
+            f"Please answer the following question with true or false, question: {q}?\n\n"
+            "Answer format: true/false"
+        )
+        return text, "true" if row["answer"] in (True, "true", "True", 1) else "false"
+    if subset == "piqa":
+        head = f"Please choose the correct solution to the question: {row['goal']}\n\n"
+        gold = f"solution{int(row['label']) + 1}"
+        return head + _options("solution", [row["sol1"], row["sol2"]], "\n\n"), gold
+    if subset == "siqa":
+        head = (
+            "Please choose the correct answer to the question: "
+            f"{row['context']} {row['question']}\n\n"
+        )
+        options = [row["answerA"], row["answerB"], row["answerC"]]
+        return head + _options("answer", options, " "), f"answer{int(row['label'])}"
+    if subset == "hellaswag":
+        head = (
+            "Please choose the correct ending to complete the given sentence: "
+            f"{row['activity_label']}: {row['ctx']}\n\n"
+        )
+        gold = f"ending{int(row['label']) + 1}"
+        return head + _options("ending", list(row["endings"]), " "), gold
+    if subset == "winogrande":
+        head = (
+            "Please choose the correct answer to fill in the blank to complete the given "
+            f"sentence: {row['sentence']}\n\n"
+        )
+        gold = f"option{int(row['answer'])}"
+        return head + _options("option", [row["option1"], row["option2"]], " ", " "), gold
+    if subset in ("arc_easy", "arc_challenge"):
+        return _arc(row["question"], row)
+    if subset == "openbookqa":
+        return _arc(row["question_stem"], row)
+    raise ValueError(f"unknown commonsense set '{subset}'; allowed: {', '.join(SETS)}")
+
+
+def fill(instruction_text: str, input_text: str = "") -> str:
+    """The LLM-Adapters prompt for an instruction, up to and including "### Response:\\n"."""
+    if input_text:
+        return TEMPLATE_INPUT.format(instruction=instruction_text, input=input_text)
+    return TEMPLATE.format(instruction=instruction_text)
+
+
+def _metric_names() -> dict[str, str]:
+    names = {"acc_mean": "max", "lm-eval/acc_mean": "max", "lm-eval/acc_norm_mean": "max"}
+    for s in SETS:
+        for metric in (f"{s}/acc", f"lm-eval/{s}/acc", f"lm-eval/{s}/acc_norm"):
+            names[metric] = "max"
+    return names
+
+
+class Commonsense(Task):
+    name = "commonsense"
+    version = "1"
+    default_protocol = "greedy"
+    protocols = {
+        "greedy": "8 sets, Commonsense-170K prompts, greedy, exact match after "
+        "'the correct answer is' (LLM-Adapters)",
+        "lm-eval-mc": "8 sets, lm-eval zero-shot log-likelihood multiple choice (acc, acc_norm)",
+    }
+    directions = _metric_names()
+
+    def protocol_name(self, spec) -> str:
+        base = super().protocol_name(spec)
+        if base.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import require_lm_eval
+
+            require_lm_eval(base)
+            name = base
+        else:
+            name = f"{base}-{spec.max_new_tokens}tok"
+        return f"{name}-first{spec.max_items}" if spec.max_items else name
+
+    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+        items = read_train(source, max_examples)
+        pairs = [(fill(it["instruction"], it.get("input", "")), it["output"]) for it in items]
+        return supervised_examples(tokenizer, pairs, seq_len)
+
+    def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
+        protocol = self.protocol_name(spec)
+        if protocol.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import evaluate_commonsense
+
+            return evaluate_commonsense(model, tokenizer, spec, source, protocol, progress)
+        items = []  # (set, instruction, gold)
+        for subset in SETS:
+            for row in read_rows(source, subset, spec.max_items):
+                items.append((subset, *instruction(subset, row)))
+        prompts = [fill(text) for _, text, _ in items]
+        if progress:
+            progress(0, total=len(prompts))
+        out = _generate_by_set(model, tokenizer, items, prompts, spec, progress)
+        rows, hits, counts = [], dict.fromkeys(SETS, 0), dict.fromkeys(SETS, 0)
+        for i, ((subset, _, gold), text) in enumerate(zip(items, out.texts, strict=True)):
+            pred = extract_choice(text, subset)
+            ok = pred == gold
+            hits[subset] += ok
+            counts[subset] += 1
+            rows.append(
+                {
+                    "set": subset,
+                    "id": i,
+                    "prompt": prompts[i],
+                    "output": text,
+                    "extracted": pred,
+                    "gold": gold,
+                    "correct": ok,
+                    "new_tokens": out.new_tokens[i],
+                }
+            )
+        metrics = {f"{s}/acc": hits[s] / counts[s] for s in SETS if counts[s]}
+        if not metrics:
+            raise ValueError("no commonsense evaluation items")
+        metrics["acc_mean"] = sum(metrics.values()) / len(metrics)
+        return EvalResult(metrics=metrics, rows=rows, tokens=out.tokens, protocol=protocol)
+
+
+def _generate_by_set(model, tokenizer, items, prompts, spec, progress):
+    """One batched generation over every item; each row's stop rule knows its set."""
+    from tasks.generation import Generation
+
+    merged = Generation([""] * len(items), [0] * len(items), [0] * len(items), [""] * len(items))
+    for subset in SETS:
+        idx = [i for i, it in enumerate(items) if it[0] == subset]
+        if not idx:
+            continue
+        rule = StopRule(done=lambda text, s=subset: len(text) if choice_complete(text, s) else None)
+        out = generate(
+            model,
+            tokenizer,
+            [prompts[i] for i in idx],
+            spec.max_new_tokens,
+            spec.batch_size,
+            rule,
+            progress=progress,
+        )
+        for j, i in enumerate(idx):
+            merged.texts[i] = out.texts[j]
+            merged.new_tokens[i] = out.new_tokens[j]
+            merged.prompt_tokens[i] = out.prompt_tokens[j]
+            merged.stopped_by[i] = out.stopped_by[j]
+    return merged

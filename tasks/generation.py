@@ -1,0 +1,203 @@
+"""Batched text generation with a KV cache and left padding, for the generation protocols.
+
+``generate`` decodes many prompts at once: prompts are sorted by length and cut into batches of
+``batch_size``; each batch is left-padded (so every row's last prompt token sits in the last
+column), position ids count real tokens only, and one forward pass over the prompts fills the
+KV cache; each further step feeds one token per row. A row stops at an end-of-sequence token, at
+a stop string, or when its ``done`` rule says so (e.g. it has finished a ``#### N`` line); a
+batch ends when every row has stopped or after ``max_new_tokens``. Finished rows are fed the pad
+token and ignored. Greedy decoding takes the arg-max; sampling applies temperature, then top-k,
+then top-p (the order of ``transformers``' logits processors) and draws from a seeded generator.
+The model is any causal LM of ``transformers`` (qbench's QLinear layers included).
+
+    >>> # out = generate(model, tok, ["2+2=", "The capital of France is"], max_new_tokens=8)
+    >>> # out.texts[1]
+    ' Paris.'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings: temperature 0 means greedy."""
+
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(
+                f"sampling {self} is not allowed; allowed: temperature >= 0, top_k >= 0, "
+                "0 < top_p <= 1"
+            )
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a row is finished: a stop string appears (the text is cut before it), or
+    ``done(text)`` returns the length to keep (None: not finished)."""
+
+    stop_strings: tuple[str, ...] = ()
+    done: Callable[[str], int | None] | None = None
+
+    def cut(self, text: str) -> int | None:
+        cuts = [i for i in (text.find(s) for s in self.stop_strings) if i >= 0]
+        if self.done is not None:
+            keep = self.done(text)
+            if keep is not None:
+                cuts.append(keep)
+        return min(cuts) if cuts else None
+
+
+@dataclass
+class Generation:
+    texts: list[str]
+    new_tokens: list[int]  # tokens generated per prompt (until its stop)
+    prompt_tokens: list[int]
+    stopped_by: list[str] = field(default_factory=list)  # eos | stop | length
+
+    @property
+    def tokens(self) -> int:
+        """Tokens processed: prompts plus generated tokens."""
+        return sum(self.new_tokens) + sum(self.prompt_tokens)
+
+
+def eos_ids(model, tokenizer) -> set[int]:
+    """End-of-sequence ids: the tokenizer's and the model's generation config's."""
+    ids = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    config = getattr(model, "generation_config", None)
+    extra = getattr(config, "eos_token_id", None)
+    if isinstance(extra, int):
+        ids.add(extra)
+    elif extra:
+        ids.update(int(i) for i in extra)
+    return ids
+
+
+def pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None):
+    """Next token per row from last-position logits [rows, vocab]."""
+    if sampling.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / sampling.temperature
+    if sampling.top_k and sampling.top_k < logits.shape[-1]:
+        kth = logits.topk(sampling.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if sampling.top_p < 1.0:
+        ordered, order = logits.sort(dim=-1, descending=True)
+        probs = ordered.softmax(dim=-1)
+        # drop a token once the mass before it already reaches top_p (the first always stays)
+        drop = probs.cumsum(dim=-1) - probs >= sampling.top_p
+        drop[:, 0] = False
+        logits = logits.scatter(-1, order, ordered.masked_fill(drop, float("-inf")))
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+
+
+def _encode(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids with the tokenizer's own special tokens (e.g. Llama's BOS), as the papers'
+    evaluation scripts tokenize."""
+    return [tokenizer(p).input_ids for p in prompts]
+
+
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    batch_size: int = 8,
+    stop: StopRule | None = None,
+    sampling: Sampling | None = None,
+    progress: Callable[..., None] | None = None,
+) -> Generation:
+    """Continue each prompt (see the module doc); texts come back in the prompts' order."""
+    stop = stop or StopRule()
+    sampling = sampling or Sampling()
+    encoded = _encode(tokenizer, prompts)
+    order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
+    result = Generation([""] * len(prompts), [0] * len(prompts), [len(e) for e in encoded])
+    result.stopped_by = ["length"] * len(prompts)
+    generator = None
+    if not sampling.greedy:
+        generator = torch.Generator().manual_seed(sampling.seed)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        texts, counts, why = _generate_batch(
+            model,
+            tokenizer,
+            [encoded[i] for i in rows],
+            max_new_tokens,
+            stop,
+            sampling,
+            generator,
+        )
+        for i, text, n, w in zip(rows, texts, counts, why, strict=True):
+            result.texts[i], result.new_tokens[i], result.stopped_by[i] = text, n, w
+        if progress:
+            progress(len(rows))
+    return result
+
+
+@torch.inference_mode()
+def _generate_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator):
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ends = eos_ids(model, tokenizer)
+    width = max(len(e) for e in encoded)
+    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for r, e in enumerate(encoded):
+        if e:
+            ids[r, width - len(e) :] = torch.tensor(e)
+            mask[r, width - len(e) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    cache = out.past_key_values
+    logits = out.logits[:, -1]
+    next_pos = positions[:, -1:] + 1
+    generated: list[list[int]] = [[] for _ in encoded]
+    texts = [""] * len(encoded)
+    why = ["length"] * len(encoded)
+    live = [True] * len(encoded)
+    for _ in range(max_new_tokens):
+        token = pick(logits, sampling, generator)
+        token_list = token.tolist()
+        for r, t in enumerate(token_list):
+            if not live[r]:
+                continue
+            if t in ends:
+                live[r], why[r] = False, "eos"
+                continue
+            generated[r].append(t)
+            text = tokenizer.decode(generated[r], skip_special_tokens=True)
+            keep = stop.cut(text)
+            if keep is not None:
+                text, live[r], why[r] = text[:keep], False, "stop"
+            texts[r] = text
+        if not any(live):
+            break
+        feed = torch.tensor([t if live[r] else pad for r, t in enumerate(token_list)])
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = model(
+            input_ids=feed.to(device)[:, None],
+            attention_mask=mask,
+            position_ids=next_pos,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache, logits, next_pos = out.past_key_values, out.logits[:, -1], next_pos + 1
+    return texts, [len(g) for g in generated], why

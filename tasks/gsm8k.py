@@ -1,0 +1,174 @@
+"""GSM8K: fine-tune on the train split's worked solutions, score exact answers on the test split.
+
+Training follows LoftQ's released ``train_gsm8k.py`` (also used by ApiQ): the source is the
+question followed by ``QUESTION_PROMPT`` ("\\nAnswer the above question. First think step by step
+and then answer the final number.\\n"); the target is the worked solution with ``####`` replaced
+by ``"The final answer is: "``, then the end-of-sequence token; the loss is on the target only.
+Examples longer than ``train.seq_len`` tokens (512 in LoftQ) are cut at the end (and left out
+when nothing of the target would remain).
+
+Protocols (zero-shot after fine-tuning, the same prompt as in training, the first
+``eval.max_items`` test items or all of them, up to ``eval.max_new_tokens`` new tokens):
+
+- ``greedy`` (default): batched greedy decoding (tasks/generation.py). A row stops at the
+  end-of-sequence token or once it has finished its answer line (``#### N`` or "The final answer
+  is: N" followed by a line break); nothing else stops it, so the text scored is what the papers'
+  scripts score.
+- ``sample-t0.1``: LoftQ/ApiQ parity: sampling at temperature 0.1, top-k 40, top-p 0.95, seed
+  42 (their ``set_seed(42)``). The draws come from qbench's own seeded stream, not from
+  transformers', and depend on the batch composition, so parity runs keep ``eval.batch_size``
+  fixed (the scripts use 16).
+- ``lm-eval-5shot``: lm-eval's ``gsm8k`` protocol (5-shot "Question: ... Answer:" prompts,
+  greedy until "Question:", strict and flexible answer filters) through
+  tasks/lm_eval_protocols.py; metrics ``lm-eval/exact_match`` (strict) and
+  ``lm-eval/exact_match_flexible``.
+
+Extraction: tasks/extract.py (the number after the answer marker, else the last number); a
+prediction is correct when it equals the number after the solution's ``####`` exactly (as
+decimals: ``3.50`` equals ``3.5``). Metric: ``acc``. The recorded protocol name carries the
+token budget and the item cap, e.g. ``greedy-256tok`` or ``greedy-128tok-first25``.
+
+Sources: ``hub`` loads ``openai/gsm8k`` config ``main``; a directory holds ``train.jsonl`` and
+``test.jsonl`` (rows with ``question`` and ``answer``, the layout of the original release), in
+``<dir>/gsm8k/`` or in ``<dir>`` itself; ``sample`` draws 2000 train and 100 test problems from
+the seeded generator in tasks/gsm8k_synth.py (seed 0; not GSM8K problems).
+
+    >>> from tasks.gsm8k import GSM8K, prompt
+    >>> GSM8K().default_protocol, prompt("What is 2+2?").endswith("final number.\\n")
+    ('greedy', True)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from types import MappingProxyType
+
+from tasks import gsm8k_synth
+from tasks.base import DataSource, EvalResult, Task, supervised_examples
+from tasks.extract import extract_number, format_number, gold_number
+from tasks.generation import Sampling, StopRule, generate
+
+HUB_ID = ("openai/gsm8k", "main")
+FILES = MappingProxyType({"train": "train.jsonl", "test": "test.jsonl"})
+SAMPLE_SIZES = MappingProxyType({"train": 2000, "test": 100})
+QUESTION_PROMPT = (
+    "\nAnswer the above question. First think step by step and then answer the final number.\n"
+)
+ANSWER_PROMPT = "The final answer is: "
+PARITY_SAMPLING = Sampling(temperature=0.1, top_k=40, top_p=0.95, seed=42)
+ANSWER_LINE = re.compile(
+    r"(?:####|the final answer is:?)[ \t]*[-$]?[ \t]*\$?\d[\d,]*(?:\.\d+)?[^\n]*\n", re.IGNORECASE
+)
+
+
+def read_items(source: DataSource, split: str, limit: int = 0) -> list[dict]:
+    """The split's rows as ``{"question", "answer"}`` dicts (the first ``limit`` if > 0)."""
+    if split not in FILES:
+        raise ValueError(f"unknown GSM8K split '{split}'; allowed: train, test")
+    if source.kind == "sample":
+        rows = gsm8k_synth.split_items(split, SAMPLE_SIZES["train"], SAMPLE_SIZES["test"])
+    elif source.kind == "hub":
+        import datasets
+
+        data = datasets.load_dataset(*HUB_ID, split=split)
+        rows = [{"question": r["question"], "answer": r["answer"]} for r in data]
+    else:
+        path = source.root("gsm8k") / FILES[split]
+        if not path.is_file():
+            raise FileNotFoundError(f"GSM8K {split} split not found: {path}")
+        with path.open(encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+def prompt(question: str) -> str:
+    return f"{question}{QUESTION_PROMPT}"
+
+
+def target(answer: str) -> str:
+    """The training target: LoftQ's rewrite of the solution (``####`` -> the answer prompt)."""
+    return answer.replace("####", ANSWER_PROMPT)
+
+
+def answer_done(text: str) -> int | None:
+    """Where a row may stop: the end of its first finished answer line (None: not yet)."""
+    m = ANSWER_LINE.search(text)
+    return m.end() - 1 if m else None
+
+
+class GSM8K(Task):
+    name = "gsm8k"
+    version = "1"
+    default_protocol = "greedy"
+    protocols = {
+        "greedy": "zero-shot after fine-tuning, greedy, last number vs '#### N' (exact)",
+        "sample-t0.1": "as greedy but sampled: T=0.1, top-k 40, top-p 0.95, seed 42 (LoftQ/ApiQ)",
+        "lm-eval-5shot": "lm-eval gsm8k: 5-shot, greedy until 'Question:', exact match",
+    }
+    directions = {
+        "acc": "max",
+        "lm-eval/exact_match": "max",
+        "lm-eval/exact_match_flexible": "max",
+    }
+
+    def protocol_name(self, spec) -> str:
+        base = super().protocol_name(spec)
+        if base.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import require_lm_eval
+
+            require_lm_eval(base)
+        name = f"{base}-{spec.max_new_tokens}tok"
+        return f"{name}-first{spec.max_items}" if spec.max_items else name
+
+    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+        rows = read_items(source, "train", max_examples)
+        pairs = [(prompt(r["question"]), target(r["answer"])) for r in rows]
+        return supervised_examples(tokenizer, pairs, seq_len)
+
+    def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
+        protocol = self.protocol_name(spec)
+        if protocol.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import evaluate_gsm8k
+
+            return evaluate_gsm8k(model, tokenizer, spec, source, protocol, progress)
+        items = read_items(source, "test", spec.max_items)
+        if not items:
+            raise ValueError("the GSM8K test split is empty")
+        sampling = PARITY_SAMPLING if protocol.startswith("sample") else Sampling()
+        prompts = [prompt(r["question"]) for r in items]
+        if progress:
+            progress(0, total=len(prompts))
+        out = generate(
+            model,
+            tokenizer,
+            prompts,
+            spec.max_new_tokens,
+            spec.batch_size,
+            StopRule(done=answer_done),
+            sampling,
+            progress,
+        )
+        rows, correct = [], 0
+        for i, (item, text) in enumerate(zip(items, out.texts, strict=True)):
+            pred, gold = extract_number(text), gold_number(item["answer"])
+            ok = pred is not None and pred == gold
+            correct += ok
+            rows.append(
+                {
+                    "id": i,
+                    "prompt": prompts[i],
+                    "output": text,
+                    "extracted": format_number(pred),
+                    "gold": format_number(gold),
+                    "correct": ok,
+                    "new_tokens": out.new_tokens[i],
+                    "stopped_by": out.stopped_by[i],
+                }
+            )
+        return EvalResult(
+            metrics={"acc": correct / len(items)},
+            rows=rows,
+            tokens=out.tokens,
+            protocol=protocol,
+        )

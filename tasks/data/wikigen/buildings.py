@@ -10,6 +10,7 @@ STONES = ["red sandstone", "grey limestone", "local granite", "rubble stone", "a
 def castle_facts(rng, names):
     place = names.place()
     founded = rng.randint(1070, 1290)
+    house = rng.randint(1560, 1760)
     siege = rng.randint(1320, 1480) if rng.random() < 0.5 else rng.randint(1642, 1648)
     return {
         "title": f"{place} Castle", "name": f"{place} Castle", "place": place,
@@ -20,7 +21,7 @@ def castle_facts(rng, names):
         "family": names.surname(), "title_holder": f"{rng.choice(EARLS)} {names.any_place()}",
         "siege": siege, "siege_weeks": words(rng.randint(2, 14)),
         "civil": siege >= 1642, "slight": siege + rng.randint(1, 6),
-        "house_year": rng.randint(1560, 1780), "ruin_year": rng.randint(1700, 1850),
+        "house_year": house, "ruin_year": house + rng.randint(20, 120),
         "trust_year": rng.randint(1920, 1990), "visitors": number(rng.randint(8, 150) * 1000),
         "river": names.any_place(), "hill": rng.choice(["a steep rocky outcrop", "a low mound",
                                                         "a high ridge", "a natural spur"]),

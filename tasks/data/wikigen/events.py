@@ -30,7 +30,7 @@ def battle_facts(rng, names):
         "hill": names.any_place() + rng.choice([" Hill", " Ridge", " Heath", " Down"]),
         "dead_a": number(rng.randint(2, 30) * 50), "dead_b": number(rng.randint(2, 30) * 50),
         "prisoners": number(rng.randint(2, 40) * 50), "guns": words(rng.randint(4, 20)),
-        "hours": words(rng.randint(3, 9)), "monument": year + rng.randint(100, 250),
+        "hours": words(rng.randint(3, 9)), "monument": min(year + rng.randint(100, 250), 2010),
         "siege": rng.choice(["the siege of " + names.any_place(), "the march on " + names.any_place(),
                              "the capture of " + names.any_place()]),
         "the_a": the(army_a), "the_b": the(army_b),

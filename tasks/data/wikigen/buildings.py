@@ -11,6 +11,7 @@ STONES = ["red sandstone", "grey limestone", "local granite", "rubble stone", "a
 def castle_facts(rng, names):
     place = names.place()
     founded = rng.randint(1070, 1290)
+    house = rng.randint(1560, 1760)
     siege = rng.randint(1320, 1480) if rng.random() < 0.5 else rng.randint(1642, 1648)
     return {
         "title": f"{place} Castle",
@@ -30,8 +31,8 @@ def castle_facts(rng, names):
         "siege_weeks": words(rng.randint(2, 14)),
         "civil": siege >= 1642,
         "slight": siege + rng.randint(1, 6),
-        "house_year": rng.randint(1560, 1780),
-        "ruin_year": rng.randint(1700, 1850),
+        "house_year": house,
+        "ruin_year": house + rng.randint(20, 120),
         "trust_year": rng.randint(1920, 1990),
         "visitors": number(rng.randint(8, 150) * 1000),
         "river": names.any_place(),

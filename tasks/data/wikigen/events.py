@@ -58,7 +58,7 @@ def battle_facts(rng, names):
         "prisoners": number(rng.randint(2, 40) * 50),
         "guns": words(rng.randint(4, 20)),
         "hours": words(rng.randint(3, 9)),
-        "monument": year + rng.randint(100, 250),
+        "monument": min(year + rng.randint(100, 250), 2010),
         "siege": rng.choice(
             [
                 "the siege of " + names.any_place(),

@@ -66,6 +66,7 @@ CRITICS = [
 def album_facts(rng, names):
     title = names.unique(lambda: f"{rng.choice(WORDS_A)} {rng.choice(WORDS_B)}")
     year = rng.randint(1966, 2019)
+    anniv = 20 if year < 2000 else 10
     solo = rng.random() < 0.35
     if solo:
         artist = names.full_name()
@@ -138,8 +139,8 @@ def album_facts(rng, names):
         "cert": rng.choice(["silver", "gold", "platinum"]),
         "member": names.full_name(),
         "tour_months": words(rng.randint(4, 18)),
-        "reissue": year + rng.randint(10, 30),
-        "anniv": words(rng.choice([10, 20])),
+        "reissue": year + anniv,
+        "anniv": words(anniv),
         "by": "by the singer-songwriter " + artist if solo else "by " + artist,
         "they": artist.split()[-1] if solo else "the band",
     }

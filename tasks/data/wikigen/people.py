@@ -56,7 +56,7 @@ def pronouns(female):
 def footballer_facts(rng, names):
     given, surname, _ = names.person(female=False, unique=True)
     nation = rng.choice(NATIONS)
-    born = rng.randint(1925, 1995)
+    born = rng.randint(1925, 1984)
     debut = born + rng.randint(17, 20)
     moved = debut + rng.randint(3, 6)
     later = moved + rng.randint(3, 6)
@@ -312,7 +312,7 @@ def scientist_facts(rng, names):
     born = rng.randint(1790, 1935)
     degree = born + rng.randint(20, 23)
     chair = degree + rng.randint(8, 18)
-    died = born + rng.randint(55, 92)
+    died = min(born + rng.randint(55, 92), 2022)
     facts = {
         "title": f"{given} {surname}",
         "full": f"{given} {surname}",
@@ -335,7 +335,7 @@ def scientist_facts(rng, names):
         "paper": chair + rng.randint(-4, 3),
         "fellow": chair + rng.randint(1, 9),
         "prize": rng.choice(PRIZES),
-        "prize_year": chair + rng.randint(5, 20),
+        "prize_year": min(chair + rng.randint(5, 20), died - 1),
         "mentor": names.full_name(False),
         "student": names.full_name(),
         "father_job": rng.choice(
@@ -353,7 +353,7 @@ def scientist_facts(rng, names):
         "papers": number(rng.randint(40, 320)),
         "book": rng.choice(["On the Nature of ", "A Treatise on ", "Studies in ", "Principles of "])
         + field.capitalize(),
-        "book_year": chair + rng.randint(2, 15),
+        "book_year": min(chair + rng.randint(2, 15), died - 1),
         "spouse": names.full_name(not female),
         "children": words(rng.randint(2, 5)),
         "lab": names.surname() + " Laboratory",
@@ -466,7 +466,7 @@ SCIENTIST = Kind(
             "[Honours|Honours and awards|Recognition]",
             [
                 [
-                    "{He} was elected a Fellow of the Royal Society in {fellow} and received its {prize} in "
+                    "{He} was elected a Fellow of the Royal Society in {fellow} and received the {prize} in "
                     "{prize_year}.",
                     "[Among {his} honours were|{His} honours included] the {prize} ( {prize_year} ) and [several|"
                     "honorary] degrees.",

@@ -496,10 +496,10 @@ def bridge_facts(rng, names):
         "cost": number(rng.randint(18, 900) * 1000),
         "town2": names.any_place(),
         "ferry": opened - rng.randint(20, 300),
-        "repair": opened + rng.randint(25, 80),
+        "repair": min(opened + rng.randint(25, 80), 2019),
         "vehicles": number(rng.randint(4, 60) * 1000),
-        "listed": rng.randint(1950, 2010),
-        "toll": opened + rng.randint(8, 60),
+        "listed": min(opened + rng.randint(20, 60), 2015),
+        "toll": min(opened + rng.randint(8, 60), 2012),
         "opener": rng.choice(
             [
                 "the Prince of Wales",

@@ -4,6 +4,12 @@ forward(x) = x @ Wᵀ + bias + s · dropout(x) @ Aᵀ @ Bᵀ, with W the dequant
 held as buffers (packed codes, scales, zeros, code book), never as parameters, so gradients
 reach only A and B; the dequantized weight is made per forward and not kept between steps.
 
+On CUDA a packed base (2, 3 or 4 bits, NF or INT, group size a multiple of 32) goes through
+:func:`suite.quant.packed_linear.packed_matmul`: Triton kernels read these same buffers in place
+(fused dequantize-matmul for few rows, a transient dense buffer + cuBLAS for many; see that
+module), under autocast in the autocast dtype. ``kernel_policy`` ("auto", "fused", "dequant")
+picks the kernel per layer. Elsewhere (CPU, other layouts) the reference path above runs.
+
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
     >>> w = torch.randn(32, 64)
@@ -18,6 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from suite.quant.packed_linear import (
+    FUSED_MAX_ROWS,
+    PackedArgs,
+    kernel_supports,
+    triton_available,
+)
 from suite.quant.qtensor import QTensor, dequantize
 
 _QT_FIELDS = ("codes", "scales", "zeros", "codebook")
@@ -58,6 +70,8 @@ class QLinear(nn.Module):
         self.scaling = float(scaling)
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
         self.dropout = 0.0
+        self.kernel_policy = "auto"
+        self.fused_max_rows = FUSED_MAX_ROWS
 
     @property
     def rank(self) -> int:
@@ -83,7 +97,44 @@ class QLinear(nn.Module):
         """The adapter's dense contribution s · B @ A (float32)."""
         return self.scaling * (self.lora_B.float() @ self.lora_A.float())
 
+    def packed_args(self) -> PackedArgs | None:
+        """The packed base as the CUDA kernels read it, or None where they do not apply."""
+        meta = self._qmeta
+        if meta is None:
+            return None
+        shape = (self.out_features, self.in_features)
+        if not kernel_supports(meta["scheme"], meta["bits"], meta["group_size"], shape):
+            return None
+        if not triton_available():
+            return None
+        return PackedArgs(
+            self.q_codes,
+            self.q_scales,
+            getattr(self, "q_zeros", None),
+            getattr(self, "q_codebook", None),
+            shape,
+            meta["bits"],
+            meta["group_size"],
+        )
+
+    def _cuda_forward(self, x: torch.Tensor, packed: PackedArgs) -> torch.Tensor:
+        from suite.quant.packed_linear import packed_matmul
+
+        autocast = torch.is_autocast_enabled("cuda")
+        dtype = torch.get_autocast_dtype("cuda") if autocast else x.dtype
+        x = x.to(dtype)
+        y = packed_matmul(x, packed, self.kernel_policy, self.fused_max_rows)
+        if self.bias is not None:
+            y = y + self.bias.to(dtype)
+        h = F.dropout(x, self.dropout, self.training) if self.dropout else x
+        lora = F.linear(F.linear(h, self.lora_A.to(dtype)), self.lora_B.to(dtype))
+        return y + self.scaling * lora
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda:
+            packed = self.packed_args()
+            if packed is not None:
+                return self._cuda_forward(x, packed)
         with torch.no_grad():
             w = self.base_weight(x.dtype)
         y = F.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))

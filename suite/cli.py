@@ -232,6 +232,15 @@ def _add_report_commands() -> None:
 _add_report_commands()
 
 
+def _add_bench_command() -> None:
+    from suite.bench.command import bench
+
+    cli.add_command(bench)
+
+
+_add_bench_command()
+
+
 def main() -> None:
     cli(prog_name="qbench")
 

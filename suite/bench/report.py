@@ -28,6 +28,7 @@ COLUMNS = (
     ("mfu", "MFU", "pct"),
     ("gen_tokens_per_s", "gen tok/s", "{:,.1f}"),
     ("decode_tokens_per_s", "decode tok/s", "{:,.1f}"),
+    ("decode_dense_path_tokens_per_s", "decode tok/s dense path", "{:,.1f}"),
 )
 
 

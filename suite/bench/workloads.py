@@ -194,6 +194,13 @@ def run_config(
         with Phase("eval", device) as ev:
             row.update(generate_rate(prepared.model, cfg["vocab_size"], shape, device))
         row["gen_peak_bytes"] = ev.peak_bytes
+        packed = [m for m in prepared.layers().values() if m.packed_args() is not None]
+        if packed and device.startswith("cuda"):  # the same, all through the dense path
+            for layer in packed:
+                layer.kernel_policy = "dequant"
+            dense = generate_rate(prepared.model, cfg["vocab_size"], shape, device)
+            row["gen_dense_path_tokens_per_s"] = dense["gen_tokens_per_s"]
+            row["decode_dense_path_tokens_per_s"] = dense["decode_tokens_per_s"]
     del prepared, model, examples
     gc.collect()
     torch.cuda.empty_cache()

@@ -59,8 +59,9 @@ class BnbQLinear(QLinear):
         base = base.to(linear.weight.device)
         base.support_avx512bf16_for_cpu = False
         self.base = base
-        self.lora_A = nn.Parameter(lora_A.detach().clone().float())
-        self.lora_B = nn.Parameter(lora_B.detach().clone().float())
+        device = linear.weight.device
+        self.lora_A = nn.Parameter(lora_A.detach().clone().float().to(device))
+        self.lora_B = nn.Parameter(lora_B.detach().clone().float().to(device))
         self.scaling = float(scaling)
         self.bias = None
         self.dropout = 0.0

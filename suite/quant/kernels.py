@@ -4,8 +4,8 @@ The kernels read exactly the buffers a QLinear holds for a packed base, with no 
 no second copy: ``codes`` (row-major, MSB-first, k-bit codes back to back, see
 :mod:`suite.quant.packing`), ``scales`` (out, groups) in their stored dtype, and either the NF code
 book (float32, 2**k values) or the INT zero points *packed at k bits* the same way as the codes.
-A code at element index ``i`` starts at bit ``i * k``: for k = 2 and 4 it lies in one byte, for
-k = 3 it may straddle two, so the kernel reads the byte pair and shifts. A weight tile is rebuilt
+The codes of one row of a tile are contiguous bytes, read in one vector load per thread and split
+in registers (2 or 4 codes per byte; for k = 3, 8 codes per 3 bytes). A weight tile is rebuilt
 in registers as ``codebook[code] * scale`` (NF) or ``(code - zero) * scale`` (INT) in float32,
 exactly as :func:`suite.quant.qtensor.dequantize` computes it, then cast to the activations'
 dtype. Tiles never straddle a quantization group along the input dimension (the block ``BK``
@@ -48,28 +48,59 @@ def _unpack(ptr, idx, mask, nbytes, BITS: tl.constexpr):
 
 
 @triton.jit
+def _codes_tile(codes_ptr, offs_n, n_mask, kt, row_bytes, BITS: tl.constexpr, BK: tl.constexpr):
+    """[BN, BK] int32 codes of rows ``offs_n``, input columns kt*BK .. kt*BK + BK - 1.
+
+    Each row's codes of the tile are contiguous bytes (BK * BITS / 8 of them), loaded in one
+    go and split into codes in registers: 2 (4-bit) or 4 (2-bit) codes per byte, 8 codes per
+    3 bytes (3-bit). ``tl.join`` builds the codes of a byte (unit) in their stream order.
+    """
+    base = codes_ptr + offs_n[:, None] * row_bytes + kt * (BK * BITS // 8)
+    rows = n_mask[:, None]
+    if BITS == 4:
+        b = tl.load(base + tl.arange(0, BK // 2)[None, :], mask=rows, other=0).to(tl.int32)
+        codes = tl.join(b >> 4, b & 15)
+    elif BITS == 2:
+        b = tl.load(base + tl.arange(0, BK // 4)[None, :], mask=rows, other=0).to(tl.int32)
+        codes = tl.join(tl.join(b >> 6, (b >> 2) & 3), tl.join((b >> 4) & 3, b & 3))
+    else:
+        unit = base + 3 * tl.arange(0, BK // 8)[None, :]
+        b0 = tl.load(unit, mask=rows, other=0).to(tl.int32)
+        b1 = tl.load(unit + 1, mask=rows, other=0).to(tl.int32)
+        b2 = tl.load(unit + 2, mask=rows, other=0).to(tl.int32)
+        c0 = b0 >> 5
+        c1 = (b0 >> 2) & 7
+        c2 = ((b0 & 3) << 1) | (b1 >> 7)
+        c3 = (b1 >> 4) & 7
+        c4 = (b1 >> 1) & 7
+        c5 = ((b1 & 1) << 2) | (b2 >> 6)
+        c6 = (b2 >> 3) & 7
+        c7 = b2 & 7
+        even = tl.join(tl.join(c0, c4), tl.join(c2, c6))
+        codes = tl.join(even, tl.join(tl.join(c1, c5), tl.join(c3, c7)))
+    return tl.reshape(codes, (offs_n.shape[0], BK))
+
+
+@triton.jit
 def _weight_tile(
     codes_ptr,
     scales_ptr,
     zeros_ptr,
     cb_ptr,
     offs_n,
-    offs_k,
-    k0,
+    kt,
     N,
     K,
     G,
-    code_bytes,
     zero_bytes,
     BITS: tl.constexpr,
     IS_NF: tl.constexpr,
+    BK: tl.constexpr,
 ):
-    """Float32 tile W[offs_n, offs_k]; rows n >= N are 0. All of offs_k lies in group k0 // G."""
+    """Float32 tile W[offs_n, kt*BK : kt*BK + BK]; rows n >= N are 0. One group per row."""
     n_mask = offs_n < N
-    idx = offs_n[:, None] * K + offs_k[None, :]
-    mask = n_mask[:, None] & (offs_k[None, :] < K)
-    code = _unpack(codes_ptr, idx, mask, code_bytes, BITS)
-    gidx = offs_n * (K // G) + k0 // G
+    code = _codes_tile(codes_ptr, offs_n, n_mask, kt, K * BITS // 8, BITS, BK)
+    gidx = offs_n * (K // G) + (kt * BK) // G
     scale = tl.load(scales_ptr + gidx, mask=n_mask, other=0.0).to(tl.float32)
     if IS_NF:
         value = tl.load(cb_ptr + code)
@@ -89,7 +120,6 @@ def _dequant_kernel(
     N,
     K,
     G,
-    code_bytes,
     zero_bytes,
     BITS: tl.constexpr,
     IS_NF: tl.constexpr,
@@ -99,11 +129,10 @@ def _dequant_kernel(
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
     offs_n = pid_n * BN + tl.arange(0, BN)
-    k0 = pid_k * BK
-    offs_k = k0 + tl.arange(0, BK)
+    offs_k = pid_k * BK + tl.arange(0, BK)
     w = _weight_tile(
-        codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, offs_k, k0, N, K, G,
-        code_bytes, zero_bytes, BITS, IS_NF,
+        codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, pid_k, N, K, G, zero_bytes,
+        BITS, IS_NF, BK,
     )  # fmt: skip
     ptrs = out_ptr + offs_n[:, None] * K + offs_k[None, :]
     tl.store(ptrs, w.to(out_ptr.dtype.element_ty), mask=offs_n[:, None] < N)
@@ -124,7 +153,6 @@ def _fused_fwd_kernel(
     stride_xm,
     split,
     split_stride,
-    code_bytes,
     zero_bytes,
     BITS: tl.constexpr,
     IS_NF: tl.constexpr,
@@ -140,12 +168,11 @@ def _fused_fwd_kernel(
     m_mask = offs_m < M
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     for t in range(pid_s, K // BK, split):
-        k0 = t * BK
-        offs_k = k0 + tl.arange(0, BK)
+        offs_k = t * BK + tl.arange(0, BK)
         x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :], m_mask[:, None], 0.0)
         w = _weight_tile(
-            codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, offs_k, k0, N, K, G,
-            code_bytes, zero_bytes, BITS, IS_NF,
+            codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, t, N, K, G, zero_bytes,
+            BITS, IS_NF, BK,
         )  # fmt: skip
         acc += tl.dot(x, tl.trans(w.to(x.dtype)))
     ptrs = out_ptr + pid_s * split_stride + offs_m[:, None] * N + offs_n[None, :]
@@ -167,7 +194,6 @@ def _fused_bwd_kernel(
     stride_gm,
     split,
     split_stride,
-    code_bytes,
     zero_bytes,
     BITS: tl.constexpr,
     IS_NF: tl.constexpr,
@@ -179,8 +205,7 @@ def _fused_bwd_kernel(
     pid_k = tl.program_id(1)
     pid_s = tl.program_id(2)
     offs_m = pid_m * BM + tl.arange(0, BM)
-    k0 = pid_k * BK
-    offs_k = k0 + tl.arange(0, BK)
+    offs_k = pid_k * BK + tl.arange(0, BK)
     m_mask = offs_m < M
     acc = tl.zeros((BM, BK), dtype=tl.float32)
     for t in range(pid_s, tl.cdiv(N, BN), split):
@@ -188,8 +213,8 @@ def _fused_bwd_kernel(
         g_mask = m_mask[:, None] & (offs_n[None, :] < N)
         g = tl.load(g_ptr + offs_m[:, None] * stride_gm + offs_n[None, :], g_mask, 0.0)
         w = _weight_tile(
-            codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, offs_k, k0, N, K, G,
-            code_bytes, zero_bytes, BITS, IS_NF,
+            codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, pid_k, N, K, G, zero_bytes,
+            BITS, IS_NF, BK,
         )  # fmt: skip
         acc += tl.dot(g, w.to(g.dtype))
     ptrs = out_ptr + pid_s * split_stride + offs_m[:, None] * K + offs_k[None, :]
@@ -209,7 +234,7 @@ def _common(codes, scales, zeros, codebook, bits: int):
     zeros_arg = codebook if zeros is None else zeros  # an unused pointer still needs a tensor
     cb_arg = zeros if codebook is None else codebook
     zero_bytes = 0 if zeros is None else zeros.numel()
-    return is_nf, zeros_arg, cb_arg, codes.numel(), zero_bytes
+    return is_nf, zeros_arg, cb_arg, zero_bytes
 
 
 def _rows_block(m: int, cap: int) -> int:
@@ -236,13 +261,13 @@ def dequantize_packed(
 ) -> torch.Tensor:
     """The dense (out, in) weight in ``dtype``, bit-identical to ``dequantize(qt).to(dtype)``."""
     n, k = shape
-    is_nf, zeros_arg, cb_arg, code_bytes, zero_bytes = _common(codes, scales, zeros, codebook, bits)
+    is_nf, zeros_arg, cb_arg, zero_bytes = _common(codes, scales, zeros, codebook, bits)
     bk = block_k(group_size)
     bn = max(16, 4096 // bk)
     out = torch.empty((n, k), dtype=dtype, device=codes.device)
     grid = (triton.cdiv(n, bn), k // bk)
     _dequant_kernel[grid](
-        codes, scales, zeros_arg, cb_arg, out, n, k, group_size, code_bytes, zero_bytes,
+        codes, scales, zeros_arg, cb_arg, out, n, k, group_size, zero_bytes,
         BITS=bits, IS_NF=is_nf, BN=bn, BK=bk, num_warps=4,
     )  # fmt: skip
     return out
@@ -262,7 +287,7 @@ def fused_forward(
     n, k = shape
     m = x.shape[0]
     x = x if x.stride(1) == 1 else x.contiguous()
-    is_nf, zeros_arg, cb_arg, code_bytes, zero_bytes = _common(codes, scales, zeros, codebook, bits)
+    is_nf, zeros_arg, cb_arg, zero_bytes = _common(codes, scales, zeros, codebook, bits)
     bm, bn, bk = _rows_block(m, 64), 64, block_k(group_size)
     tiles = triton.cdiv(m, bm) * triton.cdiv(n, bn)
     split = _split(tiles, k // bk, x.device)
@@ -274,7 +299,7 @@ def fused_forward(
     grid = (triton.cdiv(m, bm), triton.cdiv(n, bn), split)
     _fused_fwd_kernel[grid](
         x, codes, scales, zeros_arg, cb_arg, out, m, n, k, group_size, x.stride(0), split, m * n,
-        code_bytes, zero_bytes, BITS=bits, IS_NF=is_nf, BM=bm, BN=bn, BK=bk,
+        zero_bytes, BITS=bits, IS_NF=is_nf, BM=bm, BN=bn, BK=bk,
         num_warps=4, num_stages=3,
     )  # fmt: skip
     return out.sum(0).to(x.dtype) if split > 1 else out
@@ -294,7 +319,7 @@ def fused_backward(
     n, k = shape
     m = g.shape[0]
     g = g if g.stride(1) == 1 else g.contiguous()
-    is_nf, zeros_arg, cb_arg, code_bytes, zero_bytes = _common(codes, scales, zeros, codebook, bits)
+    is_nf, zeros_arg, cb_arg, zero_bytes = _common(codes, scales, zeros, codebook, bits)
     bm, bn, bk = _rows_block(m, 64), 64, block_k(group_size, 64)
     tiles = triton.cdiv(m, bm) * (k // bk)
     split = _split(tiles, triton.cdiv(n, bn), g.device)
@@ -306,7 +331,7 @@ def fused_backward(
     grid = (triton.cdiv(m, bm), k // bk, split)
     _fused_bwd_kernel[grid](
         g, codes, scales, zeros_arg, cb_arg, out, m, n, k, group_size, g.stride(0), split, m * k,
-        code_bytes, zero_bytes, BITS=bits, IS_NF=is_nf, BM=bm, BN=bn, BK=bk,
+        zero_bytes, BITS=bits, IS_NF=is_nf, BM=bm, BN=bn, BK=bk,
         num_warps=4, num_stages=3,
     )  # fmt: skip
     return out.sum(0).to(g.dtype) if split > 1 else out

@@ -65,8 +65,9 @@ class QLinear(nn.Module):
                 f"LoRA shapes A{tuple(lora_A.shape)} B{tuple(lora_B.shape)} do not fit a "
                 f"{self.out_features}x{self.in_features} layer"
             )
-        self.lora_A = nn.Parameter(lora_A.detach().clone().float())
-        self.lora_B = nn.Parameter(lora_B.detach().clone().float())
+        device = base.device  # the adapter lives where the base does
+        self.lora_A = nn.Parameter(lora_A.detach().clone().float().to(device))
+        self.lora_B = nn.Parameter(lora_B.detach().clone().float().to(device))
         self.scaling = float(scaling)
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
         self.dropout = 0.0

@@ -76,6 +76,12 @@ class BnbQLinear(QLinear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.base.support_avx512bf16_for_cpu = False
+        if x.is_cuda:  # the same adapter arithmetic as QLinear's CUDA path
+            autocast = torch.is_autocast_enabled("cuda")
+            dtype = torch.get_autocast_dtype("cuda") if autocast else x.dtype
+            x2 = x.reshape(-1, self.in_features).to(dtype)
+            y = self.base(x2).to(dtype)
+            return self._add_lora(y, x2, dtype).view(*x.shape[:-1], self.out_features)
         y = self.base(x)
         h = F.dropout(x, self.dropout, self.training) if self.dropout else x
         lora = F.linear(F.linear(h, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))

@@ -82,6 +82,34 @@ def _codes_tile(codes_ptr, offs_n, n_mask, kt, row_bytes, BITS: tl.constexpr, BK
 
 
 @triton.jit
+def _pick(bit, when_clear, when_set):
+    return tl.where(bit, when_set, when_clear)
+
+
+@triton.jit
+def _nf_quad(cb_ptr, start: tl.constexpr, b0, b1):
+    """codebook[start + (code & 3)] by selects on the code's two low bits."""
+    low = _pick(b0, tl.load(cb_ptr + start), tl.load(cb_ptr + start + 1))
+    high = _pick(b0, tl.load(cb_ptr + start + 2), tl.load(cb_ptr + start + 3))
+    return _pick(b1, low, high)
+
+
+@triton.jit
+def _nf_select(code, cb_ptr, BITS: tl.constexpr):
+    """codebook[code] by a tree of selects on the code's bits: no per-element memory access."""
+    b0 = (code & 1) != 0
+    b1 = (code & 2) != 0
+    value = _nf_quad(cb_ptr, 0, b0, b1)
+    if BITS >= 3:
+        b2 = (code & 4) != 0
+        value = _pick(b2, value, _nf_quad(cb_ptr, 4, b0, b1))
+        if BITS == 4:
+            upper = _pick(b2, _nf_quad(cb_ptr, 8, b0, b1), _nf_quad(cb_ptr, 12, b0, b1))
+            value = _pick((code & 8) != 0, value, upper)
+    return value
+
+
+@triton.jit
 def _weight_tile(
     codes_ptr,
     scales_ptr,
@@ -96,14 +124,22 @@ def _weight_tile(
     BITS: tl.constexpr,
     IS_NF: tl.constexpr,
     BK: tl.constexpr,
+    NF_GATHER: tl.constexpr,
 ):
-    """Float32 tile W[offs_n, kt*BK : kt*BK + BK]; rows n >= N are 0. One group per row."""
+    """Float32 tile W[offs_n, kt*BK : kt*BK + BK]; rows n >= N are 0. One group per row.
+
+    NF values come from a gather load of the code book (``NF_GATHER``, used by the dequantize
+    kernel) or from a select tree (the fused kernels, where the gather was measured slow).
+    """
     n_mask = offs_n < N
     code = _codes_tile(codes_ptr, offs_n, n_mask, kt, K * BITS // 8, BITS, BK)
     gidx = offs_n * (K // G) + (kt * BK) // G
     scale = tl.load(scales_ptr + gidx, mask=n_mask, other=0.0).to(tl.float32)
     if IS_NF:
-        value = tl.load(cb_ptr + code)
+        if NF_GATHER:  # noqa: SIM108 (a constexpr branch)
+            value = tl.load(cb_ptr + code)
+        else:
+            value = _nf_select(code, cb_ptr, BITS)
     else:
         zero = _unpack(zeros_ptr, gidx, n_mask, zero_bytes, BITS).to(tl.float32)
         value = code.to(tl.float32) - zero[:, None]
@@ -132,7 +168,7 @@ def _dequant_kernel(
     offs_k = pid_k * BK + tl.arange(0, BK)
     w = _weight_tile(
         codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, pid_k, N, K, G, zero_bytes,
-        BITS, IS_NF, BK,
+        BITS, IS_NF, BK, True,
     )  # fmt: skip
     ptrs = out_ptr + offs_n[:, None] * K + offs_k[None, :]
     tl.store(ptrs, w.to(out_ptr.dtype.element_ty), mask=offs_n[:, None] < N)
@@ -172,7 +208,7 @@ def _fused_fwd_kernel(
         x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :], m_mask[:, None], 0.0)
         w = _weight_tile(
             codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, t, N, K, G, zero_bytes,
-            BITS, IS_NF, BK,
+            BITS, IS_NF, BK, False,
         )  # fmt: skip
         acc += tl.dot(x, tl.trans(w.to(x.dtype)))
     ptrs = out_ptr + pid_s * split_stride + offs_m[:, None] * N + offs_n[None, :]
@@ -214,7 +250,7 @@ def _fused_bwd_kernel(
         g = tl.load(g_ptr + offs_m[:, None] * stride_gm + offs_n[None, :], g_mask, 0.0)
         w = _weight_tile(
             codes_ptr, scales_ptr, zeros_ptr, cb_ptr, offs_n, pid_k, N, K, G, zero_bytes,
-            BITS, IS_NF, BK,
+            BITS, IS_NF, BK, False,
         )  # fmt: skip
         acc += tl.dot(g, w.to(g.dtype))
     ptrs = out_ptr + pid_s * split_stride + offs_m[:, None] * K + offs_k[None, :]

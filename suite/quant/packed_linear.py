@@ -13,7 +13,9 @@ rows (tokens) of the call, ``policy`` and ``fused_max_rows``:
   compute-bound): one Triton pass writes W as a *transient* dense bf16 buffer, cuBLAS multiplies,
   and the buffer is freed at once; the backward pass dequantizes again. At most one layer's dense
   weight exists at a time and none is kept between calls (bitsandbytes' Linear4bit works the
-  same way). The crossover ``FUSED_MAX_ROWS`` was measured on an H100 (see suite/bench.py).
+  same way). ``FUSED_MAX_ROWS`` comes from the kernel sweep of :mod:`suite.bench.rates` on an
+  H100: at 11008x4096 the fused kernel wins for decoding batches (1-16 rows) and loses from a
+  few dozen rows on, where cuBLAS's tensor-core GEMM amortises the one dequantization pass.
 
 LoRA's A and B are not part of this Function: their gradients come from plain matmuls in
 QLinear's forward.
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 POLICIES = ("auto", "fused", "dequant")
-FUSED_MAX_ROWS = 64
+FUSED_MAX_ROWS = 16
 SUPPORTED_BITS = (2, 3, 4)
 
 
@@ -80,7 +82,9 @@ def _fwd(x2: torch.Tensor, p: PackedArgs, fused: bool) -> torch.Tensor:
     from suite.quant.kernels import fused_forward
 
     if fused and x2.dtype in (torch.bfloat16, torch.float16):
-        return fused_forward(x2, p.codes, p.scales, p.zeros, p.codebook, *_meta(p))
+        return fused_forward(
+            x2, p.codes, p.scales, p.zeros, p.codebook, p.shape, p.bits, p.group_size
+        )
     w = _dense(p, x2.dtype)
     return x2 @ w.t()
 
@@ -89,46 +93,37 @@ def _bwd(g2: torch.Tensor, p: PackedArgs, fused: bool) -> torch.Tensor:
     from suite.quant.kernels import fused_backward
 
     if fused and g2.dtype in (torch.bfloat16, torch.float16):
-        return fused_backward(g2, p.codes, p.scales, p.zeros, p.codebook, *_meta(p))
+        return fused_backward(
+            g2, p.codes, p.scales, p.zeros, p.codebook, p.shape, p.bits, p.group_size
+        )
     w = _dense(p, g2.dtype)
     return g2 @ w
 
 
-def _meta(p: PackedArgs) -> tuple[tuple[int, int], int, int]:
-    return p.shape, p.bits, p.group_size
-
-
 class PackedMatmul(torch.autograd.Function):
-    """``x @ Wᵀ`` with W packed; saves the packed tensors only."""
+    """``x @ Wᵀ`` for a 2-D ``x`` with W packed; only the packed tensors are kept for backward.
+
+    The packed tensors are the layer's frozen buffers: they are held by reference on ``ctx``
+    (nothing is copied or dequantized ahead of the backward pass).
+    """
 
     @staticmethod
-    def forward(ctx, x, codes, scales, zeros, codebook, meta, policy, fused_max_rows):
-        shape, bits, group_size = meta
-        p = PackedArgs(codes, scales, zeros, codebook, shape, bits, group_size)
-        x2 = x.reshape(-1, shape[1])
+    def forward(ctx, x2, packed, policy, fused_max_rows):
         fused = _use_fused(x2.shape[0], policy, fused_max_rows)
-        y = _fwd(x2, p, fused)
-        ctx.save_for_backward(codes, scales, zeros, codebook)
-        ctx.meta, ctx.fused = meta, fused
-        return y.reshape(*x.shape[:-1], shape[0])
+        ctx.packed, ctx.fused = packed, fused
+        return _fwd(x2, packed, fused)
 
     @staticmethod
     def backward(ctx, grad_y):
         if not ctx.needs_input_grad[0]:
-            return (None,) * 8
-        codes, scales, zeros, codebook = ctx.saved_tensors
-        shape, bits, group_size = ctx.meta
-        p = PackedArgs(codes, scales, zeros, codebook, shape, bits, group_size)
-        g2 = grad_y.reshape(-1, shape[0])
-        grad_x = _bwd(g2, p, ctx.fused)
-        return (grad_x.reshape(*grad_y.shape[:-1], shape[1]),) + (None,) * 7
+            return None, None, None, None
+        return _bwd(grad_y, ctx.packed, ctx.fused), None, None, None
 
 
 def packed_matmul(
     x: torch.Tensor, p: PackedArgs, policy: str = "auto", fused_max_rows: int = FUSED_MAX_ROWS
 ) -> torch.Tensor:
     """``x @ Wᵀ`` (any leading dims) with gradient for ``x`` only; x's dtype is kept."""
-    meta = (p.shape, p.bits, p.group_size)
-    return PackedMatmul.apply(
-        x, p.codes, p.scales, p.zeros, p.codebook, meta, policy, fused_max_rows
-    )
+    x2 = x.reshape(-1, p.shape[1])
+    y = PackedMatmul.apply(x2, p, policy, fused_max_rows)
+    return y if x.dim() == 2 else y.view(*x.shape[:-1], p.shape[0])

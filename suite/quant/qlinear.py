@@ -8,7 +8,9 @@ On CUDA a packed base (2, 3 or 4 bits, NF or INT, group size a multiple of 32) g
 :func:`suite.quant.packed_linear.packed_matmul`: Triton kernels read these same buffers in place
 (fused dequantize-matmul for few rows, a transient dense buffer + cuBLAS for many; see that
 module), under autocast in the autocast dtype. ``kernel_policy`` ("auto", "fused", "dequant")
-picks the kernel per layer. Elsewhere (CPU, other layouts) the reference path above runs.
+picks the kernel per layer. On CUDA the adapter's scaled product is added inside the GEMM
+(``addmm_`` with alpha = s) instead of by two elementwise passes over the output. On the CPU the
+reference path (dequantize, matmul, add) runs unchanged.
 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
@@ -99,43 +101,59 @@ class QLinear(nn.Module):
         return self.scaling * (self.lora_B.float() @ self.lora_A.float())
 
     def packed_args(self) -> PackedArgs | None:
-        """The packed base as the CUDA kernels read it, or None where they do not apply."""
-        meta = self._qmeta
-        if meta is None:
-            return None
-        shape = (self.out_features, self.in_features)
-        if not kernel_supports(meta["scheme"], meta["bits"], meta["group_size"], shape):
-            return None
-        if not triton_available():
-            return None
-        return PackedArgs(
-            self.q_codes,
-            self.q_scales,
-            getattr(self, "q_zeros", None),
-            getattr(self, "q_codebook", None),
-            shape,
-            meta["bits"],
-            meta["group_size"],
-        )
+        """The packed base as the CUDA kernels read it, or None where they do not apply.
 
-    def _cuda_forward(self, x: torch.Tensor, packed: PackedArgs) -> torch.Tensor:
+        Cached per module (rebuilt when the buffers are replaced, e.g. by ``.to(device)``).
+        """
+        cached = self.__dict__.get("_packed_cache")
+        codes = self._buffers.get("q_codes")
+        if cached is not None and cached[0] is codes:
+            return cached[1]
+        meta, packed = self._qmeta, None
+        shape = (self.out_features, self.in_features)
+        if (
+            meta is not None
+            and kernel_supports(meta["scheme"], meta["bits"], meta["group_size"], shape)
+            and triton_available()
+        ):
+            packed = PackedArgs(
+                self.q_codes,
+                self.q_scales,
+                getattr(self, "q_zeros", None),
+                getattr(self, "q_codebook", None),
+                shape,
+                meta["bits"],
+                meta["group_size"],
+            )
+        self.__dict__["_packed_cache"] = (codes, packed)
+        return packed
+
+    def _add_lora(self, y: torch.Tensor, x2: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``y + bias + s · dropout(x) Aᵀ Bᵀ`` for 2-D y and x; s and the sum go into the GEMM."""
+        if self.bias is not None:
+            y = y + self.bias.to(dtype)
+        h = F.dropout(x2, self.dropout, self.training) if self.dropout else x2
+        ha = h @ self.lora_A.to(dtype).t()
+        return y.addmm_(ha, self.lora_B.to(dtype).t(), alpha=self.scaling)
+
+    def _cuda_forward(self, x: torch.Tensor) -> torch.Tensor:
         from suite.quant.packed_linear import packed_matmul
 
         autocast = torch.is_autocast_enabled("cuda")
         dtype = torch.get_autocast_dtype("cuda") if autocast else x.dtype
-        x = x.to(dtype)
-        y = packed_matmul(x, packed, self.kernel_policy, self.fused_max_rows)
-        if self.bias is not None:
-            y = y + self.bias.to(dtype)
-        h = F.dropout(x, self.dropout, self.training) if self.dropout else x
-        lora = F.linear(F.linear(h, self.lora_A.to(dtype)), self.lora_B.to(dtype))
-        return y + self.scaling * lora
+        x2 = x.reshape(-1, self.in_features).to(dtype)
+        packed = self.packed_args()
+        if packed is not None:
+            y = packed_matmul(x2, packed, self.kernel_policy, self.fused_max_rows)
+        else:
+            with torch.no_grad():
+                w = self.base_weight(dtype)
+            y = x2 @ w.t()
+        return self._add_lora(y, x2, dtype).view(*x.shape[:-1], self.out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_cuda:
-            packed = self.packed_args()
-            if packed is not None:
-                return self._cuda_forward(x, packed)
+            return self._cuda_forward(x)
         with torch.no_grad():
             w = self.base_weight(x.dtype)
         y = F.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))

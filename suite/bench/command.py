@@ -51,6 +51,12 @@ def _versions() -> dict[str, str]:
 @click.option("--gen-prompt", default=128, show_default=True)
 @click.option("--gen-new", default=64, show_default=True)
 @click.option("--no-generate", is_flag=True, help="Skip the generation measurement.")
+@click.option(
+    "--rounds",
+    default=1,
+    show_default=True,
+    help="Train every config this many times, in turn (A B A B); rows report the median.",
+)
 @click.option("--profile", "profile_configs", default="", help="Configs to profile (2 steps).")
 @click.option("--prepare-bits", default=2, show_default=True)
 @click.option("--calib-windows", default=128, show_default=True)
@@ -70,6 +76,7 @@ def bench(
     gen_prompt,
     gen_new,
     no_generate,
+    rounds,
     profile_configs,
     prepare_bits,
     calib_windows,
@@ -126,20 +133,26 @@ def bench(
     if "train" in chosen:
         profiled = set(filter(None, profile_configs.split(",")))
         profile_out = out_dir / "profile.txt"
-        for name in names:
-            click.echo(f"config {name}", err=True)
-            try:
-                hook = workloads.profile_steps(profile_out) if name in profiled else None
-                row = workloads.run_config(
-                    name, model, shape, device, cache, env["matmul_tflops"],
-                    generate=not no_generate, profile=hook,
-                )  # fmt: skip
-            except Exception as err:  # one failing configuration must not lose the others
-                row = {"config": name, "error": f"{type(err).__name__}: {err}"}
-                torch.cuda.empty_cache()
-            click.echo(f"  {row}", err=True)
-            rows.append(row)
-            save()
+        runs: dict[str, list[dict]] = {name: [] for name in names}
+        for round_no in range(rounds):
+            for name in names:
+                click.echo(f"config {name} (round {round_no + 1}/{rounds})", err=True)
+                first = round_no == 0
+                try:
+                    hook = (
+                        workloads.profile_steps(profile_out) if first and name in profiled else None
+                    )
+                    row = workloads.run_config(
+                        name, model, shape, device, cache, env["matmul_tflops"],
+                        generate=first and not no_generate, profile=hook,
+                    )  # fmt: skip
+                except Exception as err:  # one failing configuration must not lose the others
+                    row = {"config": name, "error": f"{type(err).__name__}: {err}"}
+                    torch.cuda.empty_cache()
+                click.echo(f"  {row}", err=True)
+                runs[name].append(row)
+                rows[:] = [workloads.merge_rounds(r) for r in runs.values() if r]
+                save()
     if "prepare" in chosen:
         rows.append(_prepare_row(model, cache, prepare_bits, rank, calib_windows * calib_seq))
         save()

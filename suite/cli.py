@@ -49,7 +49,9 @@ def cli() -> None:
 @click.option("--model", "models", help="Comma-separated models (qbench ls models). [smollm2-135m]")
 @click.option("--seeds", help="Comma-separated seeds. [0]")
 @click.option("--profile", help="quick (default, 2-core CPU sized) or paper.")
-@click.option("--data", help="Data source: sample, hub, or a local directory. [profile's]")
+@click.option(
+    "--data", help="Data source: sample, hub, synthetic, or a local directory. [profile's]"
+)
 @click.option(
     "--quantizer",
     help="Give every method this quantizer (nf, int, gptq, ...) "
@@ -228,6 +230,15 @@ def _add_report_commands() -> None:
 
 
 _add_report_commands()
+
+
+def _add_bench_command() -> None:
+    from suite.bench.command import bench
+
+    cli.add_command(bench)
+
+
+_add_bench_command()
 
 
 def main() -> None:

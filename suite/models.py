@@ -243,9 +243,10 @@ def load(ref: ModelRef, cache: Path, device: str, dtype: Any, say=print) -> tupl
         from suite.tokenizer import byte_tokenizer
 
         config = LlamaConfig(**SYNTHETIC[ref.location], tie_word_embeddings=False)
+        # built directly on the device in ``dtype``: no float32 copy, no trip through the CPU
         with torch.device(device):
             torch.manual_seed(0)
-            model = LlamaForCausalLM(config).to(dtype)
+            model = LlamaForCausalLM._from_config(config, dtype=dtype)
         return model.eval(), byte_tokenizer()
     if ref.kind == "builtin":
         path = pull(ref.name, cache, say=say)

@@ -225,8 +225,11 @@ def _prepare(base, tokenizer, spec, pkey, settings, device, bars, console, calib
     method = method_of(spec)
     budget: Budget = spec.budget
     model = copy.deepcopy(base)
+    # the original weights, for init metrics, wait on the host: at 7B they would double the
+    # base's GPU memory during prepare
     originals = {
-        n: m.weight.detach().clone() for n, m in find_targets(model, budget.target_modules).items()
+        n: m.weight.detach().to("cpu", copy=True)
+        for n, m in find_targets(model, budget.target_modules).items()
     }
     entry = settings.cache / "prepared" / pkey
     calibration, holdout = calib

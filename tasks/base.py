@@ -3,7 +3,9 @@
 A task has a ``name``, a ``version`` (bumped on any change of data, prompt, extraction or
 scoring), its protocols, its metric directions, ``train_data`` and ``evaluate``. Data come from
 ``sample`` (the small sets in tasks/data/, written by this project in the real schemas), ``hub``
-(the datasets library, canonical ids) or a local directory in the same layout.
+(the datasets library, canonical ids), a local directory in the same layout, or ``synthetic``:
+seeded uniform random token ids (:func:`synthetic_ids`) for speed and memory work on
+``synthetic:<shape>`` models, never for quality numbers.
 
     >>> from tasks.base import parse_source
     >>> parse_source("sample").tag
@@ -24,7 +26,7 @@ DATA_DIR = Path(__file__).parent / "data"
 
 @dataclass(frozen=True)
 class DataSource:
-    kind: str  # sample | hub | dir
+    kind: str  # sample | hub | dir | synthetic
     path: Path | None = None
 
     @property
@@ -39,13 +41,41 @@ class DataSource:
 
 
 def parse_source(text: str) -> DataSource:
-    """``sample``, ``hub`` or an existing local directory; anything else is a SpecError."""
-    if text in ("sample", "hub"):
+    """``sample``, ``hub``, ``synthetic`` or an existing local directory; else a SpecError."""
+    if text in ("sample", "hub", "synthetic"):
         return DataSource(text)
     path = Path(text).expanduser()
     if path.is_dir():
         return DataSource("dir", path.resolve())
-    raise SpecError(f"unknown data source '{text}'; allowed: sample, hub, or a local directory")
+    raise SpecError(
+        f"unknown data source '{text}'; allowed: sample, hub, synthetic, or a local directory"
+    )
+
+
+# --- synthetic data (speed and memory work only) -----------------------------------------------
+
+SYNTHETIC_TOKENS = {
+    "train": 1 << 21,
+    "validation": 1 << 18,
+    "test": 1 << 18,
+    "calibration": 1 << 19,
+}
+
+
+def synthetic_ids(vocab_size: int, split: str, n_tokens: int = 0):
+    """A seeded stream of uniform random token ids in [0, vocab_size) for one split.
+
+    Each split has its own fixed seed (its index in SYNTHETIC_TOKENS), so train, calibration
+    and test tokens differ and every run sees the same ones. ``n_tokens`` 0: the split's size.
+    """
+    import torch
+
+    if split not in SYNTHETIC_TOKENS:
+        raise SpecError(f"unknown split '{split}'; allowed: {', '.join(SYNTHETIC_TOKENS)}")
+    seed = list(SYNTHETIC_TOKENS).index(split)
+    count = n_tokens or SYNTHETIC_TOKENS[split]
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, vocab_size, (count,), generator=gen, dtype=torch.long)
 
 
 @dataclass

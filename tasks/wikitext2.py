@@ -15,7 +15,8 @@ Training data: the train split joined the same way, cut into ``train.seq_len`` b
 
 Sources: ``sample`` reads tasks/data/wikitext2/wiki.{train,valid,test}.raw; a directory holds the
 same files (the layout of the original raw release); ``hub`` loads ``Salesforce/wikitext``,
-config ``wikitext-2-raw-v1``, through the datasets library.
+config ``wikitext-2-raw-v1``, through the datasets library; ``synthetic`` replaces each split by
+seeded random ids over the tokenizer's vocabulary (:func:`tasks.base.synthetic_ids`).
 
     >>> from tasks.wikitext2 import WikiText2
     >>> WikiText2().default_protocol
@@ -24,7 +25,7 @@ config ``wikitext-2-raw-v1``, through the datasets library.
 
 from __future__ import annotations
 
-from tasks.base import DataSource, EvalResult, Task, perplexity, window_nll
+from tasks.base import DataSource, EvalResult, Task, perplexity, synthetic_ids, window_nll
 
 HUB_ID = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 FILES = {"train": "wiki.train.raw", "validation": "wiki.valid.raw", "test": "wiki.test.raw"}
@@ -45,6 +46,8 @@ def read_lines(source: DataSource, split: str) -> list[str]:
 def joined_ids(tokenizer, source: DataSource, split: str):
     import torch
 
+    if source.kind == "synthetic":
+        return synthetic_ids(len(tokenizer), split)
     text = "\n\n".join(read_lines(source, split))
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
     return ids.to(torch.long)

@@ -39,6 +39,7 @@ class BnbQLinear(QLinear):
         self.out_features, self.in_features = linear.out_features, linear.in_features
         self._qmeta = None
         self.storage = "packed"
+        device = linear.weight.device
         base = bnb.nn.Linear4bit(
             self.in_features,
             self.out_features,
@@ -46,24 +47,34 @@ class BnbQLinear(QLinear):
             compute_dtype=linear.weight.dtype,
             compress_statistics=False,
             quant_type="nf4",
+            device=device,
         )
-        base.weight = bnb.nn.Params4bit(
-            linear.weight.detach().float().cpu(),
+        try:  # quantized where the weight already is (no float32 round trip through the host)
+            base.weight = self._params(bnb, linear.weight.detach().float(), block)
+            base = base.to(device)
+        except (RuntimeError, ValueError):
+            base.weight = self._params(bnb, linear.weight.detach().float().cpu(), block)
+            base = base.to(device)
+        if linear.bias is not None:
+            base.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+            base = base.to(device)
+        base.support_avx512bf16_for_cpu = False
+        self.base = base
+        self.lora_A = nn.Parameter(lora_A.detach().clone().float().to(device))
+        self.lora_B = nn.Parameter(lora_B.detach().clone().float().to(device))
+        self.scaling = float(scaling)
+        self.bias = None
+        self.dropout = 0.0
+
+    @staticmethod
+    def _params(bnb, weight: torch.Tensor, block: int):
+        return bnb.nn.Params4bit(
+            weight,
             requires_grad=False,
             quant_type="nf4",
             blocksize=block,
             compress_statistics=False,
         )
-        if linear.bias is not None:
-            base.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        base = base.to(linear.weight.device)
-        base.support_avx512bf16_for_cpu = False
-        self.base = base
-        self.lora_A = nn.Parameter(lora_A.detach().clone().float())
-        self.lora_B = nn.Parameter(lora_B.detach().clone().float())
-        self.scaling = float(scaling)
-        self.bias = None
-        self.dropout = 0.0
 
     def qtensor(self):
         return None
@@ -75,6 +86,12 @@ class BnbQLinear(QLinear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.base.support_avx512bf16_for_cpu = False
+        if x.is_cuda:  # the same adapter arithmetic as QLinear's CUDA path
+            autocast = torch.is_autocast_enabled("cuda")
+            dtype = torch.get_autocast_dtype("cuda") if autocast else x.dtype
+            x2 = x.reshape(-1, self.in_features).to(dtype)
+            y = self.base(x2).to(dtype)
+            return self._add_lora(y, x2, dtype).view(*x.shape[:-1], self.out_features)
         y = self.base(x)
         h = F.dropout(x, self.dropout, self.training) if self.dropout else x
         lora = F.linear(F.linear(h, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))

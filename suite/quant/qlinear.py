@@ -4,6 +4,14 @@ forward(x) = x @ Wᵀ + bias + s · dropout(x) @ Aᵀ @ Bᵀ, with W the dequant
 held as buffers (packed codes, scales, zeros, code book), never as parameters, so gradients
 reach only A and B; the dequantized weight is made per forward and not kept between steps.
 
+On CUDA a packed base (2, 3 or 4 bits, NF or INT, group size a multiple of 32) goes through
+:func:`suite.quant.packed_linear.packed_matmul`: Triton kernels read these same buffers in place
+(fused dequantize-matmul for few rows, a transient dense buffer + cuBLAS for many; see that
+module), under autocast in the autocast dtype. ``kernel_policy`` ("auto", "fused", "dequant")
+picks the kernel per layer. On CUDA the adapter's scaled product is added inside the GEMM
+(``addmm_`` with alpha = s) instead of by two elementwise passes over the output. On the CPU the
+reference path (dequantize, matmul, add) runs unchanged.
+
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
     >>> w = torch.randn(32, 64)
@@ -18,6 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from suite.quant.packed_linear import (
+    FUSED_MAX_ROWS,
+    PackedArgs,
+    kernel_supports,
+    triton_available,
+)
 from suite.quant.qtensor import QTensor, dequantize
 
 _QT_FIELDS = ("codes", "scales", "zeros", "codebook")
@@ -53,11 +67,14 @@ class QLinear(nn.Module):
                 f"LoRA shapes A{tuple(lora_A.shape)} B{tuple(lora_B.shape)} do not fit a "
                 f"{self.out_features}x{self.in_features} layer"
             )
-        self.lora_A = nn.Parameter(lora_A.detach().clone().float())
-        self.lora_B = nn.Parameter(lora_B.detach().clone().float())
+        device = base.device  # the adapter lives where the base does
+        self.lora_A = nn.Parameter(lora_A.detach().clone().float().to(device))
+        self.lora_B = nn.Parameter(lora_B.detach().clone().float().to(device))
         self.scaling = float(scaling)
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
         self.dropout = 0.0
+        self.kernel_policy = "auto"
+        self.fused_max_rows = FUSED_MAX_ROWS
 
     @property
     def rank(self) -> int:
@@ -83,7 +100,60 @@ class QLinear(nn.Module):
         """The adapter's dense contribution s · B @ A (float32)."""
         return self.scaling * (self.lora_B.float() @ self.lora_A.float())
 
+    def packed_args(self) -> PackedArgs | None:
+        """The packed base as the CUDA kernels read it, or None where they do not apply.
+
+        Cached per module (rebuilt when the buffers are replaced, e.g. by ``.to(device)``).
+        """
+        cached = self.__dict__.get("_packed_cache")
+        codes = self._buffers.get("q_codes")
+        if cached is not None and cached[0] is codes:
+            return cached[1]
+        meta, packed = self._qmeta, None
+        shape = (self.out_features, self.in_features)
+        if (
+            meta is not None
+            and kernel_supports(meta["scheme"], meta["bits"], meta["group_size"], shape)
+            and triton_available()
+        ):
+            packed = PackedArgs(
+                self.q_codes,
+                self.q_scales,
+                getattr(self, "q_zeros", None),
+                getattr(self, "q_codebook", None),
+                shape,
+                meta["bits"],
+                meta["group_size"],
+            )
+        self.__dict__["_packed_cache"] = (codes, packed)
+        return packed
+
+    def _add_lora(self, y: torch.Tensor, x2: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``y + bias + s · dropout(x) Aᵀ Bᵀ`` for 2-D y and x; s and the sum go into the GEMM."""
+        if self.bias is not None:
+            y = y + self.bias.to(dtype)
+        h = F.dropout(x2, self.dropout, self.training) if self.dropout else x2
+        ha = h @ self.lora_A.to(dtype).t()
+        return y.addmm_(ha, self.lora_B.to(dtype).t(), alpha=self.scaling)
+
+    def _cuda_forward(self, x: torch.Tensor) -> torch.Tensor:
+        from suite.quant.packed_linear import packed_matmul
+
+        autocast = torch.is_autocast_enabled("cuda")
+        dtype = torch.get_autocast_dtype("cuda") if autocast else x.dtype
+        x2 = x.reshape(-1, self.in_features).to(dtype)
+        packed = self.packed_args()
+        if packed is not None:
+            y = packed_matmul(x2, packed, self.kernel_policy, self.fused_max_rows)
+        else:
+            with torch.no_grad():
+                w = self.base_weight(dtype)
+            y = x2 @ w.t()
+        return self._add_lora(y, x2, dtype).view(*x.shape[:-1], self.out_features)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda:
+            return self._cuda_forward(x)
         with torch.no_grad():
             w = self.base_weight(x.dtype)
         y = F.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))

@@ -1,0 +1,191 @@
+"""``qbench bench`` / ``python -m suite.bench``: the one-GPU benchmark at 7B scale.
+
+Parts (``--parts``, comma-separated, all by default):
+
+- ``rates``: the GPU's bf16 matmul rate and copy bandwidth, measured now (MFU's denominator);
+- ``kernels``: the packed-kernel sweep of :mod:`suite.bench.rates`;
+- ``train``: each ``--configs`` entry prepared, trained and generated
+  (:mod:`suite.bench.workloads`);
+- ``prepare``: CLoQ's block-by-block prepare at ``--prepare-bits``
+  (:mod:`suite.bench.cloq_scale`).
+
+Results go to ``--out`` as bench.json and bench.md after every configuration, so a cut run
+keeps what it measured; the table is printed last. Importing this module does not import torch.
+
+    $ qbench bench --configs lora16,bnb-nf4,nf4,int2 --out /tmp/bench
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from suite.spec import SpecError
+
+PARTS = ("rates", "kernels", "train", "prepare")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("torch", "triton", "transformers", "bitsandbytes"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+@click.command(name="bench")
+@click.option("--model", default="synthetic:llama2-7b", show_default=True)
+@click.option("--parts", default=",".join(PARTS), show_default=True)
+@click.option("--configs", default=None, help="Comma-separated. [all: see suite.bench.workloads]")
+@click.option("--rank", default=64, show_default=True)
+@click.option("--batch", default=8, show_default=True)
+@click.option("--seq-len", default=512, show_default=True)
+@click.option("--steps", default=6, show_default=True, help="Timed training steps.")
+@click.option("--warmup", default=2, show_default=True, help="Untimed training steps first.")
+@click.option("--gen-batch", default=8, show_default=True)
+@click.option("--gen-prompt", default=128, show_default=True)
+@click.option("--gen-new", default=64, show_default=True)
+@click.option("--no-generate", is_flag=True, help="Skip the generation measurement.")
+@click.option(
+    "--rounds",
+    default=1,
+    show_default=True,
+    help="Train every config this many times, in turn (A B A B); rows report the median.",
+)
+@click.option("--profile", "profile_configs", default="", help="Configs to profile (2 steps).")
+@click.option("--prepare-bits", default=2, show_default=True)
+@click.option("--calib-windows", default=128, show_default=True)
+@click.option("--calib-seq", default=2048, show_default=True)
+@click.option("--out", default="results/bench", show_default=True, type=click.Path())
+@click.option("--cache-dir", default=None, help="[$QBENCH_CACHE or ~/.cache/qbench]")
+def bench(
+    model,
+    parts,
+    configs,
+    rank,
+    batch,
+    seq_len,
+    steps,
+    warmup,
+    gen_batch,
+    gen_prompt,
+    gen_new,
+    no_generate,
+    rounds,
+    profile_configs,
+    prepare_bits,
+    calib_windows,
+    calib_seq,
+    out,
+    cache_dir,
+) -> None:
+    """Prepare, train and generate at scale on one GPU; one table of speed and memory."""
+    chosen = [p for p in parts.split(",") if p]
+    bad = [p for p in chosen if p not in PARTS]
+    if bad:
+        raise SpecError(f"unknown bench part '{bad[0]}'; allowed: {', '.join(PARTS)}")
+    import torch
+
+    from suite import models
+    from suite.bench import report, workloads
+    from suite.cli import cache_dir as resolve_cache
+
+    if not torch.cuda.is_available():
+        raise SpecError("qbench bench needs a CUDA device; allowed: run it on a GPU machine")
+    models.resolve(model)
+    names = configs.split(",") if configs else list(workloads.CONFIGS)
+    for name in names:
+        workloads.method_for(name, rank)  # fail on a bad name before any work
+    shape = workloads.BenchShape(
+        rank, batch, seq_len, steps, warmup, gen_batch, gen_prompt, gen_new
+    )
+    out_dir, device, cache = Path(out), "cuda", resolve_cache(cache_dir)
+    env = {"gpu": torch.cuda.get_device_name(0), **_versions(), "model": model}
+    env.update({"rank": rank, "batch": batch, "seq_len": seq_len})
+    rows: list[dict] = []
+    extra: dict = {}
+
+    def save() -> None:
+        report.add_ratios(rows)
+        report.write(out_dir, rows, env, extra)
+
+    if "rates" in chosen or "train" in chosen:
+        from suite.bench.rates import copy_gbps, matmul_tflops
+
+        env["matmul_tflops"] = matmul_tflops(device)
+        env["copy_gbps"] = copy_gbps(device)
+        click.echo(f"measured: bf16 matmul {env['matmul_tflops']:.0f} TFLOP/s, copy "
+                   f"{env['copy_gbps']:.0f} GB/s", err=True)  # fmt: skip
+    if "kernels" in chosen:
+        from suite.bench.rates import crossover, kernel_sweep
+
+        extra["kernels"] = kernel_sweep(device)
+        extra["crossover_fwd"] = crossover(extra["kernels"], "fwd")
+        extra["crossover_bwd"] = crossover(extra["kernels"], "bwd")
+        click.echo(f"fused beats dense up to rows: fwd {extra['crossover_fwd']}, "
+                   f"bwd {extra['crossover_bwd']}", err=True)  # fmt: skip
+        save()
+    if "train" in chosen:
+        profiled = set(filter(None, profile_configs.split(",")))
+        profile_out = out_dir / "profile.txt"
+        runs: dict[str, list[dict]] = {name: [] for name in names}
+        for round_no in range(rounds):
+            for name in names:
+                click.echo(f"config {name} (round {round_no + 1}/{rounds})", err=True)
+                first = round_no == 0
+                try:
+                    hook = (
+                        workloads.profile_steps(profile_out) if first and name in profiled else None
+                    )
+                    row = workloads.run_config(
+                        name, model, shape, device, cache, env["matmul_tflops"],
+                        generate=first and not no_generate, profile=hook,
+                    )  # fmt: skip
+                except Exception as err:  # one failing configuration must not lose the others
+                    row = {"config": name, "error": f"{type(err).__name__}: {err}"}
+                    torch.cuda.empty_cache()
+                click.echo(f"  {row}", err=True)
+                runs[name].append(row)
+                rows[:] = [workloads.merge_rounds(r) for r in runs.values() if r]
+                save()
+    if "prepare" in chosen:
+        rows.append(_prepare_row(model, cache, prepare_bits, rank, calib_windows * calib_seq))
+        save()
+    save()
+    report.print_table(rows, env)
+
+
+def _prepare_row(model_name: str, cache: Path, bits: int, rank: int, n_tokens: int) -> dict:
+    import torch
+
+    from suite import models
+    from suite.bench.cloq_scale import cloq_prepare
+    from suite.lora import Prepared
+    from suite.measure import Phase
+
+    torch.cuda.empty_cache()
+    model, _ = models.load(models.resolve(model_name), cache, "cuda", torch.bfloat16)
+    with Phase("prepare", "cuda") as phase:
+        stats = cloq_prepare(model, bits, 64, rank, 16.0, n_tokens, say=click.echo)
+    layers = Prepared(model, "packed", "gptq").layers().values()
+    base = sum(layer.base_bytes() for layer in layers)
+    numel = sum(layer.in_features * layer.out_features for layer in layers)
+    row = {
+        "config": f"cloq-int{bits} prepare",
+        "effective_bits": 8.0 * base / numel,
+        "base_bytes": base,
+        "prepare_s": phase.wall_s,
+        "prepare_peak_bytes": phase.peak_bytes,
+        "calib_tokens": n_tokens,
+        "note": "GPTQ + CLoQ init per layer on Grams of synthetic activations (no calibrator)",
+        **stats,
+    }
+    click.echo(f"  {row}", err=True)
+    del model
+    torch.cuda.empty_cache()
+    return row

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -85,7 +86,7 @@ TEMPLATE_INPUT = (
 )
 
 
-def root(source: DataSource):
+def root(source: DataSource) -> Path:
     return source.root("commonsense")
 
 
@@ -222,7 +223,9 @@ class Commonsense(Task):
             name = f"{base}-{spec.max_new_tokens}tok"
         return f"{name}-first{spec.max_items}" if spec.max_items else name
 
-    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+    def train_data(
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
+    ) -> list[dict]:
         items = read_train(source, max_examples)
         pairs = [(fill(it["instruction"], it.get("input", "")), it["output"]) for it in items]
         return supervised_examples(tokenizer, pairs, seq_len)

@@ -88,7 +88,9 @@ def eos_ids(model, tokenizer) -> set[int]:
     return ids
 
 
-def pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None):
+def pick(
+    logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None
+) -> torch.Tensor:
     """Next token per row from last-position logits [rows, vocab]."""
     if sampling.greedy:
         return logits.argmax(dim=-1)

@@ -121,7 +121,9 @@ class GSM8K(Task):
         name = f"{base}-{spec.max_new_tokens}tok"
         return f"{name}-first{spec.max_items}" if spec.max_items else name
 
-    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+    def train_data(
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
+    ) -> list[dict]:
         rows = read_items(source, "train", max_examples)
         pairs = [(prompt(r["question"]), target(r["answer"])) for r in rows]
         return supervised_examples(tokenizer, pairs, seq_len)

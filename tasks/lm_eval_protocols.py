@@ -192,7 +192,9 @@ def commonsense_docs(subset: str, meta: dict[str, Any]) -> dict[str, list[dict]]
 # --- running lm-eval -----------------------------------------------------------------------
 
 
-def run(model, tokenizer, tasks: list[str], spec, source: DataSource, limit: int, progress=None):
+def run(
+    model, tokenizer, tasks: list[str], spec, source: DataSource, limit: int, progress=None
+) -> dict[str, Any]:
     """Evaluate ``tasks`` (names of the YAML tasks) on the model; lm-eval's results dict."""
     require_lm_eval("lm-eval")
     import logging

@@ -69,7 +69,10 @@ def int_params(
     maxq = (1 << bits) - 1
     lo = lo.to(torch.float32).clamp(max=0.0)
     hi = hi.to(torch.float32).clamp(min=0.0)
-    scale = ((hi - lo) / maxq).to(scale_dtype).to(torch.float32)
+    # divide by a tensor, not a Python number: CUDA turns division by a scalar into multiplication
+    # by its reciprocal, which rounds differently from the CPU's true division
+    steps = torch.full_like(hi, float(maxq))
+    scale = ((hi - lo) / steps).to(scale_dtype).to(torch.float32)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     zero = torch.round(-lo / scale).clamp(0, maxq)
     return scale, zero

@@ -11,12 +11,15 @@ Choices the paper leaves open, and ours:
 - Damping: H + λI with λ = ``damp`` · mean(diag H), ``damp`` = 0.01, the same relative damping
   GPTQ uses (one knob serves both). It makes R invertible and keeps the correction away from
   input directions the calibration data barely visit (which would not generalise).
-- Square root: R = Λ^{1/2}Vᵀ from the eigendecomposition H = VΛVᵀ in float64, eigenvalues below
-  1e-10 · λ_max raised to that floor (the count is recorded). Any R with RᵀR = H gives the same
-  L (two such roots differ by an orthogonal factor on the left), so a symmetric root or a
-  Cholesky factor would give the same init; the eigendecomposition copes with a Gram matrix that
-  is only semi-definite in floating point, where Cholesky would fail. One factorization serves
-  the layers that share an input (q/k/v, gate/up).
+- Square root: the upper Cholesky factor of the damped H in float64 (with damping its condition
+  number is at most about in / damp, so Cholesky is safe). Any R with RᵀR = H gives the same L
+  (two such roots differ by an orthogonal factor on the left). Without damping, or should
+  Cholesky fail, R = Λ^{1/2}Vᵀ from the eigendecomposition H = VΛVᵀ, eigenvalues below
+  1e-10 · λ_max raised to that floor (the count is recorded). One factorization serves the
+  layers that share an input (q/k/v, gate/up).
+- SVD_r: from the top-r eigenvectors of the smaller Gram matrix of R(W − Q)ᵀ in float64
+  (:func:`suite.lora.low_rank`), the same subspace as a full SVD's to rounding, at a fraction of
+  its cost on a GPU (7B layers are 4096 x 11008).
 - Factors: the closed form fixes only the product; B and A are the balanced SVD factors of
   L / s (√σ on each side, as LoftQ shares them), so B·A = L / s whatever ``lora_alpha`` is and
   the initial s·B·A does not change with it.
@@ -44,51 +47,71 @@ import torch
 
 from methods.base import Method
 from methods.layerwise import build_layers, check_bits, make_quantizer
-from suite.lora import Prepared, split_correction
+from suite.lora import Prepared, low_rank, split_factors
 from suite.quant.magr import magr
 from suite.quant.qlinear import QLinear
 from suite.quant.qtensor import dequantize
 from suite.spec import Budget, SpecError
 
-EIGEN_FLOOR = 1e-10  # eigenvalues of the damped Gram matrix are kept >= this times the largest
+EIGEN_FLOOR = 1e-10  # eigenvalues of an undamped Gram matrix are kept >= this times the largest
 
 
 @dataclass(frozen=True)
 class GramRoot:
-    """R with RᵀR = H + λI, held as R = diag(root) · basisᵀ (float64)."""
+    """R with RᵀR = H + λI: an upper Cholesky factor, or diag(root) · basisᵀ (float64)."""
 
-    basis: torch.Tensor  # (in, in) eigenvectors of the damped H
-    root: torch.Tensor  # (in,) square roots of its (floored) eigenvalues
+    upper: torch.Tensor | None  # (in, in) Cholesky factor, or None
+    basis: torch.Tensor | None  # (in, in) eigenvectors of H + λI, where no Cholesky factor
+    root: torch.Tensor | None  # (in,) square roots of its (floored) eigenvalues
     clamped: int  # eigenvalues raised to the floor
 
     def apply(self, m: torch.Tensor) -> torch.Tensor:
         """R @ m for m (in, k)."""
+        if self.upper is not None:
+            return self.upper @ m
         return self.root[:, None] * (self.basis.T @ m)
 
     def solve(self, m: torch.Tensor) -> torch.Tensor:
         """R⁻¹ @ m for m (in, k)."""
+        if self.upper is not None:
+            return torch.linalg.solve_triangular(self.upper, m, upper=True)
         return self.basis @ (m / self.root[:, None])
 
 
 def gram_root(gram: torch.Tensor, damp: float = 0.01) -> GramRoot:
-    """R with RᵀR = H + damp·mean(diag H)·I, by a float64 eigendecomposition with a floor."""
+    """R with RᵀR = H + damp·mean(diag H)·I, in float64.
+
+    With damping (damp > 0) the damped matrix is positive definite with condition number at most
+    about in / damp, and its Cholesky factor is taken; without, or should Cholesky fail, an
+    eigendecomposition with eigenvalues floored at EIGEN_FLOOR times the largest.
+    """
     h = gram.detach().to(torch.float64)
     h = (h + h.T) / 2
     h.diagonal().add_(damp * h.diagonal().mean())
+    if damp > 0:
+        upper, info = torch.linalg.cholesky_ex(h, upper=True)
+        if int(info) == 0:
+            return GramRoot(upper, None, None, 0)
     evals, basis = torch.linalg.eigh(h)
     top = evals[-1].clamp_min(torch.finfo(torch.float64).tiny)
     floor = top * EIGEN_FLOOR
     clamped = int((evals < floor).sum())
-    return GramRoot(basis, evals.clamp_min(floor).sqrt(), clamped)
+    return GramRoot(None, basis, evals.clamp_min(floor).sqrt(), clamped)
+
+
+def cloq_factors(
+    w: torch.Tensor, q: torch.Tensor, root: GramRoot, rank: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F₁ (out, r), F₂ (r, in)), float64, with L = F₁F₂ minimising ‖R(W − Q − L)ᵀ‖_F."""
+    delta_t = (w.detach().double() - q.detach().double()).T  # (in, out)
+    left, right = low_rank(root.apply(delta_t), rank)  # SVD_r(R ΔWᵀ) = left @ right
+    return right.T, root.solve(left).T  # Lᵀ = R⁻¹ · left · right
 
 
 def cloq_correction(w: torch.Tensor, q: torch.Tensor, root: GramRoot, rank: int) -> torch.Tensor:
     """The rank-``rank`` L (out, in), float64, minimising ‖R(W − Q − L)ᵀ‖_F."""
-    delta_t = (w.detach().double() - q.detach().double()).T  # (in, out)
-    u, sv, vh = torch.linalg.svd(root.apply(delta_t), full_matrices=False)
-    r = min(rank, sv.numel())
-    best = (u[:, :r] * sv[:r]) @ vh[:r]  # SVD_r(R ΔWᵀ)
-    return root.solve(best).T
+    first, second = cloq_factors(w, q, root, rank)
+    return first @ second
 
 
 def cloq_init(
@@ -101,7 +124,7 @@ def cloq_init(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, B) in float32 with s·B@A the calibrated correction of ``w`` over its base ``q``."""
     root = gram if isinstance(gram, GramRoot) else gram_root(gram, damp)
-    return split_correction(cloq_correction(w, q, root, rank), rank, scaling)
+    return split_factors(*cloq_factors(w, q, root, rank), scaling)
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,11 @@ def _run_model(model_name, specs, tracker, settings, context, bars, console, sum
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     ref = model_lib.resolve(model_name)
     base, tokenizer = model_lib.load(ref, settings.cache, device, dtype, say=console.print)
+    if device.startswith("cuda"):
+        # the original waits on the host: each prepare works on its own GPU copy, so a 7B run
+        # never holds two full-precision models on the GPU
+        base.to("cpu")
+        torch.cuda.empty_cache()
     by_prepare: dict[str, list[RunSpec]] = {}
     for spec in specs:
         by_prepare.setdefault(prepare_key(spec), []).append(spec)
@@ -173,9 +178,8 @@ def _run_model(model_name, specs, tracker, settings, context, bars, console, sum
             for s in group
         }
         try:
-            calib = _calibration(base, tokenizer, group[0], settings, device, calibrations)
-            prepared, prep_metrics, table = _prepare(
-                base, tokenizer, group[0], pkey, settings, device, bars, console, calib
+            prepared, prep_metrics, table = prepare_model(
+                base, tokenizer, group[0], pkey, settings, device, bars, console, calibrations
             )
         except Exception as err:  # the whole group fails with the same reason
             for spec in group:
@@ -204,35 +208,40 @@ def _run_model(model_name, specs, tracker, settings, context, bars, console, sum
             del model
 
 
-def _calibration(base, tokenizer, spec, settings, device, calibrations):
-    """(Calibration, HoldoutGrams) for the spec's calibration settings, built once per model."""
+def _calibration(model, tokenizer, spec, settings, device, calibrations):
+    """(Calibration, HoldoutGrams) for the spec's calibration settings, built once per model.
+
+    ``model`` must still be the original: the holdout Grams are computed from it when they are
+    not on disk yet.
+    """
     from suite.calibration import build_calibration
     from suite.holdout import HoldoutGrams, holdout_key
 
     key = key_of({"calib": spec.to_dict()["calib"], "data": spec.data})
     if key not in calibrations:
-        calib = build_calibration(base, tokenizer, spec, device)
-        dtype = next(base.parameters()).dtype
+        calib = build_calibration(model, tokenizer, spec, device)
+        dtype = next(model.parameters()).dtype
         path = settings.cache / "calib" / holdout_key(spec.model, calib, dtype)
-        calibrations[key] = (calib, HoldoutGrams.build(base, calib, path))
+        calibrations[key] = (calib, HoldoutGrams.build(model, calib, path))
     return calibrations[key]
 
 
-def _prepare(base, tokenizer, spec, pkey, settings, device, bars, console, calib):
+def prepare_model(base, tokenizer, spec, pkey, settings, device, bars, console, calibrations):
+    """(Prepared, init and prepare-phase metrics, per-layer table) of one prepare key.
+
+    ``base`` is never modified: the method works on a copy on ``device``. ``calibrations``
+    caches the calibration windows and holdout Grams across calls (see :func:`_calibration`).
+    """
     from suite.lora import find_targets
     from suite.spec import Budget
 
     method = method_of(spec)
     budget: Budget = spec.budget
-    model = copy.deepcopy(base)
-    # the original weights, for init metrics, wait on the host: at 7B they would double the
-    # base's GPU memory during prepare
-    originals = {
-        n: m.weight.detach().to("cpu", copy=True)
-        for n, m in find_targets(model, budget.target_modules).items()
-    }
+    model = copy.deepcopy(base).to(device)
+    # the original weights, for the init metrics, are the base's own (on the host on a GPU run)
+    originals = {n: m.weight.detach() for n, m in find_targets(base, budget.target_modules).items()}
+    calibration, holdout = _calibration(model, tokenizer, spec, settings, device, calibrations)
     entry = settings.cache / "prepared" / pkey
-    calibration, holdout = calib
     with Phase("prepare", device) as phase:
         if settings.use_cache and entry.is_dir():
             console.print(f"[dim]prepared model from cache {entry}")

@@ -70,3 +70,36 @@ def test_run_config_on_cpu_tiny(tmp_path: Path) -> None:
 def test_bench_command_is_lazy() -> None:
     code = "import sys; from suite.cli import cli; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_prepare_rows_on_cpu_tiny(tmp_path) -> None:
+    """The prepare part runs the runner's prepare path: rows carry its metrics."""
+    from suite.bench.prepare import method_settings, prepare_rows
+
+    rows = list(
+        prepare_rows(
+            "synthetic:tiny",
+            ["qlora", "cloq"],
+            2,
+            4,
+            4,
+            32,
+            method_settings(("cloq.damp=0.02",)),
+            tmp_path,
+            device="cpu",
+        )
+    )
+    assert [r["config"] for r in rows] == ["qlora 2-bit prepare", "cloq 2-bit prepare"]
+    qlora, cloq = rows
+    assert cloq["method_config"] == {"damp": "0.02"}
+    assert 2.0 < cloq["effective_bits"] < 3.0 and cloq["prepare_s"] > 0
+    # the calibrated init lowers the held-out error below the zero-adapter NF2 base
+    assert cloq["init_calib_err"] < qlora["init_calib_err"]
+
+
+def test_bench_settings_name_a_method_and_key() -> None:
+    from suite.bench.prepare import method_settings
+    from suite.spec import SpecError
+
+    with pytest.raises(SpecError, match="allowed: METHOD.KEY=VALUE"):
+        method_settings(("nope.epochs=2",))

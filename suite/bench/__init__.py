@@ -9,8 +9,8 @@ the harness's own pieces: :func:`suite.models.load`, the methods' ``prepare``,
   packed-kernel sweep (fused vs transient dense + cuBLAS vs bf16, by number of rows).
 - :mod:`suite.bench.workloads`: one configuration (lora16, bnb-nf4, nf2..nf4, int2..int4):
   prepare, train (tokens/s, peak memory, MFU), generate (tokens/s).
-- :mod:`suite.bench.cloq_scale`: block-by-block GPTQ + CLoQ initialisation at 7B on Gram
-  matrices of synthetic activations (time and peak memory).
+- :mod:`suite.bench.prepare`: each method's prepare on the runner's own path (calibration,
+  holdout Grams, block-by-block prepare, init metrics): time, peak memory, init errors.
 - :mod:`suite.bench.report`: the rich table, JSON and Markdown.
 
     $ python -m suite.bench --model synthetic:llama2-7b --out /tmp/bench

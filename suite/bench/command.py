@@ -6,8 +6,9 @@ Parts (``--parts``, comma-separated, all by default):
 - ``kernels``: the packed-kernel sweep of :mod:`suite.bench.rates`;
 - ``train``: each ``--configs`` entry prepared, trained and generated
   (:mod:`suite.bench.workloads`);
-- ``prepare``: CLoQ's block-by-block prepare at ``--prepare-bits``
-  (:mod:`suite.bench.cloq_scale`).
+- ``prepare``: each ``--prepare-methods`` entry prepared at ``--prepare-bits`` on the harness's
+  own path (calibration windows, holdout Grams, block-by-block prepare, init metrics;
+  :mod:`suite.bench.prepare`).
 
 Results go to ``--out`` as bench.json and bench.md after every configuration, so a cut run
 keeps what it measured; the table is printed last. Importing this module does not import torch.
@@ -58,7 +59,14 @@ def _versions() -> dict[str, str]:
     help="Train every config this many times, in turn (A B A B); rows report the median.",
 )
 @click.option("--profile", "profile_configs", default="", help="Configs to profile (2 steps).")
-@click.option("--prepare-bits", default=2, show_default=True)
+@click.option("--prepare-bits", default=2.0, show_default=True)
+@click.option("--prepare-methods", default="cloq,gptq-lora,loftq,qlora", show_default=True)
+@click.option(
+    "--set",
+    "method_set",
+    multiple=True,
+    help="A method setting for the prepare part, METHOD.KEY=VALUE (e.g. apiq.epochs=2).",
+)
 @click.option("--calib-windows", default=128, show_default=True)
 @click.option("--calib-seq", default=2048, show_default=True)
 @click.option("--out", default="results/bench", show_default=True, type=click.Path())
@@ -79,6 +87,8 @@ def bench(
     rounds,
     profile_configs,
     prepare_bits,
+    prepare_methods,
+    method_set,
     calib_windows,
     calib_seq,
     out,
@@ -98,6 +108,14 @@ def bench(
     if not torch.cuda.is_available():
         raise SpecError("qbench bench needs a CUDA device; allowed: run it on a GPU machine")
     models.resolve(model)
+    from suite.bench.prepare import method_settings, prepare_rows
+    from suite.registry import METHODS
+
+    prep_methods = [m for m in prepare_methods.split(",") if m]
+    unknown = [m for m in prep_methods if m not in METHODS]
+    if unknown:
+        raise SpecError(f"unknown method '{unknown[0]}'; allowed: {', '.join(METHODS)}")
+    prep_settings = method_settings(method_set)
     names = configs.split(",") if configs else list(workloads.CONFIGS)
     for name in names:
         workloads.method_for(name, rank)  # fail on a bad name before any work
@@ -154,38 +172,12 @@ def bench(
                 rows[:] = [workloads.merge_rounds(r) for r in runs.values() if r]
                 save()
     if "prepare" in chosen:
-        rows.append(_prepare_row(model, cache, prepare_bits, rank, calib_windows * calib_seq))
-        save()
+        prepared = prepare_rows(
+            model, prep_methods, prepare_bits, rank, calib_windows, calib_seq, prep_settings, cache
+        )
+        for row in prepared:
+            click.echo(f"  {row}", err=True)
+            rows.append(row)
+            save()
     save()
     report.print_table(rows, env)
-
-
-def _prepare_row(model_name: str, cache: Path, bits: int, rank: int, n_tokens: int) -> dict:
-    import torch
-
-    from suite import models
-    from suite.bench.cloq_scale import cloq_prepare
-    from suite.lora import Prepared
-    from suite.measure import Phase
-
-    torch.cuda.empty_cache()
-    model, _ = models.load(models.resolve(model_name), cache, "cuda", torch.bfloat16)
-    with Phase("prepare", "cuda") as phase:
-        stats = cloq_prepare(model, bits, 64, rank, 16.0, n_tokens, say=click.echo)
-    layers = Prepared(model, "packed", "gptq").layers().values()
-    base = sum(layer.base_bytes() for layer in layers)
-    numel = sum(layer.in_features * layer.out_features for layer in layers)
-    row = {
-        "config": f"cloq-int{bits} prepare",
-        "effective_bits": 8.0 * base / numel,
-        "base_bytes": base,
-        "prepare_s": phase.wall_s,
-        "prepare_peak_bytes": phase.peak_bytes,
-        "calib_tokens": n_tokens,
-        "note": "GPTQ + CLoQ init per layer on Grams of synthetic activations (no calibrator)",
-        **stats,
-    }
-    click.echo(f"  {row}", err=True)
-    del model
-    torch.cuda.empty_cache()
-    return row

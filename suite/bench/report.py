@@ -21,6 +21,8 @@ COLUMNS = (
     ("base_bytes", "base GiB", "gib"),
     ("prepare_s", "prepare s", "{:.1f}"),
     ("prepare_peak_bytes", "prepare peak GiB", "gib"),
+    ("init_weight_err", "weight err", "{:.4f}"),
+    ("init_calib_err", "calib err", "{:.4f}"),
     ("train_tokens_per_s", "train tok/s", "{:,.0f}"),
     ("vs_bnb", "vs bnb", "{:.3f}"),
     ("train_peak_bytes", "train peak GiB", "gib"),

@@ -1,0 +1,105 @@
+"""The benchmark's prepare part: each method's prepare at scale, on the harness's own path.
+
+For every method asked for, :func:`suite.runner.prepare_model` runs exactly what ``qbench run``
+runs before training: a GPU copy of the base (the original waits on the host), the calibration
+windows (``windows`` x ``seq_len`` tokens of the synthetic train split) and the holdout Gram
+matrices, the method's block-by-block prepare with the Calibrator where it needs data, and the
+init metrics. ``prepare s`` and ``prepare peak GiB`` are the prepare phase's wall time and
+``max_memory_allocated`` (:class:`suite.measure.Phase`), the working copy of the base included.
+Nothing is cached: every method is prepared from scratch.
+
+    >>> # rows = list(prepare_rows("synthetic:llama2-7b", ["cloq"], 2, 64, 128, 2048, {}, cache))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def method_settings(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """{method: {key: value}} from ``METHOD.KEY=VALUE`` strings; a SpecError on a bad one."""
+    from suite.registry import METHODS
+    from suite.spec import SpecError
+
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        method, dot, key = name.partition(".")
+        if not eq or not dot or method not in METHODS:
+            raise SpecError(
+                f"bench setting '{pair}' is not allowed; allowed: METHOD.KEY=VALUE with METHOD "
+                f"one of {', '.join(METHODS)} (e.g. apiq.epochs=2)"
+            )
+        out.setdefault(method, {})[key] = value
+    return out
+
+
+def prepare_rows(
+    model_name: str,
+    methods: list[str],
+    bits: float,
+    rank: int,
+    windows: int,
+    seq_len: int,
+    settings: dict[str, dict[str, str]],
+    cache: Path,
+    device: str = "cuda",
+) -> Iterator[dict[str, Any]]:
+    """One row per method: prepare wall time, peak GPU memory and init metrics."""
+    import torch
+    from rich.console import Console
+
+    from suite import models, runner
+    from suite.progress import Bars
+    from suite.spec import Budget, CalibSpec, EvalSpec, RunSpec, TrainSpec
+
+    console = Console(stderr=True)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    base, tokenizer = models.load(models.resolve(model_name), cache, device, dtype)
+    if device.startswith("cuda"):
+        base.to("cpu")
+        torch.cuda.empty_cache()
+    options = runner.Settings(cache=cache, device=device, use_cache=False)
+    calibrations: dict[str, tuple] = {}
+    for method in methods:
+        spec = RunSpec(
+            model=model_name,
+            method=method,
+            task="wikitext2",
+            budget=Budget(bits=bits, rank=rank),
+            calib=CalibSpec(n_windows=windows, seq_len=seq_len),
+            train=TrainSpec(),
+            eval=EvalSpec(),
+            data="synthetic",
+            method_config=tuple(sorted(settings.get(method, {}).items())),
+        )
+        runner.method_of(spec).check_budget(spec.budget)
+        with Bars(console) as bars:
+            prepared, metrics, _ = runner.prepare_model(
+                base,
+                tokenizer,
+                spec,
+                runner.prepare_key(spec),
+                options,
+                device,
+                bars,
+                console,
+                calibrations,
+            )
+        row = {
+            "config": f"{method} {bits:g}-bit prepare",
+            "effective_bits": metrics["quant/effective_bits"],
+            "base_bytes": metrics["quant/base_bytes"],
+            "prepare_s": metrics["prepare/wall_s"],
+            "prepare_peak_bytes": metrics["prepare/peak_mem_bytes"],
+            "init_weight_err": metrics["init/weight_err"],
+            "init_calib_err": metrics.get("init/calib_err"),
+            "calib_tokens": windows * seq_len,
+            "method_config": dict(spec.method_config),
+        }
+        del prepared
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        yield row

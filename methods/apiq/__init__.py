@@ -26,8 +26,10 @@ uniform and B = 0 (peft's init) before training. Choices the paper leaves open, 
   c = ``train_alpha`` / rank (16/64 at the defaults, exactly the code's), and handed over as
   A = A'·√(c/s), B = B'·√(c/s), so s·B·A = c·B'A' for any lora_alpha: the learned correction
   does not depend on the run's lora_alpha (design.md: every initializer honours s).
-- Training runs in float32 (the code uses fp16 autocast on GPU); the walker's activations stay
-  in the model's dtype.
+- Training keeps its parameters and the fake-quantized weights in float32. On a GPU the block's
+  forward runs under bf16 autocast (``amp``, on by default), as the released code trains under
+  fp16 autocast; on a CPU everything is float32. The walker's activations stay in the model's
+  dtype.
 - ApiQ's known NaN at 2 bits: detected per step (loss and parameters), the block is restored to
   its start and retried with both learning rates scaled by ``nan_lr_factor`` (0.1), at most
   ``nan_retries`` (2) times; then the run fails with an error naming the block.
@@ -82,6 +84,7 @@ class ApiQConfig:
     nan_retries: int = 2
     nan_lr_factor: float = 0.1
     train_alpha: float = 16.0  # LoRA alpha of the training parametrization (see the docs)
+    amp: bool = True  # bf16 autocast of the forward on CUDA (the released code: fp16 autocast)
 
     def __post_init__(self) -> None:
         checks = [
@@ -209,8 +212,12 @@ class ApiQ(Method):
         for name, layer in lwc.items():
             set_module(model, name, layer)
 
+        amp = cfg.amp and block.inputs.is_cuda
+
         def step_loss(start: int, stop: int) -> torch.Tensor:
-            out = block_output(module, block.inputs[start:stop].float(), kwargs)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                out = block_output(module, block.inputs[start:stop].float(), kwargs)
+            out = out.float()
             loss = F.mse_loss(out, block.targets[start:stop].float())
             if aug is not None:
                 loss = loss + F.mse_loss(out, aug[start:stop].float())
@@ -242,6 +249,7 @@ class ApiQ(Method):
         module.float()
         reference = copy.deepcopy(module)  # the full-precision block
         kwargs = float_kwargs(block.kwargs)
+        amp = cfg.amp and block.inputs.is_cuda
         reports = []
         for name, linear in block.linears().items():
             sub = name[len(block.name) + 1 :]
@@ -254,7 +262,9 @@ class ApiQ(Method):
             def step_loss(start, stop, layer=layer, x_fp=x_fp, x_q=x_q, w=w, bias=bias):
                 with torch.no_grad():
                     target = F.linear(x_fp[start:stop], w, bias)
-                return F.mse_loss(layer(x_q[start:stop]), target)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                    out = layer(x_q[start:stop])
+                return F.mse_loss(out.float(), target)
 
             reports.append(
                 fit(

@@ -191,14 +191,15 @@ def _run(layers, step_loss, n_items, settings, scale, attempt, poison, report) -
             loss = step_loss(start, min(start + settings.batch_size, n_items))
             if poison is not None and poison(attempt, step):
                 loss = loss * float("nan")
-            if not math.isfinite(loss.item()):
+            value = loss.item()
+            if not math.isfinite(value):
                 return f"non-finite loss at epoch {epoch}, step {step}"
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if not all(bool(torch.isfinite(p).all()) for p in params):
+            if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
                 return f"non-finite parameters after epoch {epoch}, step {step}"
-            losses.append(loss.item())
+            losses.append(value)
             step += 1
         if not losses:
             break

@@ -127,7 +127,7 @@ def _task_block(table: TaskTable) -> str:
         plots.metric_vs_bits(table),
         f"{metric} vs bits",
         f"{metric} against the bit budget, mean over seeds with ± std error bars; dashed line: "
-        "the bf16 reference.",
+        "the full-precision reference.",
     ) + _img(
         plots.metric_vs_memory(table),
         f"{metric} vs train peak memory",

@@ -146,7 +146,7 @@ def _labels(keys: Sequence[RowKey], examples: dict[RowKey, RunRecord]) -> dict[R
             if k.storage == "fake":
                 extra.append("fake quant")
             if k.storage == DENSE:
-                extra.append("bf16 base, reference")
+                extra.append("full-precision base, reference")
             labels[k] = f"{method} ({', '.join(extra)})" if extra else method
     counts: dict[str, int] = defaultdict(int)
     for label in labels.values():

@@ -79,7 +79,7 @@ def test_page_renders_tables_and_plots(standard_report, tmp_path):
         "qlora",
         "loftq",
         "cloq",
-        "lora16 (bf16 base, reference)",
+        "lora16 (full-precision base, reference)",
     ]
     assert wiki["rows"][2] == [
         "cloq",

@@ -49,13 +49,13 @@ def test_wikitext2_table_numbers_best_and_delta(standard_report):
         "17.25 ± 0.25 (n=3)",
         "-3.00",
     ]
-    ref = _row(table, "lora16 (bf16 base, reference)")
+    ref = _row(table, "lora16 (full-precision base, reference)")
     assert "★" not in "".join(ref)  # better ppl than everyone, but never ranked
     assert [r.split(" |")[0] for r in table[2:]] == [
         "| qlora",
         "| loftq",
         "| cloq",
-        "| lora16 (bf16 base, reference)",
+        "| lora16 (full-precision base, reference)",
     ]
 
 

@@ -78,7 +78,8 @@ def table_caption(table: TaskTable) -> str:
     return (
         f"`{metric}`, {M.direction_words(metric)}. Mean ± sample std over seeds "
         f"(n shown when > 1); {BEST_MARK} bold = best quantized method at that bit width "
-        "(the full-precision reference is not ranked); Δ qlora = difference to qlora at the same bits."
+        "(the full-precision reference is not ranked); "
+        "Δ qlora = difference to qlora at the same bits."
     )
 
 

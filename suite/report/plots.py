@@ -55,6 +55,13 @@ def _metric_axis_label(metric: str) -> str:
     return f"{metric} ({M.direction_words(metric)})"
 
 
+def _log_if_wide(ax: Any, values: Sequence[float]) -> None:
+    """A log y-axis where the values are positive and span more than 20x (a diverged 2-bit
+    perplexity beside healthy ones would otherwise flatten every other line)."""
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+
+
 def _num(bits: str) -> float | None:
     try:
         return float(bits)
@@ -69,6 +76,7 @@ def metric_vs_bits(table: TaskTable) -> bytes | None:
         return None
     fig, ax = _figure()
     drawn = False
+    plotted: list[float] = []
     for row in table.rows:
         pts = [
             (_num(b), table.cells[(row, b)].metric)
@@ -79,6 +87,7 @@ def metric_vs_bits(table: TaskTable) -> bytes | None:
         if not pts:
             continue
         drawn = True
+        plotted.extend(s.mean for _, s in pts)
         if row in table.reference_rows:
             mean = sum(s.mean for _, s in pts) / len(pts)
             ax.axhline(mean, linestyle="--", color="0.35", label=row)
@@ -89,6 +98,7 @@ def metric_vs_bits(table: TaskTable) -> bytes | None:
         ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=row)
     if not drawn:
         return None
+    _log_if_wide(ax, plotted)
     quant_bits = sorted({x for b in table.bits if (x := _num(b)) is not None and x < 16})
     if quant_bits:
         ax.set_xticks(quant_bits)
@@ -130,6 +140,7 @@ def metric_vs_memory(table: TaskTable) -> bytes | None:
         fx, fy, s=120, facecolors="none", edgecolors="tab:red", zorder=3, label="Pareto front"
     )
     ax.margins(x=0.15, y=0.1)
+    _log_if_wide(ax, [p[1] for p in pts])
     ax.set_xlabel("train peak memory (MiB)")
     ax.set_ylabel(_metric_axis_label(table.metric))
     ax.set_title(f"{table.task} ({table.protocol}): quality vs training memory")

@@ -224,7 +224,15 @@ def input_widths(ref: ModelRef, cache: Path, say=print) -> dict[str, int]:
             p = Path(ref.location)
             cfg = AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
         else:
-            cfg = AutoConfig.from_pretrained(ref.location).to_dict()
+            try:
+                cfg = AutoConfig.from_pretrained(ref.location).to_dict()
+            except OSError as err:  # not cached, and the hub unreachable or without it
+                reason = str(err).strip().splitlines()[0][:160]
+                raise SpecError(
+                    f"model '{ref.name}' could not be read ({reason}); allowed: "
+                    f"{', '.join(BUILTIN)}, synthetic:<{', '.join(SYNTHETIC)}>, a local model "
+                    "directory or .gguf file, or a Hugging Face id that is cached or reachable"
+                ) from None
     hidden = cfg["hidden_size"]
     heads = cfg["num_attention_heads"]
     head_dim = cfg.get("head_dim") or hidden // heads

@@ -47,3 +47,13 @@ def test_resolve_kinds(tmp_path):
     assert models.resolve("smollm2-135m").kind == "builtin"
     assert models.resolve("meta-llama/Llama-2-7b-hf").kind == "hub"
     assert models.resolve(str(tmp_path)).kind == "dir"
+
+
+def test_an_unreadable_hub_id_is_a_one_line_spec_error(tmp_path, monkeypatch) -> None:
+    import huggingface_hub.constants
+
+    from suite.models import input_widths, resolve
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SpecError, match=r"model 'nope/not-a-model' could not be read .*allowed:"):
+        input_widths(resolve("nope/not-a-model"), tmp_path)

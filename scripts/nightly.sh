@@ -23,7 +23,8 @@ export MLFLOW_TRACKING_URI="$store"
 mkdir -p results
 echo "nightly: sweep $config into $store (experiment $experiment)" >&2
 run_rc=0
-"$qbench" run --config "$config" --force || run_rc=$?
+# --no-cache: every method prepares from scratch, so a change in a method's code shows up
+"$qbench" run --config "$config" --force --no-cache || run_rc=$?
 if [[ $run_rc -ne 0 ]]; then
   echo "nightly: qbench run exited $run_rc; reporting what was recorded" >&2
 fi

@@ -288,6 +288,7 @@ def _tags(spec: RunSpec, context: dict[str, Any], protocol: str) -> dict[str, st
 def _train_eval_record(
     model, tokenizer, spec, run_id, prepared, prep_metrics, table, tracker, context, bars
 ) -> None:
+    from suite.quant.qlinear import dense_bases
     from suite.train import train
     from tasks.base import parse_source
 
@@ -322,7 +323,7 @@ def _train_eval_record(
             "train/tokens": result.tokens,
         },
     )
-    with Phase("eval", device) as phase:
+    with Phase("eval", device) as phase, dense_bases(model):
         evaluation = task.evaluate(
             model, tokenizer, spec.eval, source, bars.add(f"eval {run_name(spec)}")
         )

@@ -50,3 +50,23 @@ def test_dense_base_for_lora16():
     x = torch.randn(3, 64)
     torch.testing.assert_close(layer(x), x @ w.T)
     assert layer.base_bytes() == 16 * 64 * 4 and layer.storage == "dense"
+
+
+def test_dense_bases_dequantize_once_and_change_no_output(monkeypatch):
+    from suite.quant import qlinear
+
+    layer = make()[0]
+    model = torch.nn.Sequential(layer)
+    x = torch.randn(5, 128)
+    reference = model(x)
+    calls = []
+    real = qlinear.dequantize
+    monkeypatch.setattr(qlinear, "dequantize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with qlinear.dense_bases(model):
+        outs = [model(x) for _ in range(4)]
+    assert len(calls) == 1  # made once for four forward passes
+    for out in outs:
+        assert torch.equal(out, reference)
+    assert "_dense_base" not in layer.__dict__  # nothing stays behind
+    model(x)
+    assert len(calls) == 2  # outside the block, once per forward again

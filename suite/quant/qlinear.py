@@ -10,7 +10,8 @@ On CUDA a packed base (2, 3 or 4 bits, NF or INT, group size a multiple of 32) g
 module), under autocast in the autocast dtype. ``kernel_policy`` ("auto", "fused", "dequant")
 picks the kernel per layer. On CUDA the adapter's scaled product is added inside the GEMM
 (``addmm_`` with alpha = s) instead of by two elementwise passes over the output. On the CPU the
-reference path (dequantize, matmul, add) runs unchanged.
+reference path (dequantize, matmul, add) runs unchanged; for evaluation, :func:`dense_bases`
+lets the CPU layers dequantize once instead of at every decoding step.
 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
@@ -21,6 +22,9 @@ reference path (dequantize, matmul, add) runs unchanged.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -151,11 +155,22 @@ class QLinear(nn.Module):
             y = x2 @ w.t()
         return self._add_lora(y, x2, dtype).view(*x.shape[:-1], self.out_features)
 
+    def _cpu_base(self, dtype: torch.dtype) -> torch.Tensor:
+        """The dense base for the CPU path: made per forward, or once inside :func:`dense_bases`."""
+        if "_dense_base" not in self.__dict__:
+            with torch.no_grad():
+                return self.base_weight(dtype)
+        cached = self.__dict__["_dense_base"]
+        if cached is None or cached.dtype != dtype:
+            with torch.no_grad():
+                cached = self.base_weight(dtype)
+            self.__dict__["_dense_base"] = cached
+        return cached
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_cuda:
             return self._cuda_forward(x)
-        with torch.no_grad():
-            w = self.base_weight(x.dtype)
+        w = self._cpu_base(x.dtype)
         y = F.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))
         h = F.dropout(x, self.dropout, self.training) if self.dropout else x
         lora = F.linear(F.linear(h, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))
@@ -181,3 +196,26 @@ class QLinear(nn.Module):
             f"in={self.in_features}, out={self.out_features}, base={bits}, rank={self.rank}, "
             f"scaling={self.scaling:g}"
         )
+
+
+@contextmanager
+def dense_bases(model: nn.Module) -> Iterator[None]:
+    """While active, each packed CPU QLinear of ``model`` dequantizes its frozen base once.
+
+    For evaluation: a decoding step feeds a few tokens through every layer, and dequantizing
+    each base per step would cost more than the matmul. Memory: one dense copy of the packed
+    targets' weights while the block runs (counted in the phase's peak); CUDA layers are left
+    alone, their kernels read the packed buffers. Nothing stays behind afterwards.
+    """
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(m, QLinear) and m.qtensor() is not None and not m.q_codes.is_cuda
+    ]
+    for layer in layers:
+        layer.__dict__["_dense_base"] = None
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("_dense_base", None)

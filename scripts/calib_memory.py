@@ -6,7 +6,9 @@ every decoder block, collecting each block's Gram matrices as a calibrating meth
 above what the process held before the walk, next to one block's activation buffers
 (windows x seq_len x hidden x bytes per value, once per buffer): the walk must grow with that,
 never with the number of blocks. On CUDA the peak is ``max_memory_allocated``; on a CPU it is the
-peak resident set size (VmHWM, reset before the walk).
+peak resident set size (VmHWM, reset before the walk), which also counts the memory-mapped weight
+pages the walk touches first and the allocator's retained heap, so the CUDA figure is the clean one
+(``results/bench/h100/calib_memory.md``).
 
     $ python scripts/calib_memory.py --model smollm2-135m --windows 8,16,32,64 --seq-len 256
 """

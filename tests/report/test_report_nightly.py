@@ -77,7 +77,7 @@ def test_script_runs_sweep_report_compare_and_exits_with_compare_code(
     assert proc.returncode == expected, proc.stderr
     calls = log.read_text().splitlines()
     assert calls == [
-        "run --config results/nightly.yaml --force",
+        "run --config results/nightly.yaml --force --no-cache",
         f"report --tracking-uri {uri} --experiment nightly --out results --quiet",
         f"compare --tracking-uri {uri} --experiment nightly "
         "--baseline results/baselines/nightly.json",

@@ -20,13 +20,7 @@ from suite.spec import Budget, CalibSpec, SpecError
 QUICK = {"epochs": "2", "batch_size": "2"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small blocks: one thread avoids hand-off costs on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def calibration(model, tok, n=2, seq_len=32, holdout=1):

@@ -23,13 +23,7 @@ from suite.sweep import build_sweep
 FAST = {"max_iterations": "4", "bits_choices": "2,3,4", "block_choices": "32,64,128"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small matrices: one thread avoids hand-off costs on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def originals(model, budget):

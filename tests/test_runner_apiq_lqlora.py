@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 
 from methods.apiq import ApiQ
@@ -28,13 +27,7 @@ SETS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids hand-off costs on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def runs(store, status=None):

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 
 from suite.runner import Settings, run_sweep
@@ -19,12 +18,7 @@ from tasks.gsm8k import GSM8K, answer_done, target
 SAMPLE = parse_source("sample")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_gsm8k_loss_is_on_the_answer_only(tiny):

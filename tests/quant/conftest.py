@@ -27,12 +27,9 @@ def out_err(x: torch.Tensor, w: torch.Tensor, q: torch.Tensor) -> float:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These matrices are small: one thread avoids thread hand-off costs on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
+    """These matrices are small: every test here runs on one thread (tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,14 @@ def _filters(models: tuple[str, ...], tasks: tuple[str, ...], since: str | None)
     )
 
 
+def _selected(tracking_uri, experiment, models, tasks, since):
+    """(client, Selection) of the finished runs that the filter options pick."""
+    uri = resolve_tracking_uri(tracking_uri)
+    client = open_client(uri)
+    runs = fetch_runs(client, experiment)
+    return client, select(runs, experiment, uri, _filters(models, tasks, since))
+
+
 @click.command("report")
 @_filter_options
 @click.option(
@@ -128,10 +136,7 @@ def report(
     """Leaderboard of finished runs as Markdown and one self-contained HTML page."""
     from suite.report.leaderboard import build_leaderboard
 
-    filters = _filters(models, tasks, since)
-    uri = resolve_tracking_uri(tracking_uri)
-    client = open_client(uri)
-    sel = select(fetch_runs(client, experiment), experiment, uri, filters)
+    client, sel = _selected(tracking_uri, experiment, models, tasks, since)
     board = build_leaderboard(client, sel, html=not no_html, layers_run=layers_run)
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path = out_dir / "leaderboard.md"
@@ -167,14 +172,11 @@ def export(
     """Snapshot of the selected finished runs as a JSON baseline for `qbench compare`."""
     from suite.report.export import build_snapshot
 
-    filters = _filters(models, tasks, since)
-    uri = resolve_tracking_uri(tracking_uri)
-    client = open_client(uri)
-    sel = select(fetch_runs(client, experiment), experiment, uri, filters)
+    client, sel = _selected(tracking_uri, experiment, models, tasks, since)
     if not sel.records:
         raise ReportError(
             f"no FINISHED runs in experiment {experiment!r} match the filters "
-            f"({filters.describe()}): nothing to export"
+            f"({sel.filters.describe()}): nothing to export"
         )
     text = json.dumps(build_snapshot(client, sel), indent=2, sort_keys=True) + "\n"
     out_file.parent.mkdir(parents=True, exist_ok=True)

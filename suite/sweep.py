@@ -185,7 +185,7 @@ def validate(sweep: Sweep) -> None:
     from tasks.base import parse_source
 
     parse_source(sweep.data or prof.get("data", "sample"))
-    _split_sets(sweep.sets, sweep.methods)
+    split_sets(sweep.sets, sweep.methods)
     from suite.registry import load as load_entry
 
     for spec in expand(sweep):  # builds every dataclass, so every value is checked
@@ -193,7 +193,7 @@ def validate(sweep: Sweep) -> None:
         method.check_budget(spec.budget)
 
 
-def _split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Section overrides and per-method overrides, with unknown keys rejected."""
     sections: dict[str, dict[str, Any]] = {k: {} for k in SECTIONS}
     per_method: dict[str, dict[str, Any]] = {}
@@ -238,7 +238,7 @@ def expand(sweep: Sweep) -> list[RunSpec]:
     from suite.registry import load as load_entry
 
     prof = load_profile(sweep.profile)
-    sections, per_method = _split_sets(sweep.sets, sweep.methods)
+    sections, per_method = split_sets(sweep.sets, sweep.methods)
     data = sweep.data or prof.get("data", "sample")
     specs: dict[str, RunSpec] = {}
     from suite.spec import run_key

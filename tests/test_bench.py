@@ -84,7 +84,7 @@ def test_prepare_rows_on_cpu_tiny(tmp_path) -> None:
             4,
             4,
             32,
-            method_settings(("cloq.damp=0.02",)),
+            method_settings(("method.cloq.damp=0.02",)),
             tmp_path,
             device="cpu",
         )
@@ -97,9 +97,14 @@ def test_prepare_rows_on_cpu_tiny(tmp_path) -> None:
     assert cloq["init_calib_err"] < qlora["init_calib_err"]
 
 
-def test_bench_settings_name_a_method_and_key() -> None:
+def test_bench_settings_are_method_settings_only() -> None:
     from suite.bench.prepare import method_settings
     from suite.spec import SpecError
 
-    with pytest.raises(SpecError, match="allowed: METHOD.KEY=VALUE"):
-        method_settings(("nope.epochs=2",))
+    assert method_settings(("method.apiq.epochs=2",)) == {"apiq": {"epochs": "2"}}
+    with pytest.raises(SpecError, match="unknown method 'nope'"):
+        method_settings(("method.nope.epochs=2",))
+    with pytest.raises(SpecError, match="unknown setting 'method.apiq.nope'"):
+        method_settings(("method.apiq.nope=2",))
+    with pytest.raises(SpecError, match="allowed: method.<name>.<field>=VALUE"):
+        method_settings(("train.lr=1e-4",))

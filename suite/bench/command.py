@@ -65,7 +65,7 @@ def _versions() -> dict[str, str]:
     "--set",
     "method_set",
     multiple=True,
-    help="A method setting for the prepare part, METHOD.KEY=VALUE (e.g. apiq.epochs=2).",
+    help="A method setting for the prepare part, e.g. method.apiq.epochs=2 (as qbench run).",
 )
 @click.option("--calib-windows", default=128, show_default=True)
 @click.option("--calib-seq", default=2048, show_default=True)

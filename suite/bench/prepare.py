@@ -19,21 +19,23 @@ from typing import Any
 
 
 def method_settings(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """{method: {key: value}} from ``METHOD.KEY=VALUE`` strings; a SpecError on a bad one."""
+    """{method: {key: value}} from ``method.<name>.<field>=VALUE`` strings, as ``qbench run
+    --set`` takes them; unknown methods or fields and any other section are a SpecError."""
     from suite.registry import METHODS
+    from suite.registry import load as load_entry
     from suite.spec import SpecError
+    from suite.sweep import parse_sets, split_sets
 
-    out: dict[str, dict[str, str]] = {}
-    for pair in pairs:
-        name, eq, value = pair.partition("=")
-        method, dot, key = name.partition(".")
-        if not eq or not dot or method not in METHODS:
-            raise SpecError(
-                f"bench setting '{pair}' is not allowed; allowed: METHOD.KEY=VALUE with METHOD "
-                f"one of {', '.join(METHODS)} (e.g. apiq.epochs=2)"
-            )
-        out.setdefault(method, {})[key] = value
-    return out
+    sections, per_method = split_sets(parse_sets(list(pairs)), ())
+    other = next((f"{k}.{f}" for k, v in sections.items() for f in v), None)
+    if other:
+        raise SpecError(
+            f"bench setting '{other}' is not allowed; allowed: method.<name>.<field>=VALUE "
+            "(e.g. method.apiq.epochs=2)"
+        )
+    for method, values in per_method.items():
+        load_entry(METHODS[method]).from_overrides(values)  # unknown fields fail here
+    return per_method
 
 
 def prepare_rows(

@@ -5,13 +5,14 @@ metric is the mean over target layers. Storage counts real bytes: packed codes, 
 and code books for the base, A and B for the adapters.
 
     >>> # metrics, table = init_metrics(prepared, originals)
-    >>> # metrics["init/weight_err"]
+    >>> # metrics[C.INIT_WEIGHT_ERR]
 """
 
 from __future__ import annotations
 
 import torch
 
+from suite import contract as C
 from suite.lora import Prepared
 
 
@@ -30,20 +31,20 @@ def init_metrics(
     originals: dict[str, torch.Tensor],
     calib_errors: dict[str, float] | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
-    """Model-level metrics (design.md §3 names) and the per-layer table."""
+    """Model-level metrics (names from :mod:`suite.contract`) and the per-layer table."""
     layers = prepared.layers()
     werr = weight_errors(prepared, originals)
     base = sum(layer.base_bytes() for layer in layers.values())
     adapters = sum(layer.adapter_bytes() for layer in layers.values())
     numel = sum(layer.in_features * layer.out_features for layer in layers.values())
     metrics = {
-        "init/weight_err": sum(werr.values()) / len(werr),
-        "quant/effective_bits": 8.0 * base / numel,
-        "quant/base_bytes": float(base),
-        "lora/adapter_bytes": float(adapters),
+        C.INIT_WEIGHT_ERR: sum(werr.values()) / len(werr),
+        C.EFFECTIVE_BITS: 8.0 * base / numel,
+        C.BASE_BYTES: float(base),
+        C.ADAPTER_BYTES: float(adapters),
     }
     if calib_errors:
-        metrics["init/calib_err"] = sum(calib_errors.values()) / len(calib_errors)
+        metrics[C.INIT_CALIB_ERR] = sum(calib_errors.values()) / len(calib_errors)
     table = [
         {
             "layer": name,

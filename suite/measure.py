@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from suite.contract import PEAK_MEM_BYTES, WALL_S, phase_metric
+
 
 def _cuda(device: str) -> bool:
     return str(device).startswith("cuda")
@@ -79,7 +81,10 @@ class Phase:
             self.peak_bytes = rss_peak_bytes()
 
     def metrics(self) -> dict[str, float]:
-        return {f"{self.name}/wall_s": self.wall_s, f"{self.name}/peak_mem_bytes": self.peak_bytes}
+        return {
+            phase_metric(self.name, WALL_S): self.wall_s,
+            phase_metric(self.name, PEAK_MEM_BYTES): self.peak_bytes,
+        }
 
 
 class Throughput:

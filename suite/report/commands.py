@@ -26,14 +26,13 @@ from typing import Any
 
 import click
 
+from suite.contract import DEFAULT_EXPERIMENT, resolve_uri
 from suite.report.store import (
-    DEFAULT_EXPERIMENT,
     Filters,
     ReportError,
     fetch_runs,
     open_client,
     parse_since,
-    resolve_tracking_uri,
     select,
 )
 
@@ -95,7 +94,7 @@ def _filters(models: tuple[str, ...], tasks: tuple[str, ...], since: str | None)
 
 def _selected(tracking_uri, experiment, models, tasks, since):
     """(client, Selection) of the finished runs that the filter options pick."""
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_uri(tracking_uri)
     client = open_client(uri)
     runs = fetch_runs(client, experiment)
     return client, select(runs, experiment, uri, _filters(models, tasks, since))
@@ -287,7 +286,7 @@ def compare(
     parsed = [parse_rule(r) for r in rules]
     baseline = load_baseline(baseline_file)
     exp = experiment or baseline.experiment or DEFAULT_EXPERIMENT
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_uri(tracking_uri)
     client = open_client(uri)
     result = run_compare(baseline, fetch_runs(client, exp), parsed)
     for w in result.warnings:

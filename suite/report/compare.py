@@ -30,9 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from suite.contract import FINISHED, IDENTITY_TAGS
 from suite.report import metrics as M
 from suite.report.export import Baseline, BaselineEntry
-from suite.report.store import FINISHED, IDENTITY_TAGS, ReportError, RunRecord
+from suite.report.store import ReportError, RunRecord
 
 WARN_TAGS = ("device", "protocol", "task_version", "qbench_version")
 _TOL = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*(%?)\s*$")

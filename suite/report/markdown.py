@@ -18,17 +18,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from suite import contract as C
 from suite.report import metrics as M
 from suite.report.store import Selection
 from suite.report.tables import DETAIL_METRICS, Cell, Section, Stat, TaskTable
 
 DETAIL_HEADERS = {
-    M.INIT_CALIB_ERR: "calib err",
-    M.INIT_WEIGHT_ERR: "weight err",
-    M.EFFECTIVE_BITS: "eff. bits",
-    M.PREPARE_WALL: "prepare time",
-    M.TRAIN_PEAK_MEM: "train peak mem",
-    M.TRAIN_TOKENS_PER_S: "train tok/s",
+    C.INIT_CALIB_ERR: "calib err",
+    C.INIT_WEIGHT_ERR: "weight err",
+    C.EFFECTIVE_BITS: "eff. bits",
+    C.PREPARE_WALL: "prepare time",
+    C.TRAIN_PEAK_MEM: "train peak mem",
+    C.TRAIN_TOKENS_PER_S: "train tok/s",
 }
 BEST_MARK = "★"
 

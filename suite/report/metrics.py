@@ -1,68 +1,26 @@
-"""Metric names, their direction (lower or higher is better) and how to print them.
+"""Metric directions, the metric a task's table ranks by, and how values print.
 
-This is the one place that knows which way a metric points; tables, plots and the regression
-comparison all ask here.  The rule reads the last segment of the metric name: ``acc*``,
-``tokens_per_s``, ``f1`` and ``em`` are higher-better; names ending in ``ppl``, ``loss``,
-``err``, ``_s`` or ``bytes`` are lower-better; anything else (e.g. ``quant/effective_bits``)
-has no direction.
+Directions and primary metrics are :mod:`suite.contract`'s (each task declares its own; the
+harness's metrics are declared there): nothing here guesses from a metric's name.
 
-Example::
-
-    >>> from suite.report.metrics import direction, primary_metric
+    >>> from suite.report.metrics import direction, fmt_value, primary_metric
     >>> [direction(n) for n in ("eval/wikitext2/ppl", "eval/gsm8k/acc", "quant/effective_bits")]
     ['lower', 'higher', None]
     >>> primary_metric("gsm8k", {"eval/gsm8k/acc": 0.31, "eval/gsm8k/n": 50.0})
     'eval/gsm8k/acc'
+    >>> fmt_value(3.5e9, "train/peak_mem_bytes"), fmt_value(0.3127, "eval/gsm8k/acc")
+    ('3.3 GiB', '0.313')
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Literal
 
-Direction = Literal["lower", "higher"]
+from suite import contract
+from suite.contract import direction
 
-HIGHER_EXACT = ("tokens_per_s", "f1", "em")
-HIGHER_PREFIXES = ("acc",)
-LOWER_SUFFIXES = ("ppl", "loss", "err", "_s", "bytes")
-
-# The metric a task's table is about, when the task is one of ours; others fall back to
-# PRIMARY_PREFERENCE over the task's own `eval/<task>/<name>` metrics.
-PRIMARY_BY_TASK = {
-    "wikitext2": "eval/wikitext2/ppl",
-    "gsm8k": "eval/gsm8k/acc",
-    "commonsense": "eval/commonsense/acc_mean",
-}
-PRIMARY_PREFERENCE = ("ppl", "acc_mean", "acc", "f1", "em", "loss")
-
-INIT_CALIB_ERR = "init/calib_err"
-INIT_WEIGHT_ERR = "init/weight_err"
-EFFECTIVE_BITS = "quant/effective_bits"
-PREPARE_WALL = "prepare/wall_s"
-TRAIN_PEAK_MEM = "train/peak_mem_bytes"
-TRAIN_TOKENS_PER_S = "train/tokens_per_s"
-TRAIN_LOSS = "train/loss"
-
-
-def direction(name: str) -> Direction | None:
-    """Return ``"lower"`` or ``"higher"`` for a metric name, or None when it has no direction."""
-    last = name.rsplit("/", 1)[-1]
-    if last in HIGHER_EXACT or last.startswith(HIGHER_PREFIXES):
-        return "higher"
-    if last.endswith(LOWER_SUFFIXES):
-        return "lower"
-    return None
-
-
-def is_better(a: float, b: float, name: str) -> bool:
-    """True when ``a`` is strictly better than ``b`` for metric ``name`` (no direction: False)."""
-    d = direction(name)
-    if d == "lower":
-        return a < b
-    if d == "higher":
-        return a > b
-    return False
+__all__ = ["decimals_for", "direction", "direction_words", "fmt_value", "primary_metric"]
 
 
 def direction_words(name: str) -> str:
@@ -74,23 +32,20 @@ def direction_words(name: str) -> str:
 def task_metrics(task: str, names: Iterable[str]) -> list[str]:
     """The `eval/<task>/<name>` metrics among ``names`` (sub-set metrics such as
     ``eval/commonsense/boolq/acc`` included), sorted."""
-    prefix = f"eval/{task}/"
+    prefix = contract.eval_metric(task, "")
     return sorted(n for n in names if n.startswith(prefix))
 
 
 def primary_metric(task: str, metrics: Iterable[str]) -> str | None:
-    """The metric a task's leaderboard table ranks by, given the metric names that runs have."""
+    """The metric a task's table ranks by, given the metric names its runs have: the task's
+    declared primary metric; for a task this installation does not know, its first top-level
+    metric (shown, but with no direction, never ranked)."""
     names = set(metrics)
-    known = PRIMARY_BY_TASK.get(task)
-    if known and known in names:
-        return known
+    declared = contract.primary_metric(task)
+    if declared is not None:
+        return declared if declared in names else None
     top = [n for n in task_metrics(task, names) if n.count("/") == 2]
-    for pref in PRIMARY_PREFERENCE:
-        for n in top:
-            if n.rsplit("/", 1)[-1] == pref:
-                return n
-    directed = [n for n in top if direction(n)]
-    return directed[0] if directed else (top[0] if top else None)
+    return top[0] if top else None
 
 
 def decimals_for(value: float, name: str = "") -> int:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from suite import contract as C
 from suite.report import metrics as M
 from suite.report.tables import (
     Section,
@@ -119,9 +120,9 @@ def metric_vs_memory(table: TaskTable) -> bytes | None:
     for b in table.bits:
         for row in table.rows:
             cell = table.cells.get((row, b))
-            if cell is None or cell.metric is None or "fake quant" in row:
+            if cell is None or cell.metric is None:
                 continue
-            mem = cell.details.get(M.TRAIN_PEAK_MEM)
+            mem = cell.details.get(C.TRAIN_PEAK_MEM)
             if mem is None:
                 continue
             pts.append((mem.mean / 2**20, cell.metric.mean))
@@ -153,7 +154,7 @@ def prepare_time(section: Section) -> bytes | None:
     (method, bits), since a run that reused a cached prepared model records less."""
     worst: dict[tuple[str, str], float] = defaultdict(float)
     for rec in section.records:
-        v = rec.metrics.get(M.PREPARE_WALL)
+        v = rec.metrics.get(C.PREPARE_WALL)
         if v is not None and math.isfinite(v):
             key = (rec.method, rec.bits)
             worst[key] = max(worst[key], v)

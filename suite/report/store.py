@@ -1,17 +1,15 @@
 """Read the MLflow tracking store that ``qbench run`` writes, into plain records.
 
 Everything in ``suite.report`` works on :class:`RunRecord` objects, never on MLflow entities, so
-tables, plots and comparisons are plain Python.  This module resolves the tracking URI (flag, then
-``MLFLOW_TRACKING_URI``, then ``sqlite:///results/mlflow.db``), refuses stores that are missing or
-unreachable instead of creating them, applies the report filters, ignores runs that are not
-FINISHED (but counts them), and keeps only the newest FINISHED run of each ``run_key``.
+tables, plots and comparisons are plain Python.  This module opens a store (the URI and its
+checks are :mod:`suite.contract`'s; a missing or unreachable store is refused, never created),
+applies the report filters, ignores runs that are not FINISHED (but counts them), and keeps only
+the newest FINISHED run of each run key.
 
-Example::
-
-    from suite.report.store import Filters, load_selection
-    sel = load_selection("sqlite:///results/mlflow.db", "qbench", Filters(tasks=("wikitext2",)))
-    for rec in sel.records:
-        print(rec.method, rec.bits, rec.seed, rec.metrics.get("eval/wikitext2/ppl"))
+    >>> rec = RunRecord("id1", "cloq-b2", FINISHED, 0, {"method": "cloq", "bits": "2",
+    ...     "task": "wikitext2", "seed": "0"}, {}, {"eval/wikitext2/ppl": 20.0})
+    >>> rec.label()
+    'cloq/2/wikitext2/s0'
 """
 
 from __future__ import annotations
@@ -19,12 +17,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,28 +28,11 @@ from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
-DEFAULT_EXPERIMENT = "qbench"
-FINISHED = "FINISHED"
-
-# Tags that say which configuration a run measured (besides its run_key).
-IDENTITY_TAGS = (
-    "method",
-    "model",
-    "bits",
-    "group_size",
-    "rank",
-    "task",
-    "protocol",
-    "seed",
-    "data_source",
-    "profile",
-)
-# Runs that differ in any of these never share a section of the leaderboard.
-CONTEXT_TAGS = ("model", "data_source", "profile", "device")
+from suite.contract import FINISHED, Tag, check_uri
+from suite.spec import SpecError
 
 
-class ReportError(Exception):
+class ReportError(SpecError):
     """Bad input or an unusable store: the CLI prints the message on one line and exits 2."""
 
 
@@ -75,30 +54,23 @@ class RunRecord:
 
     @property
     def method(self) -> str:
-        return self.tag("method", "?")
+        return self.tag(Tag.METHOD, "?")
 
     @property
     def bits(self) -> str:
-        return self.tag("bits", "?")
-
-    @property
-    def bits_value(self) -> float:
-        try:
-            return float(self.bits)
-        except ValueError:
-            return float("inf")
+        return self.tag(Tag.BITS, "?")
 
     @property
     def task(self) -> str:
-        return self.tag("task", "?")
+        return self.tag(Tag.TASK, "?")
 
     @property
     def seed(self) -> str:
-        return self.tag("seed", "?")
+        return self.tag(Tag.SEED, "?")
 
     @property
     def run_key(self) -> str:
-        return self.tag("run_key", "")
+        return self.tag(Tag.RUN_KEY, "")
 
     @property
     def started(self) -> datetime:
@@ -161,60 +133,12 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def resolve_tracking_uri(uri: str | None) -> str:
-    """The tracking URI to use: the flag, else ``MLFLOW_TRACKING_URI``, else the default store."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def _check_sqlite_store(uri: str, path: Path) -> None:
-    """Refuse a sqlite file that is not an MLflow store (MLflow would add its tables to it)."""
-    try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as exc:
-        raise ReportError(
-            f"tracking store {uri} is not a readable sqlite database: {exc}"
-        ) from None
-    if not {"experiments", "runs"} <= names:
-        raise ReportError(f"tracking store {uri} is a sqlite file but not an MLflow store")
-
-
-def check_store(uri: str) -> None:
-    """Fail fast (ReportError) when a store is missing or unreachable, so nothing gets created."""
-    parsed = urlparse(uri)
-    scheme = parsed.scheme.lower()
-    if scheme == "sqlite":
-        path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else parsed.path
-        if path and path != ":memory:":
-            if not Path(path).is_file():
-                raise ReportError(
-                    f"tracking store not found: {uri} (no file {path}; run `qbench run` first "
-                    "or pass --tracking-uri)"
-                )
-            _check_sqlite_store(uri, Path(path))
-    elif scheme in ("http", "https"):
-        host = parsed.hostname or "localhost"
-        port = parsed.port or (443 if scheme == "https" else 80)
-        try:
-            with socket.create_connection((host, port), timeout=3):
-                pass
-        except OSError as exc:
-            reason = exc.strerror or exc.__class__.__name__
-            raise ReportError(f"cannot reach tracking server {uri}: {reason}") from None
-    elif scheme in ("", "file"):
-        path = parsed.path if scheme == "file" else uri
-        if not Path(path).is_dir():
-            raise ReportError(f"tracking store not found: {uri} (no directory {path})")
-    elif scheme.split("+")[0] not in ("postgresql", "mysql", "mssql", "databricks"):
-        raise ReportError(
-            f"unsupported tracking URI {uri!r}: use sqlite:///PATH, http(s)://HOST:PORT, "
-            "a directory, or a database URI"
-        )
-
-
 def open_client(uri: str) -> Any:
     """An ``MlflowClient`` for an existing, reachable store (raises ReportError otherwise)."""
-    check_store(uri)
+    try:
+        check_uri(uri, existing=True)
+    except SpecError as err:
+        raise ReportError(str(err)) from None
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -301,11 +225,11 @@ def newest_per_key(records: Iterable[RunRecord]) -> tuple[list[RunRecord], int]:
 def select(runs: list[RunRecord], experiment: str, uri: str, filters: Filters) -> Selection:
     """Apply filters (validating their values against the finished runs) and de-duplicate."""
     finished = [r for r in runs if r.status == FINISHED]
-    _check_values("--model", filters.models, (r.tag("model") for r in finished))
+    _check_values("--model", filters.models, (r.tag(Tag.MODEL) for r in finished))
     _check_values("--task", filters.tasks, (r.task for r in finished))
 
     def keep(r: RunRecord) -> bool:
-        if filters.models and r.tag("model") not in filters.models:
+        if filters.models and r.tag(Tag.MODEL) not in filters.models:
             return False
         if filters.tasks and r.task not in filters.tasks:
             return False
@@ -315,12 +239,6 @@ def select(runs: list[RunRecord], experiment: str, uri: str, filters: Filters) -
     ignored = Counter(r.status for r in chosen if r.status != FINISHED)
     records, superseded = newest_per_key(r for r in chosen if r.status == FINISHED)
     return Selection(records, experiment, uri, filters, dict(ignored), superseded)
-
-
-def load_selection(uri: str, experiment: str, filters: Filters) -> Selection:
-    """Open the store, read the experiment's runs and select the ones a report should use."""
-    client = open_client(uri)
-    return select(fetch_runs(client, experiment), experiment, uri, filters)
 
 
 def _local_artifact_dir(rec: RunRecord) -> Path | None:

@@ -25,20 +25,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from suite import contract as C
+from suite.contract import CONTEXT_TAGS
 from suite.report import metrics as M
-from suite.report.store import CONTEXT_TAGS, RunRecord
+from suite.report.store import RunRecord
 
 METHOD_ORDER = ("qlora", "loftq", "cloq", "apiq", "lqlora", "gptq-lora")
 TASK_ORDER = ("wikitext2", "gsm8k", "commonsense")
 REFERENCE_METHOD = "qlora"
-DENSE = "dense"
+DENSE = C.STORAGE_DENSE
 DETAIL_METRICS = (
-    M.INIT_CALIB_ERR,
-    M.INIT_WEIGHT_ERR,
-    M.EFFECTIVE_BITS,
-    M.PREPARE_WALL,
-    M.TRAIN_PEAK_MEM,
-    M.TRAIN_TOKENS_PER_S,
+    C.INIT_CALIB_ERR,
+    C.INIT_WEIGHT_ERR,
+    C.EFFECTIVE_BITS,
+    C.PREPARE_WALL,
+    C.TRAIN_PEAK_MEM,
+    C.TRAIN_TOKENS_PER_S,
 )
 VARIANT_PARAM_PREFIXES = ("method.", "train.", "calib.")
 SMOLLM_NOTE = (
@@ -97,7 +99,7 @@ class RowKey:
     variant: str  # short hash of the method./train./calib. params (seeds excluded)
 
     def sort_key(self) -> tuple:
-        storage = {"packed": 0, "fake": 1}.get(self.storage, 2)  # real packed storage first
+        storage = 0 if self.storage == C.STORAGE_PACKED else 1  # packed storage first
         return (method_rank(self.method), storage, self.rank, self.group_size, self.variant)
 
 
@@ -143,8 +145,6 @@ def _labels(keys: Sequence[RowKey], examples: dict[RowKey, RunRecord]) -> dict[R
                     others = [_variant_params(examples[x]) for x in same]
                     diff = sorted(p for p in mine if any(o.get(p) != mine[p] for o in others))
                     extra.extend(f"{p}={mine[p]}" for p in diff[:2])
-            if k.storage == "fake":
-                extra.append("fake quant")
             if k.storage == DENSE:
                 extra.append("full-precision base, reference")
             labels[k] = f"{method} ({', '.join(extra)})" if extra else method
@@ -292,11 +292,6 @@ class Section:
         notes = []
         if self.context.get("model") == "smollm2-135m":
             notes.append(SMOLLM_NOTE)
-        if any(r.tag("storage") == "fake" for r in self.records):
-            notes.append(
-                "Rows marked 'fake quant' simulate quantization in full precision: their memory "
-                "is not packed memory."
-            )
         return notes
 
 

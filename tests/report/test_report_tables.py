@@ -192,11 +192,3 @@ def test_primary_metric_prefers_known_then_ppl_then_acc():
     ) == ("eval/commonsense/acc_mean")
     assert M.primary_metric("newtask", ["eval/newtask/n", "eval/newtask/acc"]) == "eval/newtask/acc"
     assert M.primary_metric("x", ["eval/y/ppl"]) is None
-
-
-def test_fake_quantization_rows_are_labelled_and_noted():
-    runs = [rec("cloq", "2", 0, ppl(20.0)), rec("cloq", "2", 0, ppl(19.0), storage="fake")]
-    (section,) = build_sections(runs)
-    (table,) = section.tables
-    assert table.rows == ["cloq", "cloq (fake quant)"]
-    assert any("not packed memory" in n for n in section.notes())

@@ -1,0 +1,237 @@
+"""The tracking store's contract: where runs go, and the names of their tags and metrics.
+
+``qbench run`` writes runs (:mod:`suite.tracking`, :mod:`suite.runner`, :mod:`suite.measure`,
+:mod:`suite.init_metrics`) and ``qbench report`` / ``compare`` / ``export`` read them
+(:mod:`suite.report`); both sides import every URI default, tag name, metric key and metric
+direction from here, so a name is spelled once. Outside tools read the same names. Nothing here
+imports torch or mlflow.
+
+Metric keys: ``eval/<task>/<name>`` for what a task's evaluation returns (the task declares each
+name and its direction), and the harness's own keys below, each with its direction.
+
+    >>> eval_metric("wikitext2", "ppl")
+    'eval/wikitext2/ppl'
+    >>> phase_metric("train", "wall_s")
+    'train/wall_s'
+    >>> [direction(k) for k in (INIT_CALIB_ERR, "eval/gsm8k/acc", EFFECTIVE_BITS)]
+    ['lower', 'higher', None]
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import urllib.error
+import urllib.request
+from contextlib import closing
+from pathlib import Path
+from typing import Literal
+
+from suite.spec import SpecError
+
+Direction = Literal["lower", "higher"]
+
+# --- where runs are recorded ----------------------------------------------------------------
+
+DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
+DEFAULT_EXPERIMENT = "qbench"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+FINISHED, RUNNING, FAILED = "FINISHED", "RUNNING", "FAILED"
+_ALLOWED_URIS = "allowed: sqlite:///PATH.db, or the http(s) address of a running MLflow server"
+
+
+def resolve_uri(uri: str | None) -> str:
+    """The tracking URI to use: the flag, else ``$MLFLOW_TRACKING_URI``, else the default."""
+    return uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other URIs)."""
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+
+
+def check_uri(uri: str, *, existing: bool) -> Path | None:
+    """SpecError (one line) where the store cannot be used; else a local store's directory.
+
+    ``existing=False`` (the writer): a sqlite store may be created, so its folder must be
+    writable and an existing file must be an SQLite database. ``existing=True`` (the readers):
+    the sqlite file must exist and hold MLflow's tables, so a report never creates a store.
+    A server must answer MLflow's ``/health`` in both cases.
+    """
+    db = sqlite_path(uri)
+    if db is not None:
+        if existing:
+            _check_mlflow_sqlite(uri, db)
+            return db.parent
+        parent = db.parent if str(db.parent) else Path(".")
+        probe = parent
+        while not probe.exists():
+            probe = probe.parent
+        if not os.access(probe, os.W_OK):
+            raise SpecError(f"tracking store {uri} is not writable; {_ALLOWED_URIS}")
+        if db.exists() and db.stat().st_size and db.read_bytes()[:16] != b"SQLite format 3\x00":
+            raise SpecError(f"tracking store {uri} is not an SQLite database; {_ALLOWED_URIS}")
+        return parent
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
+                resp.read(64)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise SpecError(
+                f"tracking server {uri} is unreachable ({reason}); {_ALLOWED_URIS}"
+            ) from None
+        return None
+    raise SpecError(f"tracking URI '{uri}' is not supported; {_ALLOWED_URIS}")
+
+
+def _check_mlflow_sqlite(uri: str, db: Path) -> None:
+    if not db.is_file():
+        raise SpecError(
+            f"tracking store not found: {uri} (no file {db}); allowed: a store that "
+            "`qbench run` wrote, e.g. --tracking-uri sqlite:///results/mlflow.db"
+        )
+    try:
+        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as err:
+        raise SpecError(f"tracking store {uri} is not a readable sqlite database: {err}") from None
+    if not {"experiments", "runs"} <= names:
+        raise SpecError(f"tracking store {uri} is a sqlite file but not an MLflow store")
+
+
+# --- tags ------------------------------------------------------------------------------------
+
+
+class Tag:
+    """The names of the tags every run carries."""
+
+    METHOD = "method"
+    MODEL = "model"
+    BITS = "bits"
+    GROUP_SIZE = "group_size"
+    RANK = "rank"
+    TASK = "task"
+    PROTOCOL = "protocol"
+    TASK_VERSION = "task_version"
+    DATA_SOURCE = "data_source"
+    PROFILE = "profile"
+    STORAGE = "storage"  # packed | dense
+    QUANTIZER = "quantizer"
+    DEVICE = "device"
+    QBENCH_VERSION = "qbench_version"
+    GIT_SHA = "git_sha"
+    RUN_KEY = "run_key"
+    SEED = "seed"
+    HOST = "host"
+    PID = "pid"
+    ERROR = "error"
+
+
+RUN_TAGS = tuple(v for k, v in vars(Tag).items() if k.isupper())
+# Tags that say which configuration a run measured (besides its run key).
+IDENTITY_TAGS = (
+    Tag.METHOD,
+    Tag.MODEL,
+    Tag.BITS,
+    Tag.GROUP_SIZE,
+    Tag.RANK,
+    Tag.TASK,
+    Tag.PROTOCOL,
+    Tag.SEED,
+    Tag.DATA_SOURCE,
+    Tag.PROFILE,
+)
+# Runs that differ in any of these never share a section of the leaderboard.
+CONTEXT_TAGS = (Tag.MODEL, Tag.DATA_SOURCE, Tag.PROFILE, Tag.DEVICE)
+STORAGE_DENSE, STORAGE_PACKED = "dense", "packed"
+
+
+def run_tags(**values: str) -> dict[str, str]:
+    """Tags for a run, by their contract names; an unknown name is a programming error."""
+    unknown = sorted(set(values) - set(RUN_TAGS))
+    if unknown:
+        raise KeyError(f"unknown run tag {unknown[0]!r}; allowed: {', '.join(RUN_TAGS)}")
+    return {k: str(v) for k, v in values.items()}
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+INIT_WEIGHT_ERR = "init/weight_err"
+INIT_CALIB_ERR = "init/calib_err"
+EFFECTIVE_BITS = "quant/effective_bits"
+BASE_BYTES = "quant/base_bytes"
+ADAPTER_BYTES = "lora/adapter_bytes"
+TRAIN_LOSS = "train/loss"
+TRAIN_STEPS = "train/steps"
+TRAIN_TOKENS = "train/tokens"
+TRAIN_TOKENS_PER_S = "train/tokens_per_s"
+EVAL_TOKENS_PER_S = "eval/tokens_per_s"
+PHASES = ("prepare", "train", "eval")
+WALL_S, PEAK_MEM_BYTES = "wall_s", "peak_mem_bytes"
+PREPARE_WALL = f"prepare/{WALL_S}"
+TRAIN_PEAK_MEM = f"train/{PEAK_MEM_BYTES}"
+
+
+def phase_metric(phase: str, what: str) -> str:
+    """``<phase>/wall_s`` or ``<phase>/peak_mem_bytes``."""
+    if what not in (WALL_S, PEAK_MEM_BYTES):
+        raise KeyError(f"no phase metric {phase}/{what}; allowed: {WALL_S}, {PEAK_MEM_BYTES}")
+    return f"{phase}/{what}"
+
+
+def eval_metric(task: str, name: str) -> str:
+    """The key of a task's evaluation metric, e.g. ``eval/commonsense/boolq/acc``."""
+    return f"eval/{task}/{name}"
+
+
+def split_eval_metric(key: str) -> tuple[str, str] | None:
+    """(task, name) of an ``eval/<task>/<name>`` key; None for any other key."""
+    parts = key.split("/", 2)
+    if len(parts) == 3 and parts[0] == "eval":
+        return parts[1], parts[2]
+    return None
+
+
+HARNESS_METRICS: dict[str, Direction | None] = {
+    INIT_WEIGHT_ERR: "lower",
+    INIT_CALIB_ERR: "lower",
+    EFFECTIVE_BITS: None,  # the budget, not a score: any change is a change
+    BASE_BYTES: "lower",
+    ADAPTER_BYTES: "lower",
+    TRAIN_LOSS: "lower",
+    TRAIN_STEPS: None,
+    TRAIN_TOKENS: None,
+    TRAIN_TOKENS_PER_S: "higher",
+    EVAL_TOKENS_PER_S: "higher",
+    **{phase_metric(p, WALL_S): "lower" for p in PHASES},
+    **{phase_metric(p, PEAK_MEM_BYTES): "lower" for p in PHASES},
+}
+
+
+def direction(key: str) -> Direction | None:
+    """Whether lower or higher is better for a metric key; None where it has no direction.
+
+    Harness metrics are declared above; ``eval/<task>/<name>`` asks the task, which declares
+    each metric it emits. A task that this installation does not know has no directions.
+    """
+    if key in HARNESS_METRICS:
+        return HARNESS_METRICS[key]
+    split = split_eval_metric(key)
+    if split is None:
+        return None
+    task = _task_class(split[0])
+    return task.metrics.get(split[1]) if task is not None else None
+
+
+def primary_metric(task: str) -> str | None:
+    """The key a task's tables rank by (its declared primary metric); None for unknown tasks."""
+    cls = _task_class(task)
+    return eval_metric(task, cls.primary_metric) if cls is not None else None
+
+
+def _task_class(name: str):
+    from suite.registry import TASKS, load
+
+    entry = TASKS().get(name)
+    return load(entry) if entry is not None else None

@@ -42,16 +42,13 @@ Choices the paper leaves open, and ours:
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from methods.base import Method
-from methods.layerwise import build_layers, check_bits, make_quantizer
-from suite.lora import Prepared, low_rank, split_factors
-from suite.quant.magr import magr
-from suite.quant.qlinear import QLinear
-from suite.quant.qtensor import dequantize
 from suite.spec import Budget, SpecError
+
+if TYPE_CHECKING:
+    import torch
 
 EIGEN_FLOOR = 1e-10  # eigenvalues of an undamped Gram matrix are kept >= this times the largest
 
@@ -73,6 +70,8 @@ class GramRoot:
 
     def solve(self, m: torch.Tensor) -> torch.Tensor:
         """R⁻¹ @ m for m (in, k)."""
+        import torch
+
         if self.upper is not None:
             return torch.linalg.solve_triangular(self.upper, m, upper=True)
         return self.basis @ (m / self.root[:, None])
@@ -85,6 +84,8 @@ def gram_root(gram: torch.Tensor, damp: float = 0.01) -> GramRoot:
     about in / damp, and its Cholesky factor is taken; without, or should Cholesky fail, an
     eigendecomposition with eigenvalues floored at EIGEN_FLOOR times the largest.
     """
+    import torch
+
     h = gram.detach().to(torch.float64)
     h = (h + h.T) / 2
     h.diagonal().add_(damp * h.diagonal().mean())
@@ -103,6 +104,8 @@ def cloq_factors(
     w: torch.Tensor, q: torch.Tensor, root: GramRoot, rank: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(F₁ (out, r), F₂ (r, in)), float64, with L = F₁F₂ minimising ‖R(W − Q − L)ᵀ‖_F."""
+    from suite.lora import low_rank
+
     delta_t = (w.detach().double() - q.detach().double()).T  # (in, out)
     left, right = low_rank(root.apply(delta_t), rank)  # SVD_r(R ΔWᵀ) = left @ right
     return right.T, root.solve(left).T  # Lᵀ = R⁻¹ · left · right
@@ -123,6 +126,8 @@ def cloq_init(
     damp: float = 0.01,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, B) in float32 with s·B@A the calibrated correction of ``w`` over its base ``q``."""
+    from suite.lora import split_factors
+
     root = gram if isinstance(gram, GramRoot) else gram_root(gram, damp)
     return split_factors(*cloq_factors(w, q, root, rank), scaling)
 
@@ -150,11 +155,21 @@ class CLoQConfig:
 
 class CLoQ(Method):
     name = "cloq"
+    summary = (
+        "GPTQ INT-k base (group 64), closed-form calibrated init sBA = R^-1 SVD_r(R(W - Q)^T), "
+        "R^T R = H (Deng et al. 2025)"
+    )
     Config = CLoQConfig
     default_quantizer = "gptq"
     init_uses_data = True
 
-    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
+    def prepare(self, model, budget: Budget, calib, seed: int):
+        from methods.layerwise import build_layers, check_bits, make_quantizer
+        from suite.lora import Prepared
+        from suite.quant.magr import magr
+        from suite.quant.qlinear import QLinear
+        from suite.quant.qtensor import dequantize
+
         cfg = self.config
         qname = self.quantizer_for(budget)
         bits = check_bits(budget, qname)

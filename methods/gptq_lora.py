@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from methods.base import Method
-from methods.layerwise import prepare_standard
-from suite.lora import Prepared
 from suite.spec import Budget, SpecError
 
 
@@ -37,8 +35,11 @@ class GPTQLoRAConfig:
 
 class GPTQLoRA(Method):
     name = "gptq-lora"
+    summary = "GPTQ INT-k base as cloq, A random, B = 0: isolates CLoQ's initialization"
     Config = GPTQLoRAConfig
     default_quantizer = "gptq"
 
-    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
+    def prepare(self, model, budget: Budget, calib, seed: int):
+        from methods.layerwise import prepare_standard
+
         return prepare_standard(self, model, budget, calib, seed)

@@ -14,19 +14,20 @@ processed block's outputs; without, ``gram`` is None and no data is touched.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from suite.lora import find_targets, replace_targets, set_module
 from suite.quant import QUANTIZERS, get_quantizer
-from suite.quant.qlinear import QLinear
 from suite.spec import Budget, SpecError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from suite.quant.qlinear import QLinear
 
 GPTQ_KNOBS = ("damp", "act_order", "block_size")
 
-Build = Callable[[str, nn.Linear, torch.Tensor | None], QLinear]
+Build = Callable[[str, "nn.Linear", "torch.Tensor | None"], "QLinear"]
 
 
 def make_quantizer(name: str, config: Any) -> Any:
@@ -56,6 +57,8 @@ def build_layers(
     model: nn.Module, budget: Budget, calib: Any, build: Build, use_grams: bool
 ) -> dict[str, QLinear]:
     """Replace every target layer by ``build(name, linear, gram)``; see the module docs."""
+    from suite.lora import find_targets, replace_targets, set_module
+
     if not use_grams:
         return replace_targets(
             model, budget, lambda name, linear: build(name, linear, None).to(linear.weight.device)
@@ -87,7 +90,10 @@ def build_layers(
 
 def prepare_standard(method: Any, model: nn.Module, budget: Budget, calib: Any, seed: int):
     """Quantize every target layer with the method's quantizer; LoRA's usual A random, B = 0."""
+    import torch
+
     from suite.lora import Prepared, standard_init
+    from suite.quant.qlinear import QLinear
 
     qname = method.quantizer_for(budget)
     bits = check_bits(budget, qname)

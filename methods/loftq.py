@@ -30,15 +30,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from methods.base import Method
-from methods.layerwise import build_layers, check_bits, make_quantizer
-from suite.lora import Prepared, split_correction
-from suite.quant.qlinear import QLinear
-from suite.quant.qtensor import QTensor, dequantize
 from suite.spec import Budget, SpecError
+
+if TYPE_CHECKING:
+    import torch
+
+    from suite.quant.qtensor import QTensor
 
 
 def loftq_init(
@@ -49,6 +49,9 @@ def loftq_init(
     iters: int = 1,
 ) -> tuple[QTensor, torch.Tensor, torch.Tensor]:
     """(Q_T, A, B) of LoftQ's alternating steps, with s·B@A = SVD_r(W − Q_T)."""
+    from suite.lora import split_correction
+    from suite.quant.qtensor import dequantize
+
     if iters < 1:
         raise ValueError(f"iters={iters} is not allowed; allowed: an integer >= 1")
     target = w.detach().float()
@@ -75,10 +78,19 @@ class LoftQConfig:
 
 class LoftQ(Method):
     name = "loftq"
+    summary = (
+        "NF-k base (block 64), T alternating steps Q = q(W - sBA), sBA = SVD_r(W - Q) "
+        "(Li et al. 2024)"
+    )
     Config = LoftQConfig
     default_quantizer = "nf"
+    bits = (2, 3, 4)
 
-    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
+    def prepare(self, model, budget: Budget, calib, seed: int):
+        from methods.layerwise import build_layers, check_bits, make_quantizer
+        from suite.lora import Prepared
+        from suite.quant.qlinear import QLinear
+
         qname = self.quantizer_for(budget)
         bits = check_bits(budget, qname)
         quantizer = make_quantizer(qname, self.config)

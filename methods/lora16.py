@@ -10,20 +10,23 @@ the original model. Its bits are recorded as 16 whatever ``--bits`` says.
 
 from __future__ import annotations
 
-import torch
-
 from methods.base import Method
-from suite.lora import Prepared, replace_targets, standard_init
-from suite.quant.qlinear import QLinear
 
 
 class LoRA16(Method):
     name = "lora16"
+    summary = "unquantized base, A random, B = 0: the full-precision reference row"
+    default_quantizer = "none"
 
     def quantizer_for(self, budget) -> str:
         return "none"  # the base stays unquantized whatever --quantizer says
 
-    def prepare(self, model, budget, calib, seed: int) -> Prepared:
+    def prepare(self, model, budget, calib, seed: int):
+        import torch
+
+        from suite.lora import Prepared, replace_targets, standard_init
+        from suite.quant.qlinear import QLinear
+
         gen = torch.Generator().manual_seed(seed)
 
         def build(name, linear):

@@ -21,11 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from methods.base import Method
-from methods.layerwise import prepare_standard
-from suite.lora import Prepared, replace_targets, standard_init
 from suite.spec import SpecError
 
 
@@ -42,10 +38,17 @@ class QLoRAConfig:
 
 class QLoRA(Method):
     name = "qlora"
+    summary = "NF-k blockwise absmax base (NF4 at 4 bits), A random, B = 0 (Dettmers et al. 2023)"
     Config = QLoRAConfig
     default_quantizer = "nf"
+    bits = (2, 3, 4)
 
-    def prepare(self, model, budget, calib, seed: int) -> Prepared:
+    def prepare(self, model, budget, calib, seed: int):
+        import torch
+
+        from methods.layerwise import prepare_standard
+        from suite.lora import Prepared, replace_targets, standard_init
+
         quantizer_name = self.quantizer_for(budget)
         if self.config.backend == "bnb":
             if quantizer_name != "nf" or budget.bits != 4:

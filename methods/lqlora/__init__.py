@@ -41,19 +41,14 @@ Choices the paper leaves open, and ours (each a field of :class:`LQLoRAConfig`):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from methods.base import Method
-from methods.lqlora.decompose import STARTS, SVD_KINDS, lq_decompose
-from methods.lqlora.ilp import PAPER_BITS, PAPER_BLOCKS, NFConfig, allocate, candidates
-from suite.lora import Prepared, find_targets, replace_targets, split_factors
-from suite.quant.nf import quantize_nf
-from suite.quant.qlinear import QLinear
-from suite.quant.qtensor import SCALE_DTYPES
 from suite.spec import Budget, SpecError
+
+PAPER_BITS = (2, 3, 4, 8)  # the released code's NF bit widths
+PAPER_BLOCKS = (16, 32, 64, 128, 256)  # and its first-level block sizes
 
 
 def _ints(value: Any, name: str) -> tuple[int, ...]:
@@ -84,6 +79,9 @@ class LQLoRAConfig:
     ilp_time_limit: float = 300.0  # seconds for the solver
 
     def __post_init__(self) -> None:
+        from methods.lqlora.decompose import STARTS, SVD_KINDS
+        from suite.quant.qtensor import SCALE_DTYPES
+
         bits = _ints(self.bits_choices, "bits_choices")
         blocks = _ints(self.block_choices, "block_choices")
         object.__setattr__(self, "bits_choices", bits)
@@ -109,20 +107,15 @@ class LQLoRAConfig:
                 )
 
 
-def budget_bytes(shapes: list[tuple[int, int]], budget: Budget) -> tuple[int, str]:
-    """The byte budget of the target matrices, and how it was read (see the module docs)."""
-    bits = float(budget.bits)
-    if bits.is_integer():
-        ref = NFConfig(int(bits), budget.group_size, "float32")
-        return sum(ref.nbytes(s) for s in shapes), f"as nf{int(bits)}-b{budget.group_size}-fp32"
-    numel = sum(s[0] * s[1] for s in shapes)
-    return int(bits * numel / 8), "average stored bits"
-
-
 class LQLoRA(Method):
     name = "lqlora"
+    summary = (
+        "W = Q + L1L2 by alternating SVD and NF re-quantization; NF bits/blocks per matrix by ILP "
+        "under an average-bits budget; Fisher-weighted option (Guo et al. 2024)"
+    )
     Config = LQLoRAConfig
     default_quantizer = "nf"
+    fractional_bits = True
 
     def needs_calibration_for(self, budget: Budget) -> bool:
         """Only the Fisher-weighted variant reads calibration data."""
@@ -140,137 +133,8 @@ class LQLoRA(Method):
                 "allowed: an integer budget, or allocate=true"
             )
 
-    def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
-        cfg: LQLoRAConfig = self.config
+    def prepare(self, model, budget: Budget, calib, seed: int):
+        from methods.lqlora.search import prepare_lqlora
+
         self.check_budget(budget)
-        targets = find_targets(model, budget.target_modules)
-        fisher = self._fisher(model, targets, calib) if cfg.fisher else None
-        names = list(targets)
-        shapes = [tuple(targets[n].weight.shape) for n in names]
-        limit, rule = budget_bytes(shapes, budget)
-        info: dict[str, Any] = {"config": asdict(self.config), "budget_rule": rule}
-        if cfg.allocate:
-            chosen, ilp_info = self._allocate(targets, fisher, budget, limit, seed)
-            info.update(ilp_info)
-        else:
-            chosen = {
-                n: NFConfig(int(budget.bits), budget.group_size, cfg.scale_dtype) for n in names
-            }
-        info["budget_bits"] = 8.0 * limit / sum(s[0] * s[1] for s in shapes)
-        info["allocation"] = {n: chosen[n].label for n in names}
-        counts: dict[str, int] = {}
-        for c in chosen.values():
-            counts[c.label] = counts.get(c.label, 0) + 1
-        info["allocation_counts"] = dict(sorted(counts.items()))
-        iters: dict[str, int] = {}
-        index = {n: i for i, n in enumerate(names)}
-
-        def build(name: str, linear) -> QLinear:
-            c = chosen[name]
-            w = linear.weight.detach().float()
-            res = lq_decompose(
-                w,
-                budget.rank,
-                c.bits,
-                c.block,
-                c.scale_dtype,
-                cfg.max_iterations,
-                None if fisher is None else fisher[name],
-                cfg.svd,
-                cfg.start,
-                self._generator(seed, index[name], c),
-            )
-            iters[name] = res.iterations
-            qt = quantize_nf(w - res.left @ res.right, c.bits, c.block, c.scale_dtype)
-            a, b = split_factors(res.left, res.right, budget.scaling)
-            return QLinear(qt, a, b, budget.scaling, linear.bias)
-
-        replace_targets(model, budget, build)
-        info["iterations"] = iters
-        info["stored_bits"] = (
-            8.0
-            * sum(layer.base_bytes() for layer in model.modules() if isinstance(layer, QLinear))
-            / sum(s[0] * s[1] for s in shapes)
-        )
-        if calib is not None and cfg.fisher:
-            info["calibration"] = calib.record()
-        return Prepared(model, "packed", "nf", info)
-
-    @staticmethod
-    def _generator(seed: int, index: int, c: NFConfig) -> torch.Generator:
-        return torch.Generator().manual_seed(
-            seed * 1_000_003 + index * 1009 + c.bits * 31 + c.block
-        )
-
-    def _fisher(self, model, targets, calib) -> dict[str, torch.Tensor]:
-        from methods.lqlora.fisher import empirical_fisher
-
-        if calib is None:
-            raise SpecError(
-                "method.lqlora.fisher=true needs calibration data, but none was given; "
-                "allowed: fisher=false, or a run with calibration"
-            )
-        return empirical_fisher(model, targets, calib.windows, self.config.fisher_windows)
-
-    def _allocate(self, targets, fisher, budget: Budget, limit: int, seed: int):
-        cfg: LQLoRAConfig = self.config
-        names = list(targets)
-        options = {
-            n: candidates(
-                targets[n].in_features, cfg.bits_choices, cfg.block_choices, cfg.scale_dtype
-            )
-            for n in names
-        }
-        for n in names:
-            if not options[n]:
-                raise SpecError(
-                    f"no block size in method.lqlora.block_choices {cfg.block_choices} divides "
-                    f"the input width {targets[n].in_features} of {n}; allowed: add a divisor"
-                )
-        shapes = {n: tuple(targets[n].weight.shape) for n in names}
-        sizes = [[c.nbytes(shapes[n]) for c in options[n]] for n in names]
-        floor = sum(min(s) for s in sizes)
-        if floor > limit:
-            raise SpecError(
-                f"bits {budget.bits} is below the smallest storage the search space allows "
-                f"({8.0 * floor / sum(s[0] * s[1] for s in shapes.values()):.4f} bits); allowed: "
-                "a larger budget, or wider method.lqlora.block_choices"
-            )
-        iterations = cfg.ilp_iterations or cfg.max_iterations
-        costs: list[list[float]] = []
-        for i, n in enumerate(names):
-            w = targets[n].weight.detach().float()
-            slack = limit - floor + min(sizes[i])  # the most this matrix can ever take
-            row = []
-            for c, size in zip(options[n], sizes[i], strict=True):
-                if size > slack:  # can never fit: skip the work, keep the ILP's shape
-                    row.append(float("inf"))
-                    continue
-                res = lq_decompose(
-                    w,
-                    budget.rank,
-                    c.bits,
-                    c.block,
-                    c.scale_dtype,
-                    iterations,
-                    None if fisher is None else fisher[n],
-                    cfg.svd,
-                    cfg.start,
-                    self._generator(seed, i, c),
-                )
-                row.append(res.error**2)
-            costs.append(row)
-        keep = [[k for k, v in enumerate(row) if v != float("inf")] for row in costs]
-        result = allocate(
-            [[costs[i][k] for k in ks] for i, ks in enumerate(keep)],
-            [[sizes[i][k] for k in ks] for i, ks in enumerate(keep)],
-            limit,
-            cfg.ilp_time_limit,
-        )
-        chosen = {n: options[n][keep[i][result.choice[i]]] for i, n in enumerate(names)}
-        info = {
-            "ilp_objective": result.objective,
-            "ilp_iterations": iterations,
-            "ilp_candidates": sum(len(k) for k in keep),
-        }
-        return chosen, info
+        return prepare_lqlora(self.config, model, budget, calib, seed)

@@ -33,9 +33,6 @@ from suite.quant.packing import packed_nbytes
 from suite.quant.qtensor import scale_dtype_of
 from suite.spec import SpecError
 
-PAPER_BITS = (2, 3, 4, 8)
-PAPER_BLOCKS = (16, 32, 64, 128, 256)
-
 
 @dataclass(frozen=True)
 class NFConfig:

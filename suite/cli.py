@@ -11,17 +11,11 @@ is written. ``qbench --help``, ``qbench ls`` and ``qbench report`` never import 
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import click
 
 from suite.spec import SpecError
-
-
-def cache_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("QBENCH_CACHE") or "~/.cache/qbench").expanduser()
 
 
 class QbenchGroup(click.Group):
@@ -102,7 +96,7 @@ def run(
     dry_run,
 ) -> None:
     """Run a sweep: methods x bits x ranks x tasks x seeds, each recorded as one MLflow run."""
-    from suite.sweep import build_sweep, expand
+    from suite.sweep import build_sweep
 
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise SpecError(f"device '{device}' is not allowed; allowed: auto, cpu, cuda, cuda:N")
@@ -125,13 +119,12 @@ def run(
         from suite.runner import run_name
         from suite.spec import run_key
 
-        for spec in expand(sweep):
+        for spec in sweep.specs:
             click.echo(f"{run_key(spec)}  {spec.model}  {run_name(spec)}")
         return
-    from rich.console import Console
-
-    from suite.runner import Settings, check_widths, run_sweep
-    from suite.tracking import Tracker, check_uri, resolve_uri
+    from suite.context import Settings, cache_dir_path
+    from suite.runner import run_sweep
+    from suite.tracking import Tracker
 
     settings = Settings(
         cache=cache_dir_path(cache_dir),
@@ -140,9 +133,7 @@ def run(
         use_cache=not no_cache,
         progress=not no_progress,
     )
-    check_uri(resolve_uri(tracking_uri))  # an unreachable store fails before any work
-    check_widths(expand(sweep), settings.cache, Console(stderr=True))
-    tracker = Tracker.connect(tracking_uri, sweep.experiment)
+    tracker = Tracker.connect(tracking_uri, sweep.experiment)  # checks the store, writes nothing
     summary = run_sweep(sweep, tracker, settings)
     click.echo(
         f"{len(summary.finished)} finished, {len(summary.skipped)} skipped, "
@@ -153,27 +144,26 @@ def run(
         sys.exit(1)
 
 
-def cache_dir_path(value: str | None) -> Path:
-    return cache_dir(value)
-
-
 @cli.command(name="ls")
 @click.argument("what", type=click.Choice(["methods", "tasks", "models", "profiles"]))
 def ls(what: str) -> None:
     """List methods, tasks, models or profiles."""
     from suite import models as model_lib
-    from suite.registry import METHODS, TASKS
+    from suite.registry import methods, tasks
 
     if what == "methods":
-        for name, entry in METHODS.items():
-            bits = "16 (unquantized)" if entry.bits == (16,) else ",".join(map(str, entry.bits))
-            if entry.fractional_bits:
+        for name, method in methods().items():
+            if method.default_quantizer == "none":
+                bits = "16 (unquantized)"
+            else:
+                bits = ",".join(map(str, method.bits))
+            if method.fractional_bits:
                 bits += ",fractional"
-            data = "calibration" if entry.needs_calibration else "no data"
-            click.echo(f"{name:<10} bits {bits:<16} {data:<12} {entry.summary}")
+            data = "calibration" if method.needs_calibration() else "no data"
+            click.echo(f"{name:<10} bits {bits:<16} {data:<12} {method.summary}")
     elif what == "tasks":
-        for name, entry in TASKS.items():
-            click.echo(f"{name:<12} {entry.summary}")
+        for name, task in tasks().items():
+            click.echo(f"{name:<12} {task.summary}")
     elif what == "models":
         for name, spec in model_lib.BUILTIN.items():
             click.echo(f"{name:<16} built-in: {spec.summary}; {spec.note}")
@@ -203,6 +193,7 @@ def models() -> None:
 def pull(name: str, cache_dir: str | None, force: bool) -> None:
     """Fetch a built-in model once and cache it as a safetensors checkpoint."""
     from suite import models as model_lib
+    from suite.context import cache_dir_path
 
     if name not in model_lib.BUILTIN:
         raise SpecError(f"unknown built-in model '{name}'; allowed: {', '.join(model_lib.BUILTIN)}")
@@ -215,6 +206,7 @@ def pull(name: str, cache_dir: str | None, force: bool) -> None:
 def list_models(cache_dir: str | None) -> None:
     """Built-in models and whether each is cached."""
     from suite import models as model_lib
+    from suite.context import cache_dir_path
 
     cache = cache_dir_path(cache_dir)
     for name in model_lib.BUILTIN:

@@ -26,7 +26,7 @@ class Prepared:
     """A model with a frozen base and trainable LoRA A/B on every target layer."""
 
     model: nn.Module
-    storage: str  # "packed" | "fake" | "dense"
+    storage: str  # "packed" (real packed codes) | "dense" (an unquantized base)
     quantizer: str  # the quantizer used for the base, or "none"
     info: dict[str, Any] = field(default_factory=dict)  # method-specific record
 

@@ -1,103 +1,56 @@
-"""Lazy name tables for methods, tasks and built-in models, with did-you-mean errors.
+"""The tables of methods and tasks, found from their own modules, with did-you-mean errors.
 
-Nothing here imports torch: an entry is a ``"module:attr"`` string plus the metadata that
-``qbench ls`` and input validation need. ``load`` imports the target only when asked.
+A method is a subclass of :class:`methods.base.Method` defined in a module of the ``methods``
+package; a task is a subclass of :class:`tasks.base.Task` defined in a module of the ``tasks``
+package. Each declares itself once, in its class attributes (a method: ``name``, ``summary``,
+``Config``, ``default_quantizer``, ``init_uses_data``, ``bits``, ``fractional_bits``); adding
+one is adding its module. Modules named in ``$QBENCH_PLUGINS`` (comma-separated import paths)
+and in the ``qbench.plugins`` entry-point group are searched too, so a method or task can live
+outside this repository.
 
-    >>> from suite.registry import METHODS, lookup
-    >>> lookup(METHODS, "method", "qlora").needs_calibration
+Finding them imports the modules: method and task modules import torch only inside their
+functions, so ``qbench --help``, ``qbench ls`` and input validation stay torch-free.
+
+    >>> sorted(methods())[:3]
+    ['apiq', 'cloq', 'gptq-lora']
+    >>> lookup(methods(), "method", "qlora").needs_calibration()
     False
+    >>> lookup(tasks(), "task", "wikitxt2")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    suite.spec.SpecError: unknown task 'wikitxt2' (did you mean 'wikitext2'?); allowed: ...
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
-from dataclasses import dataclass
+import os
+import pkgutil
+from importlib import metadata
 from typing import Any
 
 from suite.spec import SpecError
 
-
-@dataclass(frozen=True)
-class Entry:
-    target: str  # "module:attr"
-    summary: str
-    bits: tuple[int, ...] = (2, 3, 4, 8)
-    fractional_bits: bool = False
-    needs_calibration: bool = False
-    quantizer: str = ""  # the method's own quantizer, from its paper
+PLUGINS_ENV = "QBENCH_PLUGINS"
+PLUGIN_GROUP = "qbench.plugins"
 
 
-METHODS: dict[str, Entry] = {
-    "qlora": Entry(
-        "methods.qlora:QLoRA",
-        "NF-k blockwise absmax base (NF4 at 4 bits), A random, B = 0 (Dettmers et al. 2023)",
-        bits=(2, 3, 4),
-        quantizer="nf",
-    ),
-    "loftq": Entry(
-        "methods.loftq:LoftQ",
-        "NF-k base (block 64), T alternating steps Q = q(W - sBA), sBA = SVD_r(W - Q) "
-        "(Li et al. 2024)",
-        bits=(2, 3, 4),
-        quantizer="nf",
-    ),
-    "cloq": Entry(
-        "methods.cloq:CLoQ",
-        "GPTQ INT-k base (group 64), closed-form calibrated init sBA = R^-1 SVD_r(R(W - Q)^T), "
-        "R^T R = H (Deng et al. 2025)",
-        bits=(2, 3, 4, 8),
-        needs_calibration=True,
-        quantizer="gptq",
-    ),
-    "gptq-lora": Entry(
-        "methods.gptq_lora:GPTQLoRA",
-        "GPTQ INT-k base as cloq, A random, B = 0: isolates CLoQ's initialization",
-        bits=(2, 3, 4, 8),
-        needs_calibration=True,
-        quantizer="gptq",
-    ),
-    "apiq": Entry(
-        "methods.apiq:ApiQ",
-        "INT-k base (group 64) with learnable clipping; clipping and LoRA A/B trained to match the "
-        "full-precision block outputs on calibration data (Liao et al. 2024)",
-        bits=(2, 3, 4, 8),
-        needs_calibration=True,
-        quantizer="int",
-    ),
-    "lqlora": Entry(
-        "methods.lqlora:LQLoRA",
-        "W = Q + L1L2 by alternating SVD and NF re-quantization; NF bits/blocks per matrix by ILP "
-        "under an average-bits budget; Fisher-weighted option (Guo et al. 2024)",
-        bits=(2, 3, 4, 8),
-        fractional_bits=True,
-        quantizer="nf",
-    ),
-    "lora16": Entry(
-        "methods.lora16:LoRA16",
-        "unquantized base, A random, B = 0: the full-precision reference row",
-        bits=(16,),
-        quantizer="none",
-    ),
-}
+def methods() -> dict[str, Any]:
+    """``{name: Method subclass}`` of every method found, sorted by name."""
+    from methods.base import Method
 
-TASKS: dict[str, Entry] = {
-    "wikitext2": Entry(
-        "tasks.wikitext2:WikiText2",
-        "WikiText-2 raw: fine-tune on train, perplexity on test (2048-token windows)",
-    ),
-    "gsm8k": Entry(
-        "tasks.gsm8k:GSM8K",
-        "GSM8K: fine-tune on worked solutions, zero-shot greedy exact answer on test",
-    ),
-    "commonsense": Entry(
-        "tasks.commonsense:Commonsense",
-        "Commonsense-170K fine-tuning; BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC-e/c, OBQA",
-    ),
-}
+    return dict(_found("methods", Method, _plugins()))
 
 
-def lookup(table: dict[str, Entry], kind: str, name: str) -> Entry:
+def tasks() -> dict[str, Any]:
+    """``{name: Task subclass}`` of every task found, sorted by name."""
+    from tasks.base import Task
+
+    return dict(_found("tasks", Task, _plugins()))
+
+
+def lookup(table: dict[str, Any], kind: str, name: str) -> Any:
     """The entry for ``name``, or a SpecError naming it, the allowed names and a close match."""
     if name in table:
         return table[name]
@@ -110,7 +63,39 @@ def unknown(kind: str, name: str, allowed: list[str]) -> str:
     return f"unknown {kind} '{name}'{hint}; allowed: {', '.join(allowed)}"
 
 
-def load(entry: Entry) -> Any:
-    """Import and return the object an entry points to."""
-    module, _, attr = entry.target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+def _plugins() -> tuple[str, ...]:
+    named = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
+    points = [ep.value for ep in metadata.entry_points(group=PLUGIN_GROUP)]
+    return tuple(dict.fromkeys([*named, *points]))
+
+
+@functools.lru_cache(maxsize=16)
+def _found(package: str, base: type, plugins: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """(name, class) pairs of ``base`` subclasses defined in ``package``'s modules and plugins."""
+    root = importlib.import_module(package)
+    names = [f"{package}.{m.name}" for m in pkgutil.iter_modules(root.__path__)]
+    found: dict[str, Any] = {}
+    for module_name in [*names, *plugins]:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            if module_name in plugins:
+                raise SpecError(
+                    f"plugin module '{module_name}' could not be imported ({err}); allowed: "
+                    f"importable module paths in ${PLUGINS_ENV}"
+                ) from None
+            raise
+        for obj in vars(module).values():
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, base)
+                and obj.__module__ == module.__name__
+                and getattr(obj, "name", "")
+            ):
+                if obj.name in found and found[obj.name] is not obj:
+                    raise SpecError(
+                        f"{package} name '{obj.name}' is declared twice: by "
+                        f"{found[obj.name].__module__} and {obj.__module__}"
+                    )
+                found[obj.name] = obj
+    return tuple(sorted(found.items()))

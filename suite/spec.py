@@ -3,9 +3,11 @@
 Everything a run depends on lives in these dataclasses; CLI flags, YAML sweep files and
 ``--set key=value`` overrides all fill the same fields, and unknown keys are errors.
 
-    >>> from suite.spec import Budget, RunSpec, run_key
     >>> Budget(bits=2, rank=16).scaling
     1.0
+    >>> Budget(bits=5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    suite.spec.SpecError: bits 5 is not allowed; allowed: 2, 3, 4, 8 (fractional ...)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -32,7 +34,8 @@ def _require(cond: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class Budget:
-    """What every method in one comparison must honour (design.md §3)."""
+    """What every method in one comparison must honour: bits, group size, rank, alpha, targets,
+    and the quantizer (None: each method's own, from its paper)."""
 
     bits: float = 4
     group_size: int = 64
@@ -251,14 +254,3 @@ def coerce(cls: type, name: str, raw: Any) -> Any:
             f"{name}={raw!r} is not a valid {ftype}; give a value of that type"
         ) from None
     return text
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A named bundle of defaults (suite/profiles/*.yaml); every field can be overridden."""
-
-    name: str
-    data: str
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
-    train_by_task: dict[str, dict[str, Any]] = field(default_factory=dict)
-    eval_by_task: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -3,11 +3,13 @@
 Precedence, lowest first: the dataclass defaults, the profile (suite/profiles/<name>.yaml, with
 its per-task sections), the YAML sweep file, the CLI flags, then ``--set section.field=value``
 (sections: budget, calib, train, eval, and ``method.<name>.<field>`` for a method's own knobs).
-Everything is checked here, before any model is loaded: names, bits per method, ranks, keys.
+Everything is checked here, once, before any model is loaded: names, bits per method, ranks,
+keys, every dataclass field. :func:`build_sweep` expands the sweep into its RunSpecs once and
+keeps them on the Sweep (``sweep.specs``); nothing downstream expands it again.
 
-    >>> sweep = build_sweep(methods=["qlora"], bits=["4"])
-    >>> [s.method for s in expand(sweep)]
-    ['qlora']
+    >>> sweep = build_sweep(methods="qlora,lora16", bits="2,4", models="synthetic:tiny")
+    >>> [(s.method, s.budget.bits) for s in sweep.specs]
+    [('qlora', 2), ('qlora', 4), ('lora16', 16)]
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 import yaml
 
 from suite import models as model_names
-from suite.registry import METHODS, TASKS, lookup, unknown
+from suite import registry
+from suite.registry import lookup, unknown
 from suite.spec import (
     SECTIONS,
     UNQUANTIZED_BITS,
@@ -29,6 +32,7 @@ from suite.spec import (
     SpecError,
     coerce,
     field_names,
+    run_key,
 )
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -71,6 +75,7 @@ class Sweep:
     data: str
     experiment: str
     sets: tuple[tuple[str, Any], ...]
+    specs: tuple[RunSpec, ...] = ()  # the expanded, validated runs (filled by build_sweep)
 
 
 def _list(value: Any) -> list[str]:
@@ -154,43 +159,28 @@ def build_sweep(
         experiment=str(pick(experiment, "experiment", "qbench")),
         sets=tuple(all_sets),
     )
-    validate(sweep)
-    return sweep
+    _check_axes(sweep)
+    return dataclasses.replace(sweep, specs=tuple(_expand(sweep)))
 
 
-def validate(sweep: Sweep) -> None:
+def _check_axes(sweep: Sweep) -> None:
+    """The names and numbers of the sweep's axes, in the order a user reads the flags."""
     for name in sweep.models:
         model_names.resolve(name)
+    known_tasks = registry.tasks()
     for name in sweep.tasks:
-        lookup(TASKS, "task", name)
+        lookup(known_tasks, "task", name)
+    known_methods = registry.methods()
     for name in sweep.methods:
-        entry = lookup(METHODS, "method", name)
+        method_cls = lookup(known_methods, "method", name)
         for b in sweep.bits:
             Budget(bits=b)  # the general rule first
-            if entry.bits == (UNQUANTIZED_BITS,):
-                continue
-            if (float(b).is_integer() and int(b) in entry.bits) or (
-                entry.fractional_bits and not float(b).is_integer()
-            ):
-                continue
-            allowed = ", ".join(map(str, entry.bits))
-            frac = " or a fractional budget such as 2.5" if entry.fractional_bits else ""
-            raise SpecError(f"bits {b} is not allowed for {name}; allowed: {allowed}{frac}")
+            method_cls.check_bits(b)
     for r in sweep.ranks:
         Budget(rank=r)
     for s in sweep.seeds:
         if s < 0:
             raise SpecError(f"seed {s} is not allowed; allowed: an integer >= 0")
-    prof = load_profile(sweep.profile)
-    from tasks.base import parse_source
-
-    parse_source(sweep.data or prof.get("data", "sample"))
-    split_sets(sweep.sets, sweep.methods)
-    from suite.registry import load as load_entry
-
-    for spec in expand(sweep):  # builds every dataclass, so every value is checked
-        method = load_entry(METHODS[spec.method]).from_overrides(dict(spec.method_config))
-        method.check_budget(spec.budget)
 
 
 def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -200,7 +190,7 @@ def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     for key, value in sets:
         parts = key.split(".")
         if parts[0] == "method" and len(parts) == 3:
-            lookup(METHODS, "method", parts[1])
+            lookup(registry.methods(), "method", parts[1])
             per_method.setdefault(parts[1], {})[parts[2]] = value
             continue
         if len(parts) != 2 or parts[0] not in SECTIONS:
@@ -233,31 +223,34 @@ def _section(cls, *layers: dict[str, Any]) -> Any:
     return cls(**merged)
 
 
-def expand(sweep: Sweep) -> list[RunSpec]:
-    """Every (model, method, bits, rank, task, seed) combination, deduplicated, in order."""
-    from suite.registry import load as load_entry
+def _expand(sweep: Sweep) -> list[RunSpec]:
+    """Every (model, method, bits, rank, task, seed) combination, deduplicated, in order.
+
+    Building each dataclass checks every value; each method checks its budget.
+    """
+    from tasks.base import parse_source
 
     prof = load_profile(sweep.profile)
     sections, per_method = split_sets(sweep.sets, sweep.methods)
     data = sweep.data or prof.get("data", "sample")
+    parse_source(data)
     specs: dict[str, RunSpec] = {}
-    from suite.spec import run_key
-
+    known_methods, known_tasks = registry.methods(), registry.tasks()
     for model in sweep.models:
         for method in sweep.methods:
-            entry = METHODS[method]
-            method_cls = load_entry(entry)
+            method_cls = known_methods[method]
             method_obj = method_cls.from_overrides(per_method.get(method, {}))
             for bits in sweep.bits:
-                if entry.bits == (UNQUANTIZED_BITS,):
+                if method_cls.default_quantizer == "none":
                     bits = UNQUANTIZED_BITS
                 for rank in sweep.ranks:
                     budget = _section(
                         Budget, prof.get("budget"), sections["budget"], {"bits": bits}
                     )
                     budget = dataclasses.replace(budget, rank=rank)
+                    method_obj.check_budget(budget)
                     for task in sweep.tasks:
-                        task_obj = load_entry(TASKS[task])()
+                        task_obj = known_tasks[task]()
                         for seed in sweep.seeds:
                             spec = RunSpec(
                                 model=model,

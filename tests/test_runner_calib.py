@@ -17,7 +17,7 @@ from methods.qlora import QLoRA
 from suite.calibration import build_calibration
 from suite.runner import Settings, prepare_key, run_sweep
 from suite.spec import Budget, CalibSpec, EvalSpec, RunSpec, SpecError, TrainSpec
-from suite.sweep import build_sweep, expand
+from suite.sweep import build_sweep
 from suite.tracking import Tracker
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -95,7 +95,7 @@ def specs(method: str, quantizer: str | None, seed: int) -> RunSpec:
         ranks="4",
         sets=[f"calib.seed={seed}"] + ([f"budget.quantizer={quantizer}"] if quantizer else []),
     )
-    return expand(sweep)[0]
+    return sweep.specs[0]
 
 
 def test_calibration_follows_the_quantizer():

@@ -5,12 +5,12 @@ import dataclasses
 import pytest
 
 from suite.spec import Budget, SpecError, run_key
-from suite.sweep import build_sweep, expand
+from suite.sweep import build_sweep
 
 
 def test_run_key_is_stable_and_changes_with_any_field():
-    spec = expand(build_sweep(methods="qlora"))[0]
-    again = expand(build_sweep(methods="qlora"))[0]
+    spec = build_sweep(methods="qlora").specs[0]
+    again = build_sweep(methods="qlora").specs[0]
     assert run_key(spec) == run_key(again)
     changed = dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=1e-5))
     assert run_key(changed) != run_key(spec)
@@ -18,16 +18,16 @@ def test_run_key_is_stable_and_changes_with_any_field():
 
 
 def test_precedence_profile_then_set():
-    quick = expand(build_sweep(methods="qlora"))[0]
+    quick = build_sweep(methods="qlora").specs[0]
     assert quick.train.steps == 24  # from suite/profiles/quick.yaml
-    spec = expand(build_sweep(methods="qlora", sets=["train.steps=7", "eval.seq_len=128"]))[0]
+    spec = build_sweep(methods="qlora", sets=["train.steps=7", "eval.seq_len=128"]).specs[0]
     assert (spec.train.steps, spec.eval.seq_len) == (7, 128)
-    paper = expand(build_sweep(methods="qlora", profile="paper", data="sample"))[0]
+    paper = build_sweep(methods="qlora", profile="paper", data="sample").specs[0]
     assert (paper.calib.n_windows, paper.calib.seq_len, paper.train.epochs) == (128, 2048, 3)
 
 
 def test_lora16_runs_once_at_16_bits_whatever_the_bits():
-    specs = expand(build_sweep(methods="qlora,lora16", bits="2,4"))
+    specs = build_sweep(methods="qlora,lora16", bits="2,4").specs
     assert sorted((s.method, s.budget.bits) for s in specs) == [
         ("lora16", 16),
         ("qlora", 2),

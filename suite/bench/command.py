@@ -103,18 +103,17 @@ def bench(
 
     from suite import models
     from suite.bench import report, workloads
-    from suite.cli import cache_dir as resolve_cache
+    from suite.context import cache_dir_path as resolve_cache
 
     if not torch.cuda.is_available():
         raise SpecError("qbench bench needs a CUDA device; allowed: run it on a GPU machine")
     models.resolve(model)
     from suite.bench.prepare import method_settings, prepare_rows
-    from suite.registry import METHODS
+    from suite.registry import lookup, methods
 
     prep_methods = [m for m in prepare_methods.split(",") if m]
-    unknown = [m for m in prep_methods if m not in METHODS]
-    if unknown:
-        raise SpecError(f"unknown method '{unknown[0]}'; allowed: {', '.join(METHODS)}")
+    for name in prep_methods:
+        lookup(methods(), "method", name)
     prep_settings = method_settings(method_set)
     names = configs.split(",") if configs else list(workloads.CONFIGS)
     for name in names:

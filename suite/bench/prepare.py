@@ -1,14 +1,14 @@
 """The benchmark's prepare part: each method's prepare at scale, on the harness's own path.
 
-For every method asked for, :func:`suite.runner.prepare_model` runs exactly what ``qbench run``
+For every method asked for, :func:`suite.prepare.prepare_model` runs exactly what ``qbench run``
 runs before training: a GPU copy of the base (the original waits on the host), the calibration
 windows (``windows`` x ``seq_len`` tokens of the synthetic train split) and the holdout Gram
 matrices, the method's block-by-block prepare with the Calibrator where it needs data, and the
 init metrics. ``prepare s`` and ``prepare peak GiB`` are the prepare phase's wall time and
 ``max_memory_allocated`` (:class:`suite.measure.Phase`), the working copy of the base included.
-Nothing is cached: every method is prepared from scratch.
+Nothing is cached: every method is prepared from scratch. It runs on a GPU (``qbench bench``)::
 
-    >>> # rows = list(prepare_rows("synthetic:llama2-7b", ["cloq"], 2, 64, 128, 2048, {}, cache))
+    rows = list(prepare_rows("synthetic:llama2-7b", ["cloq"], 2, 64, 128, 2048, {}, cache))
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from typing import Any
 def method_settings(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """{method: {key: value}} from ``method.<name>.<field>=VALUE`` strings, as ``qbench run
     --set`` takes them; unknown methods or fields and any other section are a SpecError."""
-    from suite.registry import METHODS
-    from suite.registry import load as load_entry
+    from suite.registry import methods
     from suite.spec import SpecError
     from suite.sweep import parse_sets, split_sets
 
@@ -34,7 +33,7 @@ def method_settings(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
             "(e.g. method.apiq.epochs=2)"
         )
     for method, values in per_method.items():
-        load_entry(METHODS[method]).from_overrides(values)  # unknown fields fail here
+        methods()[method].from_overrides(values)  # unknown fields fail here
     return per_method
 
 
@@ -45,7 +44,7 @@ def prepare_rows(
     rank: int,
     windows: int,
     seq_len: int,
-    settings: dict[str, dict[str, str]],
+    settings_by_method: dict[str, dict[str, str]],
     cache: Path,
     device: str = "cuda",
 ) -> Iterator[dict[str, Any]]:
@@ -53,18 +52,16 @@ def prepare_rows(
     import torch
     from rich.console import Console
 
-    from suite import models, runner
+    from suite import contract as C
+    from suite.context import RunContext, Settings
+    from suite.prepare import load_base, method_of, prepare_model
     from suite.progress import Bars
     from suite.spec import Budget, CalibSpec, EvalSpec, RunSpec, TrainSpec
 
     console = Console(stderr=True)
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    base, tokenizer = models.load(models.resolve(model_name), cache, device, dtype)
-    if device.startswith("cuda"):
-        base.to("cpu")
-        torch.cuda.empty_cache()
-    options = runner.Settings(cache=cache, device=device, use_cache=False)
-    calibrations: dict[str, tuple] = {}
+    settings = Settings(cache=cache, device=device, use_cache=False)
+    ctx = RunContext.create(settings, "bench", console=console)
+    base, tokenizer = load_base(ctx, model_name)
     for method in methods:
         spec = RunSpec(
             model=model_name,
@@ -75,33 +72,23 @@ def prepare_rows(
             train=TrainSpec(),
             eval=EvalSpec(),
             data="synthetic",
-            method_config=tuple(sorted(settings.get(method, {}).items())),
+            method_config=tuple(sorted(settings_by_method.get(method, {}).items())),
         )
-        runner.method_of(spec).check_budget(spec.budget)
+        method_of(spec).check_budget(spec.budget)
         with Bars(console) as bars:
-            prepared, metrics, _ = runner.prepare_model(
-                base,
-                tokenizer,
-                spec,
-                runner.prepare_key(spec),
-                options,
-                device,
-                bars,
-                console,
-                calibrations,
-            )
+            ctx.bars = bars
+            metrics = prepare_model(ctx, base, tokenizer, spec).metrics
         row = {
             "config": f"{method} {bits:g}-bit prepare",
-            "effective_bits": metrics["quant/effective_bits"],
-            "base_bytes": metrics["quant/base_bytes"],
-            "prepare_s": metrics["prepare/wall_s"],
-            "prepare_peak_bytes": metrics["prepare/peak_mem_bytes"],
-            "init_weight_err": metrics["init/weight_err"],
-            "init_calib_err": metrics.get("init/calib_err"),
+            "effective_bits": metrics[C.EFFECTIVE_BITS],
+            "base_bytes": metrics[C.BASE_BYTES],
+            "prepare_s": metrics[C.phase_metric("prepare", C.WALL_S)],
+            "prepare_peak_bytes": metrics[C.phase_metric("prepare", C.PEAK_MEM_BYTES)],
+            "init_weight_err": metrics[C.INIT_WEIGHT_ERR],
+            "init_calib_err": metrics.get(C.INIT_CALIB_ERR),
             "calib_tokens": windows * seq_len,
             "method_config": dict(spec.method_config),
         }
-        del prepared
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
         yield row

@@ -1,9 +1,31 @@
-# Nightly regression run and its baseline.  NIGHTLY_URI: tracking store (default: qbench's own).
+# Development targets (lint, format, typecheck, test) and the nightly regression run.
+# NIGHTLY_URI: the nightly tracking store (default: qbench's own).
 NIGHTLY_URI ?=
 # The qbench command (e.g. .venv/bin/qbench when the virtual environment is not activated).
 QBENCH ?= qbench
 
-.PHONY: nightly nightly-baseline
+# The Python of the virtual environment the README sets up.
+PYTHON ?= .venv/bin/python
+
+.PHONY: lint format typecheck test nightly nightly-baseline
+
+# ruff's lint rules and formatting check (pyproject.toml [tool.ruff]).
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+# Rewrite files into ruff's format and apply its safe fixes.
+format:
+	$(PYTHON) -m ruff check --fix .
+	$(PYTHON) -m ruff format .
+
+# mypy on the core packages (pyproject.toml [tool.mypy] lists them).
+typecheck:
+	$(PYTHON) -m mypy
+
+# The default test run: the README's test command.
+test:
+	$(PYTHON) -m pytest
 
 # Sweep results/nightly.yaml, write results/leaderboard.{md,html}, compare with the baseline.
 nightly:

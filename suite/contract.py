@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from contextlib import closing
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from suite.spec import SpecError
 
@@ -230,8 +230,7 @@ def primary_metric(task: str) -> str | None:
     return eval_metric(task, cls.primary_metric) if cls is not None else None
 
 
-def _task_class(name: str):
-    from suite.registry import TASKS, load
+def _task_class(name: str) -> Any:
+    from suite.registry import tasks
 
-    entry = TASKS().get(name)
-    return load(entry) if entry is not None else None
+    return tasks().get(name)

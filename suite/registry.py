@@ -70,7 +70,7 @@ def _plugins() -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def _found(package: str, base: type, plugins: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+def _found(package: str, base: Any, plugins: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
     """(name, class) pairs of ``base`` subclasses defined in ``package``'s modules and plugins."""
     root = importlib.import_module(package)
     names = [f"{package}.{m.name}" for m in pkgutil.iter_modules(root.__path__)]
@@ -86,16 +86,15 @@ def _found(package: str, base: type, plugins: tuple[str, ...]) -> tuple[tuple[st
                 ) from None
             raise
         for obj in vars(module).values():
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, base)
-                and obj.__module__ == module.__name__
-                and getattr(obj, "name", "")
-            ):
-                if obj.name in found and found[obj.name] is not obj:
-                    raise SpecError(
-                        f"{package} name '{obj.name}' is declared twice: by "
-                        f"{found[obj.name].__module__} and {obj.__module__}"
-                    )
-                found[obj.name] = obj
+            if not (isinstance(obj, type) and issubclass(obj, base)):
+                continue
+            name: str = getattr(obj, "name", "")
+            if not name or obj.__module__ != module.__name__:
+                continue
+            if name in found and found[name] is not obj:
+                raise SpecError(
+                    f"{package} name '{name}' is declared twice: by "
+                    f"{found[name].__module__} and {obj.__module__}"
+                )
+            found[name] = obj
     return tuple(sorted(found.items()))

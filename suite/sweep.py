@@ -210,7 +210,7 @@ def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     return sections, per_method
 
 
-def _section(cls, *layers: dict[str, Any]) -> Any:
+def _section(cls: type, *layers: dict[str, Any] | None) -> Any:
     merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in (layer or {}).items():

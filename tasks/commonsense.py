@@ -42,38 +42,14 @@ that says to pass a local directory holding it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
+from tasks.commonsense_sets import HUB, SETS, check_set
 from tasks.extract import choice_complete, extract_choice
 from tasks.generation import StopRule, generate
 
-SETS = (
-    "boolq",
-    "piqa",
-    "siqa",
-    "hellaswag",
-    "winogrande",
-    "arc_easy",
-    "arc_challenge",
-    "openbookqa",
-)
-# set -> (hub id, config, evaluation split)
-HUB: Mapping[str, tuple[str, str | None, str]] = MappingProxyType(
-    {
-        "boolq": ("google/boolq", None, "validation"),
-        "piqa": ("ybisk/piqa", None, "validation"),
-        "siqa": ("allenai/social_i_qa", None, "validation"),
-        "hellaswag": ("Rowan/hellaswag", None, "validation"),
-        "winogrande": ("allenai/winogrande", "winogrande_xl", "validation"),
-        "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test"),
-        "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test"),
-        "openbookqa": ("allenai/openbookqa", "main", "test"),
-    }
-)
 TRAIN_FILE = ("commonsense_170k", "train.json")
 TEMPLATE = (
     "Below is an instruction that describes a task. Write a response that appropriately "
@@ -92,8 +68,7 @@ def root(source: DataSource) -> Path:
 
 def read_rows(source: DataSource, subset: str, limit: int = 0) -> list[dict[str, Any]]:
     """The evaluation rows of one set in its hub schema (the first ``limit`` if > 0)."""
-    if subset not in HUB:
-        raise ValueError(f"unknown commonsense set '{subset}'; allowed: {', '.join(SETS)}")
+    check_set(subset)
     hub_id, config, split = HUB[subset]
     if source.kind == "hub":
         import datasets
@@ -232,14 +207,14 @@ class Commonsense(Task):
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
         protocol = self.protocol_name(spec)
+        rows_by_set = {subset: read_rows(source, subset, spec.max_items) for subset in SETS}
         if protocol.startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_commonsense
 
-            return evaluate_commonsense(model, tokenizer, spec, source, protocol, progress)
-        items = []  # (set, instruction, gold)
-        for subset in SETS:
-            for row in read_rows(source, subset, spec.max_items):
-                items.append((subset, *instruction(subset, row)))
+            return evaluate_commonsense(model, tokenizer, spec, rows_by_set, protocol, progress)
+        items = [  # (set, instruction, gold)
+            (subset, *instruction(subset, row)) for subset in SETS for row in rows_by_set[subset]
+        ]
         prompts = [fill(text) for _, text, _ in items]
         if progress:
             progress(0, total=len(prompts))

@@ -130,13 +130,14 @@ class GSM8K(Task):
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
         protocol = self.protocol_name(spec)
-        if protocol.startswith("lm-eval"):
-            from tasks.lm_eval_protocols import evaluate_gsm8k
-
-            return evaluate_gsm8k(model, tokenizer, spec, source, protocol, progress)
         items = read_items(source, "test", spec.max_items)
         if not items:
             raise ValueError("the GSM8K test split is empty")
+        if protocol.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import evaluate_gsm8k
+
+            shots = read_items(source, "train")
+            return evaluate_gsm8k(model, tokenizer, spec, items, shots, protocol, progress)
         sampling = PARITY_SAMPLING if protocol.startswith("sample") else Sampling()
         prompts = [prompt(r["question"]) for r in items]
         if progress:

@@ -97,7 +97,8 @@ class WikiText2(Task):
         if protocol.startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_wikitext
 
-            return evaluate_wikitext(model, tokenizer, spec, source, protocol, progress)
+            lines = read_lines(source, "test")
+            return evaluate_wikitext(model, tokenizer, spec, lines, protocol, progress)
         split = "validation" if protocol.startswith("ppl-valid") else "test"
         ids = joined_ids(tokenizer, source, split)
         wins = windows(ids, spec.seq_len, spec.max_windows)

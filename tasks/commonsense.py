@@ -48,7 +48,6 @@ from typing import Any
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
 from tasks.commonsense_sets import HUB, SETS, check_set
 from tasks.extract import choice_complete, extract_choice
-from tasks.generation import StopRule, generate
 
 TRAIN_FILE = ("commonsense_170k", "train.json")
 TEMPLATE = (
@@ -246,7 +245,7 @@ class Commonsense(Task):
 
 def _generate_by_set(model, tokenizer, items, prompts, spec, progress):
     """One batched generation over every item; each row's stop rule knows its set."""
-    from tasks.generation import Generation
+    from tasks.generation import Generation, StopRule, generate
 
     merged = Generation([""] * len(items), [0] * len(items), [0] * len(items), [""] * len(items))
     for subset in SETS:

@@ -47,7 +47,6 @@ from types import MappingProxyType
 from tasks import gsm8k_synth
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
 from tasks.extract import extract_number, format_number, gold_number
-from tasks.generation import Sampling, StopRule, generate
 
 HUB_ID = ("openai/gsm8k", "main")
 FILES = MappingProxyType({"train": "train.jsonl", "test": "test.jsonl"})
@@ -56,7 +55,8 @@ QUESTION_PROMPT = (
     "\nAnswer the above question. First think step by step and then answer the final number.\n"
 )
 ANSWER_PROMPT = "The final answer is: "
-PARITY_SAMPLING = Sampling(temperature=0.1, top_k=40, top_p=0.95, seed=42)
+# tasks.generation.Sampling settings of the sample-t0.1 protocol
+PARITY_SAMPLING = MappingProxyType({"temperature": 0.1, "top_k": 40, "top_p": 0.95, "seed": 42})
 ANSWER_LINE = re.compile(
     r"(?:####|the final answer is:?)[ \t]*[-$]?[ \t]*\$?\d[\d,]*(?:\.\d+)?[^\n]*\n", re.IGNORECASE
 )
@@ -138,7 +138,9 @@ class GSM8K(Task):
 
             shots = read_items(source, "train")
             return evaluate_gsm8k(model, tokenizer, spec, items, shots, protocol, progress)
-        sampling = PARITY_SAMPLING if protocol.startswith("sample") else Sampling()
+        from tasks.generation import Sampling, StopRule, generate
+
+        sampling = Sampling(**PARITY_SAMPLING) if protocol.startswith("sample") else Sampling()
         prompts = [prompt(r["question"]) for r in items]
         if progress:
             progress(0, total=len(prompts))

@@ -42,10 +42,12 @@ that says to pass a local directory holding it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from tasks.base import DataSource, EvalResult, Task, supervised_examples
+from tasks.base import DataSource, Direction, EvalResult, Task, supervised_examples
 from tasks.commonsense_sets import HUB, SETS, check_set
 from tasks.extract import choice_complete, extract_choice
 
@@ -167,12 +169,12 @@ def fill(instruction_text: str, input_text: str = "") -> str:
     return TEMPLATE.format(instruction=instruction_text)
 
 
-def _metric_names() -> dict[str, str]:
-    names = {"acc_mean": "max", "lm-eval/acc_mean": "max", "lm-eval/acc_norm_mean": "max"}
+def _metric_names() -> Mapping[str, Direction]:
+    """Every metric of both protocols: accuracies, all higher-better."""
+    names = ["acc_mean", "lm-eval/acc_mean", "lm-eval/acc_norm_mean"]
     for s in SETS:
-        for metric in (f"{s}/acc", f"lm-eval/{s}/acc", f"lm-eval/{s}/acc_norm"):
-            names[metric] = "max"
-    return names
+        names += [f"{s}/acc", f"lm-eval/{s}/acc", f"lm-eval/{s}/acc_norm"]
+    return MappingProxyType(dict.fromkeys(names, "higher"))
 
 
 class Commonsense(Task):
@@ -184,7 +186,8 @@ class Commonsense(Task):
         "'the correct answer is' (LLM-Adapters)",
         "lm-eval-mc": "8 sets, lm-eval zero-shot log-likelihood multiple choice (acc, acc_norm)",
     }
-    directions = _metric_names()
+    metrics = _metric_names()
+    primary_metric = "acc_mean"
 
     def protocol_name(self, spec) -> str:
         base = super().protocol_name(spec)

@@ -106,11 +106,14 @@ class GSM8K(Task):
         "sample-t0.1": "as greedy but sampled: T=0.1, top-k 40, top-p 0.95, seed 42 (LoftQ/ApiQ)",
         "lm-eval-5shot": "lm-eval gsm8k: 5-shot, greedy until 'Question:', exact match",
     }
-    directions = {
-        "acc": "max",
-        "lm-eval/exact_match": "max",
-        "lm-eval/exact_match_flexible": "max",
-    }
+    metrics = MappingProxyType(
+        {
+            "acc": "higher",
+            "lm-eval/exact_match": "higher",
+            "lm-eval/exact_match_flexible": "higher",
+        }
+    )
+    primary_metric = "acc"
 
     def protocol_name(self, spec) -> str:
         base = super().protocol_name(spec)

@@ -25,6 +25,8 @@ seeded random ids over the tokenizer's vocabulary (:func:`tasks.base.synthetic_i
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from tasks.base import DataSource, EvalResult, Task, perplexity, synthetic_ids, window_nll
 
 HUB_ID = ("Salesforce/wikitext", "wikitext-2-raw-v1")
@@ -69,13 +71,16 @@ class WikiText2(Task):
         "ppl-valid": "perplexity on the validation split (LoftQ parity: 1024-token windows)",
         "lm-eval-wikitext": "lm-eval wikitext: rolling log-likelihood per test article",
     }
-    directions = {
-        "ppl": "min",
-        "nll": "min",
-        "lm-eval/word_perplexity": "min",
-        "lm-eval/byte_perplexity": "min",
-        "lm-eval/bits_per_byte": "min",
-    }
+    metrics = MappingProxyType(
+        {
+            "ppl": "lower",
+            "nll": "lower",
+            "lm-eval/word_perplexity": "lower",
+            "lm-eval/byte_perplexity": "lower",
+            "lm-eval/bits_per_byte": "lower",
+        }
+    )
+    primary_metric = "ppl"
 
     def protocol_name(self, spec) -> str:
         base = super().protocol_name(spec)

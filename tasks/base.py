@@ -10,9 +10,13 @@ does not load it. Data come from
 seeded uniform random token ids (:func:`synthetic_ids`) for speed and memory work on
 ``synthetic:<shape>`` models, never for quality numbers.
 
-    >>> from tasks.base import parse_source
+    >>> from tasks.base import Task, parse_source
     >>> parse_source("sample").tag
     'sample'
+    >>> class Demo(Task):
+    ...     name, metrics, primary_metric = "demo", {"loss": "lower"}, "loss"
+    >>> Demo().direction("loss"), Demo().direction("eval/demo/loss"), Demo().direction("acc")
+    ('lower', 'lower', None)
 """
 
 from __future__ import annotations

@@ -34,9 +34,12 @@ datasets library; Commonsense-170K has no canonical hub dataset (it ships in the
 repository as ``ft-training_set/commonsense_170k.json``), so training with ``hub`` is an error
 that says to pass a local directory holding it.
 
-    >>> from tasks.commonsense import instruction
+    >>> from tasks.commonsense import Commonsense, instruction
     >>> instruction("boolq", {"question": "is the sky blue", "answer": True, "passage": ""})[1]
     'true'
+    >>> task = Commonsense()
+    >>> task.primary_metric, task.direction("piqa/acc"), len(task.metrics)  # 8 sets x 3 + 3 means
+    ('acc_mean', 'higher', 27)
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ the seeded generator in tasks/gsm8k_synth.py (seed 0; not GSM8K problems).
     >>> from tasks.gsm8k import GSM8K, prompt
     >>> GSM8K().default_protocol, prompt("What is 2+2?").endswith("final number.\\n")
     ('greedy', True)
+    >>> GSM8K().primary_metric, sorted(GSM8K().metrics), GSM8K().direction("acc")
+    ('acc', ['acc', 'lm-eval/exact_match', 'lm-eval/exact_match_flexible'], 'higher')
 """
 
 from __future__ import annotations

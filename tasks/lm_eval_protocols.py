@@ -27,9 +27,13 @@ This module imports no task module.
 lm-eval is optional (``pip install 'qbench[eval]'``); asking for one of these protocols without
 it is a one-line error raised before any model is loaded.
 
-    >>> from tasks.lm_eval_protocols import split_articles
+    >>> from tasks.lm_eval_protocols import commonsense_docs, split_articles
     >>> [a["title"] for a in split_articles([" = A = \\n", " x \\n", " = B = \\n", " y \\n"])]
     ['A', 'B']
+    >>> row = {"question": "is ice cold", "answer": True, "passage": "Ice is frozen water."}
+    >>> (doc,) = commonsense_docs("boolq", [row])["validation"]
+    >>> doc["query"], doc["choices"], doc["gold"]
+    ('Ice is frozen water.\\nQuestion: is ice cold?\\nAnswer:', ['no', 'yes'], 1)
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ config ``wikitext-2-raw-v1``, through the datasets library; ``synthetic`` replac
 seeded random ids over the tokenizer's vocabulary (:func:`tasks.base.synthetic_ids`).
 
     >>> from tasks.wikitext2 import WikiText2
-    >>> WikiText2().default_protocol
-    'ppl-test'
+    >>> task = WikiText2()
+    >>> task.default_protocol, task.primary_metric, task.direction("eval/wikitext2/ppl")
+    ('ppl-test', 'ppl', 'lower')
 """
 
 from __future__ import annotations

@@ -91,3 +91,19 @@ def test_task_modules_import_without_torch():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(not HAS_LM_EVAL, reason="needs lm-eval")
+def test_the_lm_eval_adapter_scores_the_rows_it_is_handed(tiny):
+    from tasks import lm_eval_protocols
+
+    model, tok = tiny
+    items = [{"question": "How many legs have 2 cats?", "answer": "2 * 4 = 8\n#### 8"}]
+    shots = [{"question": f"Shot {k}?", "answer": f"So {k}.\n#### {k}"} for k in range(5)]
+    spec = EvalSpec(protocol="lm-eval-5shot", max_new_tokens=2, seq_len=4096)
+    result = lm_eval_protocols.evaluate_gsm8k(model, tok, spec, items, shots, "p", None)
+    (row,) = result.rows
+    assert row["prompt"].endswith("Question: How many legs have 2 cats?\nAnswer:")
+    assert all(f"Question: Shot {k}?\nAnswer: So {k}.\n#### {k}" in row["prompt"] for k in range(5))
+    assert row["gold"] == "8" and result.protocol == "p"
+    assert lm_eval_protocols._HANDED == {}  # nothing is kept once the evaluation ends

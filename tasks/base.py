@@ -1,27 +1,37 @@
 """Task interface, data sources, and the scoring primitives tasks share.
 
 A task has a ``name``, a ``version`` (bumped on any change of data, prompt, extraction or
-scoring), its protocols, its metric directions, ``train_data`` and ``evaluate``. Data come from
+scoring), its protocols, ``metrics`` (every metric its ``evaluate`` can return, each "lower" or
+"higher" is better), its ``primary_metric`` (the one runs are ranked by), ``train_data`` and
+``evaluate``. Task modules import torch only inside functions, so listing and checking tasks
+does not load it. Data come from
 ``sample`` (the small sets in tasks/data/, written by this project in the real schemas), ``hub``
 (the datasets library, canonical ids), a local directory in the same layout, or ``synthetic``:
 seeded uniform random token ids (:func:`synthetic_ids`) for speed and memory work on
 ``synthetic:<shape>`` models, never for quality numbers.
 
-    >>> from tasks.base import parse_source
+    >>> from tasks.base import Task, parse_source
     >>> parse_source("sample").tag
     'sample'
+    >>> class Demo(Task):
+    ...     name, metrics, primary_metric = "demo", {"loss": "lower"}, "loss"
+    >>> Demo().direction("loss"), Demo().direction("eval/demo/loss"), Demo().direction("acc")
+    ('lower', 'lower', None)
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
 from suite.spec import SpecError
 
 DATA_DIR = Path(__file__).parent / "data"
+Direction = Literal["lower", "higher"]
 
 
 @dataclass(frozen=True)
@@ -89,13 +99,27 @@ class EvalResult:
 
 
 class Task:
-    """Base class; subclasses set the class attributes and implement the two methods."""
+    """Base class; subclasses set the class attributes and implement the two methods.
+
+    ``metrics`` names every metric that ``evaluate`` can return, under any protocol, as it
+    returns it (without the ``eval/<task>/`` prefix), with the way it is better: "lower" or
+    "higher". ``primary_metric`` is one of them."""
 
     name = ""
     version = ""
     default_protocol = ""
     protocols: dict[str, str] = {}
-    directions: dict[str, str] = {}  # metric -> "min" | "max"
+    metrics: Mapping[str, Direction] = MappingProxyType({})
+    primary_metric = ""
+
+    def direction(self, name: str) -> Direction | None:
+        """The declared direction ("lower" or "higher") of a metric of this task, named as
+        ``evaluate`` returns it or with the harness's ``eval/<task>/`` prefix; None for a name
+        the task does not declare."""
+        prefix = f"eval/{self.name}/"
+        if name.startswith(prefix) and name not in self.metrics:
+            name = name[len(prefix) :]
+        return self.metrics.get(name)
 
     def protocol_name(self, spec) -> str:
         """The protocol a run with this EvalSpec follows (its full, recorded name)."""

@@ -34,9 +34,12 @@ datasets library; Commonsense-170K has no canonical hub dataset (it ships in the
 repository as ``ft-training_set/commonsense_170k.json``), so training with ``hub`` is an error
 that says to pass a local directory holding it.
 
-    >>> from tasks.commonsense import instruction
+    >>> from tasks.commonsense import Commonsense, instruction
     >>> instruction("boolq", {"question": "is the sky blue", "answer": True, "passage": ""})[1]
     'true'
+    >>> task = Commonsense()
+    >>> task.primary_metric, task.direction("piqa/acc"), len(task.metrics)  # 8 sets x 3 + 3 means
+    ('acc_mean', 'higher', 27)
 """
 
 from __future__ import annotations
@@ -47,33 +50,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from tasks.base import DataSource, EvalResult, Task, supervised_examples
+from tasks.base import DataSource, Direction, EvalResult, Task, supervised_examples
+from tasks.commonsense_sets import HUB, SETS, check_set
 from tasks.extract import choice_complete, extract_choice
-from tasks.generation import StopRule, generate
 
-SETS = (
-    "boolq",
-    "piqa",
-    "siqa",
-    "hellaswag",
-    "winogrande",
-    "arc_easy",
-    "arc_challenge",
-    "openbookqa",
-)
-# set -> (hub id, config, evaluation split)
-HUB: Mapping[str, tuple[str, str | None, str]] = MappingProxyType(
-    {
-        "boolq": ("google/boolq", None, "validation"),
-        "piqa": ("ybisk/piqa", None, "validation"),
-        "siqa": ("allenai/social_i_qa", None, "validation"),
-        "hellaswag": ("Rowan/hellaswag", None, "validation"),
-        "winogrande": ("allenai/winogrande", "winogrande_xl", "validation"),
-        "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test"),
-        "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test"),
-        "openbookqa": ("allenai/openbookqa", "main", "test"),
-    }
-)
 TRAIN_FILE = ("commonsense_170k", "train.json")
 TEMPLATE = (
     "Below is an instruction that describes a task. Write a response that appropriately "
@@ -92,8 +72,7 @@ def root(source: DataSource) -> Path:
 
 def read_rows(source: DataSource, subset: str, limit: int = 0) -> list[dict[str, Any]]:
     """The evaluation rows of one set in its hub schema (the first ``limit`` if > 0)."""
-    if subset not in HUB:
-        raise ValueError(f"unknown commonsense set '{subset}'; allowed: {', '.join(SETS)}")
+    check_set(subset)
     hub_id, config, split = HUB[subset]
     if source.kind == "hub":
         import datasets
@@ -193,12 +172,12 @@ def fill(instruction_text: str, input_text: str = "") -> str:
     return TEMPLATE.format(instruction=instruction_text)
 
 
-def _metric_names() -> dict[str, str]:
-    names = {"acc_mean": "max", "lm-eval/acc_mean": "max", "lm-eval/acc_norm_mean": "max"}
+def _metric_names() -> Mapping[str, Direction]:
+    """Every metric of both protocols: accuracies, all higher-better."""
+    names = ["acc_mean", "lm-eval/acc_mean", "lm-eval/acc_norm_mean"]
     for s in SETS:
-        for metric in (f"{s}/acc", f"lm-eval/{s}/acc", f"lm-eval/{s}/acc_norm"):
-            names[metric] = "max"
-    return names
+        names += [f"{s}/acc", f"lm-eval/{s}/acc", f"lm-eval/{s}/acc_norm"]
+    return MappingProxyType(dict.fromkeys(names, "higher"))
 
 
 class Commonsense(Task):
@@ -210,7 +189,8 @@ class Commonsense(Task):
         "'the correct answer is' (LLM-Adapters)",
         "lm-eval-mc": "8 sets, lm-eval zero-shot log-likelihood multiple choice (acc, acc_norm)",
     }
-    directions = _metric_names()
+    metrics = _metric_names()
+    primary_metric = "acc_mean"
 
     def protocol_name(self, spec) -> str:
         base = super().protocol_name(spec)
@@ -232,14 +212,14 @@ class Commonsense(Task):
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
         protocol = self.protocol_name(spec)
+        rows_by_set = {subset: read_rows(source, subset, spec.max_items) for subset in SETS}
         if protocol.startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_commonsense
 
-            return evaluate_commonsense(model, tokenizer, spec, source, protocol, progress)
-        items = []  # (set, instruction, gold)
-        for subset in SETS:
-            for row in read_rows(source, subset, spec.max_items):
-                items.append((subset, *instruction(subset, row)))
+            return evaluate_commonsense(model, tokenizer, spec, rows_by_set, protocol, progress)
+        items = [  # (set, instruction, gold)
+            (subset, *instruction(subset, row)) for subset in SETS for row in rows_by_set[subset]
+        ]
         prompts = [fill(text) for _, text, _ in items]
         if progress:
             progress(0, total=len(prompts))
@@ -271,7 +251,7 @@ class Commonsense(Task):
 
 def _generate_by_set(model, tokenizer, items, prompts, spec, progress):
     """One batched generation over every item; each row's stop rule knows its set."""
-    from tasks.generation import Generation
+    from tasks.generation import Generation, StopRule, generate
 
     merged = Generation([""] * len(items), [0] * len(items), [0] * len(items), [""] * len(items))
     for subset in SETS:

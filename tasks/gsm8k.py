@@ -36,6 +36,8 @@ the seeded generator in tasks/gsm8k_synth.py (seed 0; not GSM8K problems).
     >>> from tasks.gsm8k import GSM8K, prompt
     >>> GSM8K().default_protocol, prompt("What is 2+2?").endswith("final number.\\n")
     ('greedy', True)
+    >>> GSM8K().primary_metric, sorted(GSM8K().metrics), GSM8K().direction("acc")
+    ('acc', ['acc', 'lm-eval/exact_match', 'lm-eval/exact_match_flexible'], 'higher')
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ from types import MappingProxyType
 from tasks import gsm8k_synth
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
 from tasks.extract import extract_number, format_number, gold_number
-from tasks.generation import Sampling, StopRule, generate
 
 HUB_ID = ("openai/gsm8k", "main")
 FILES = MappingProxyType({"train": "train.jsonl", "test": "test.jsonl"})
@@ -56,7 +57,8 @@ QUESTION_PROMPT = (
     "\nAnswer the above question. First think step by step and then answer the final number.\n"
 )
 ANSWER_PROMPT = "The final answer is: "
-PARITY_SAMPLING = Sampling(temperature=0.1, top_k=40, top_p=0.95, seed=42)
+# tasks.generation.Sampling settings of the sample-t0.1 protocol
+PARITY_SAMPLING = MappingProxyType({"temperature": 0.1, "top_k": 40, "top_p": 0.95, "seed": 42})
 ANSWER_LINE = re.compile(
     r"(?:####|the final answer is:?)[ \t]*[-$]?[ \t]*\$?\d[\d,]*(?:\.\d+)?[^\n]*\n", re.IGNORECASE
 )
@@ -106,11 +108,14 @@ class GSM8K(Task):
         "sample-t0.1": "as greedy but sampled: T=0.1, top-k 40, top-p 0.95, seed 42 (LoftQ/ApiQ)",
         "lm-eval-5shot": "lm-eval gsm8k: 5-shot, greedy until 'Question:', exact match",
     }
-    directions = {
-        "acc": "max",
-        "lm-eval/exact_match": "max",
-        "lm-eval/exact_match_flexible": "max",
-    }
+    metrics = MappingProxyType(
+        {
+            "acc": "higher",
+            "lm-eval/exact_match": "higher",
+            "lm-eval/exact_match_flexible": "higher",
+        }
+    )
+    primary_metric = "acc"
 
     def protocol_name(self, spec) -> str:
         base = super().protocol_name(spec)
@@ -130,14 +135,17 @@ class GSM8K(Task):
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
         protocol = self.protocol_name(spec)
-        if protocol.startswith("lm-eval"):
-            from tasks.lm_eval_protocols import evaluate_gsm8k
-
-            return evaluate_gsm8k(model, tokenizer, spec, source, protocol, progress)
         items = read_items(source, "test", spec.max_items)
         if not items:
             raise ValueError("the GSM8K test split is empty")
-        sampling = PARITY_SAMPLING if protocol.startswith("sample") else Sampling()
+        if protocol.startswith("lm-eval"):
+            from tasks.lm_eval_protocols import evaluate_gsm8k
+
+            shots = read_items(source, "train")
+            return evaluate_gsm8k(model, tokenizer, spec, items, shots, protocol, progress)
+        from tasks.generation import Sampling, StopRule, generate
+
+        sampling = Sampling(**PARITY_SAMPLING) if protocol.startswith("sample") else Sampling()
         prompts = [prompt(r["question"]) for r in items]
         if progress:
             progress(0, total=len(prompts))

@@ -3,15 +3,18 @@
 The model under test (a plain transformers model whose target linears are QLinear modules) is
 wrapped in lm-eval's ``HFLM(pretrained=model, tokenizer=..., batch_size=...)``; the tasks are
 the YAML files in tasks/lm_eval/, loaded with ``TaskManager(include_path=...,
-include_defaults=False)`` so that nothing is fetched and start-up takes no time. Each YAML names
-a ``custom_dataset`` in tasks/lm_eval/utils.py, which reads the run's own data source (sample,
-hub or a directory, passed as TaskManager metadata) through the functions below, so lm-eval
-scores exactly the items the native protocols score.
+include_defaults=False)`` so that nothing is fetched and start-up takes no time. Each task reads
+its rows from its own data source (sample, hub or a directory) exactly as for its native
+protocols and hands them to its ``evaluate_*`` function below, which turns them into lm-eval
+documents; the ``custom_dataset`` that each YAML names (tasks/lm_eval/utils.py) returns those
+documents (:func:`handed_docs`), so lm-eval scores exactly the items the native protocols score.
+This module imports no task module.
 
-- ``lm-eval-wikitext`` (wikitext2): lm-eval's ``wikitext`` task — each article of the split
-  (its ``= Title =`` line starts it) detokenized and scored by rolling log-likelihood in windows
-  of ``eval.seq_len`` tokens; metrics ``lm-eval/word_perplexity``, ``lm-eval/byte_perplexity``,
-  ``lm-eval/bits_per_byte`` (words and bytes counted on the original article, as lm-eval does).
+- ``lm-eval-wikitext`` (wikitext2): lm-eval's ``wikitext`` task — each article of the test
+  split (its ``= Title =`` line starts it) detokenized and scored by rolling log-likelihood in
+  windows of ``eval.seq_len`` tokens; metrics ``lm-eval/word_perplexity``,
+  ``lm-eval/byte_perplexity``, ``lm-eval/bits_per_byte`` (words and bytes counted on the
+  original article, as lm-eval does).
   ``eval.max_items`` keeps the first N articles.
 - ``lm-eval-5shot`` (gsm8k): lm-eval's ``gsm8k`` task — "Question: ...\\nAnswer:" with five
   worked examples drawn from the train split (lm-eval's seeded sampler), greedy until
@@ -24,21 +27,28 @@ scores exactly the items the native protocols score.
 lm-eval is optional (``pip install 'qbench[eval]'``); asking for one of these protocols without
 it is a one-line error raised before any model is loaded.
 
-    >>> from tasks.lm_eval_protocols import split_articles
+    >>> from tasks.lm_eval_protocols import commonsense_docs, split_articles
     >>> [a["title"] for a in split_articles([" = A = \\n", " x \\n", " = B = \\n", " y \\n"])]
     ['A', 'B']
+    >>> row = {"question": "is ice cold", "answer": True, "passage": "Ice is frozen water."}
+    >>> (doc,) = commonsense_docs("boolq", [row])["validation"]
+    >>> doc["query"], doc["choices"], doc["gold"]
+    ('Ice is frozen water.\\nQuestion: is ice cold?\\nAnswer:', ['no', 'yes'], 1)
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import itertools
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from suite.spec import SpecError
-from tasks.base import DataSource, EvalResult
+from tasks.base import EvalResult
+from tasks.commonsense_sets import HUB, check_set
 
 YAML_DIR = Path(__file__).parent / "lm_eval"
 TITLE = re.compile(r"^ = ([^=].*) = \n?$")
@@ -88,17 +98,16 @@ def require_lm_eval(protocol: str) -> None:
 
 # --- data: what the YAML tasks' custom_dataset functions return ---------------------------
 
+Docs = Mapping[str, list[dict]]  # split -> lm-eval documents
+# the documents of the evaluations under way: run key -> YAML task -> splits
+_HANDED: dict[str, Mapping[str, Docs]] = {}
+_RUN_KEYS = itertools.count()
 
-def source_meta(source: DataSource, limit: int) -> dict[str, Any]:
-    """TaskManager metadata that tells tasks/lm_eval/utils.py which data to read."""
-    path = str(source.path or "")
-    return {"qbench_source": source.kind, "qbench_path": path, "qbench_limit": limit}
 
-
-def source_from_meta(meta: dict[str, Any]) -> tuple[DataSource, int]:
-    path = meta.get("qbench_path") or None
-    source = DataSource(meta["qbench_source"], Path(path) if path else None)
-    return source, int(meta.get("qbench_limit") or 0)
+def handed_docs(meta: Mapping[str, Any], task: str) -> dict[str, list[dict]]:
+    """The splits handed to :func:`run` for one YAML task; ``meta`` is the TaskManager metadata
+    that lm-eval passes to the task's ``custom_dataset``."""
+    return dict(_HANDED[meta["qbench_run"]][task])
 
 
 def detokenize(text: str) -> str:
@@ -124,19 +133,15 @@ def split_articles(lines: list[str]) -> list[dict[str, str]]:
     return articles
 
 
-def wikitext_docs(meta: dict[str, Any]) -> dict[str, list[dict]]:
-    from tasks.wikitext2 import read_lines
-
-    source, limit = source_from_meta(meta)
-    articles = split_articles(read_lines(source, "test"))
+def wikitext_docs(lines: list[str], limit: int = 0) -> dict[str, list[dict]]:
+    """The test split's articles (the first ``limit`` if > 0) from its raw lines."""
+    articles = split_articles(lines)
     return {"test": articles[:limit] if limit else articles}
 
 
-def gsm8k_docs(meta: dict[str, Any]) -> dict[str, list[dict]]:
-    from tasks.gsm8k import read_items
-
-    source, limit = source_from_meta(meta)
-    return {"train": read_items(source, "train"), "test": read_items(source, "test", limit)}
+def gsm8k_docs(items: list[dict], shots: list[dict]) -> dict[str, list[dict]]:
+    """The items to score as the test split, the pool of worked examples as the train split."""
+    return {"train": shots, "test": items}
 
 
 def mc_doc(subset: str, row: dict) -> dict[str, Any]:
@@ -181,21 +186,18 @@ def _hellaswag_clean(text: str) -> str:
     return text.replace("  ", " ")
 
 
-def commonsense_docs(subset: str, meta: dict[str, Any]) -> dict[str, list[dict]]:
-    from tasks.commonsense import HUB, read_rows
-
-    source, limit = source_from_meta(meta)
-    split = HUB[subset][2]
-    return {split: [mc_doc(subset, row) for row in read_rows(source, subset, limit)]}
+def commonsense_docs(subset: str, rows: list[dict]) -> dict[str, list[dict]]:
+    """One set's rows (hub schema) as lm-eval documents, under the set's evaluation split."""
+    check_set(subset)
+    return {HUB[subset][2]: [mc_doc(subset, row) for row in rows]}
 
 
 # --- running lm-eval -----------------------------------------------------------------------
 
 
-def run(
-    model, tokenizer, tasks: list[str], spec, source: DataSource, limit: int, progress=None
-) -> dict[str, Any]:
-    """Evaluate ``tasks`` (names of the YAML tasks) on the model; lm-eval's results dict."""
+def run(model, tokenizer, docs: Mapping[str, Docs], spec, progress=None) -> dict[str, Any]:
+    """Evaluate the YAML tasks named by ``docs`` on the model, each on the documents given
+    for it (split -> documents); lm-eval's results dict."""
     require_lm_eval("lm-eval")
     import logging
 
@@ -211,24 +213,28 @@ def run(
         max_length=spec.seq_len,
         max_gen_toks=spec.max_new_tokens,
     )
-    manager = TaskManager(
-        include_path=str(YAML_DIR),
-        include_defaults=False,
-        metadata=source_meta(source, limit),
-    )
-    if progress:
-        progress(0, total=len(tasks))
-    out = simple_evaluate(
-        model=lm,
-        tasks=tasks,
-        task_manager=manager,
-        log_samples=True,
-        bootstrap_iters=0,
-        random_seed=0,
-        numpy_random_seed=1234,
-        torch_random_seed=1234,
-        fewshot_random_seed=1234,
-    )
+    tasks = list(docs)
+    key = f"run{next(_RUN_KEYS)}"
+    _HANDED[key] = docs
+    try:
+        manager = TaskManager(
+            include_path=str(YAML_DIR), include_defaults=False, metadata={"qbench_run": key}
+        )
+        if progress:
+            progress(0, total=len(tasks))
+        out = simple_evaluate(
+            model=lm,
+            tasks=tasks,
+            task_manager=manager,
+            log_samples=True,
+            bootstrap_iters=0,
+            random_seed=0,
+            numpy_random_seed=1234,
+            torch_random_seed=1234,
+            fewshot_random_seed=1234,
+        )
+    finally:
+        del _HANDED[key]
     if progress:
         progress(len(tasks))
     return out
@@ -242,9 +248,14 @@ def _count(tokenizer, texts: list[str]) -> int:
     return sum(len(tokenizer(t).input_ids) for t in texts)
 
 
-def evaluate_wikitext(model, tokenizer, spec, source, protocol, progress=None) -> EvalResult:
+def evaluate_wikitext(
+    model, tokenizer, spec, lines: list[str], protocol: str, progress=None
+) -> EvalResult:
+    """``lm-eval-wikitext`` on the test split's raw ``lines`` (the first ``eval.max_items``
+    articles if > 0)."""
     task = "qbench_wikitext2"
-    out = run(model, tokenizer, [task], spec, source, spec.max_items, progress)
+    docs = {task: wikitext_docs(lines, spec.max_items)}
+    out = run(model, tokenizer, docs, spec, progress)
     names = ("word_perplexity", "byte_perplexity", "bits_per_byte")
     metrics = {f"lm-eval/{n}": _metric(out, task, n) for n in names}
     rows, texts = [], []
@@ -263,9 +274,13 @@ def evaluate_wikitext(model, tokenizer, spec, source, protocol, progress=None) -
     return EvalResult(metrics, rows, _count(tokenizer, texts), protocol)
 
 
-def evaluate_gsm8k(model, tokenizer, spec, source, protocol, progress=None) -> EvalResult:
+def evaluate_gsm8k(
+    model, tokenizer, spec, items: list[dict], shots: list[dict], protocol: str, progress=None
+) -> EvalResult:
+    """``lm-eval-5shot`` on ``items`` (``{"question", "answer"}`` rows, all of them scored),
+    the five worked examples of each prompt drawn from ``shots`` (the train split)."""
     task = "qbench_gsm8k"
-    out = run(model, tokenizer, [task], spec, source, spec.max_items, progress)
+    out = run(model, tokenizer, {task: gsm8k_docs(items, shots)}, spec, progress)
     metrics = {
         "lm-eval/exact_match": _metric(out, task, "exact_match", "strict-match"),
         "lm-eval/exact_match_flexible": _metric(out, task, "exact_match", "flexible-extract"),
@@ -284,15 +299,19 @@ def evaluate_gsm8k(model, tokenizer, spec, source, protocol, progress=None) -> E
     return EvalResult(metrics, rows, tokens, protocol)
 
 
-def evaluate_commonsense(model, tokenizer, spec, source, protocol, progress=None) -> EvalResult:
-    from tasks.commonsense import SETS
-
-    tasks = [f"qbench_cs_{s}" for s in SETS]
-    out = run(model, tokenizer, tasks, spec, source, spec.max_items, progress)
+def evaluate_commonsense(
+    model, tokenizer, spec, rows: Mapping[str, list[dict]], protocol: str, progress=None
+) -> EvalResult:
+    """``lm-eval-mc`` on ``rows``: set -> its rows in the set's hub schema (all of them
+    scored); the means are over the sets given."""
+    sets = list(rows)
+    tasks = [f"qbench_cs_{s}" for s in sets]
+    docs = {t: commonsense_docs(s, rows[s]) for s, t in zip(sets, tasks, strict=True)}
+    out = run(model, tokenizer, docs, spec, progress)
     metrics: dict[str, float] = {}
     rows: list[dict[str, Any]] = []
     texts: list[str] = []
-    for subset, task in zip(SETS, tasks, strict=True):
+    for subset, task in zip(sets, tasks, strict=True):
         for m in MC_METRICS:
             metrics[f"lm-eval/{subset}/{m}"] = _metric(out, task, m)
         for sample in sorted(out["samples"][task], key=lambda s: s["doc_id"]):
@@ -314,6 +333,6 @@ def evaluate_commonsense(model, tokenizer, spec, source, protocol, progress=None
                 }
             )
     for m in MC_METRICS:
-        values = [metrics[f"lm-eval/{s}/{m}"] for s in SETS]
+        values = [metrics[f"lm-eval/{s}/{m}"] for s in sets]
         metrics[f"lm-eval/{m}_mean"] = sum(values) / len(values)
     return EvalResult(metrics, rows, _count(tokenizer, texts), protocol)

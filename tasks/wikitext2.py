@@ -19,11 +19,14 @@ config ``wikitext-2-raw-v1``, through the datasets library; ``synthetic`` replac
 seeded random ids over the tokenizer's vocabulary (:func:`tasks.base.synthetic_ids`).
 
     >>> from tasks.wikitext2 import WikiText2
-    >>> WikiText2().default_protocol
-    'ppl-test'
+    >>> task = WikiText2()
+    >>> task.default_protocol, task.primary_metric, task.direction("eval/wikitext2/ppl")
+    ('ppl-test', 'ppl', 'lower')
 """
 
 from __future__ import annotations
+
+from types import MappingProxyType
 
 from tasks.base import DataSource, EvalResult, Task, perplexity, synthetic_ids, window_nll
 
@@ -69,13 +72,16 @@ class WikiText2(Task):
         "ppl-valid": "perplexity on the validation split (LoftQ parity: 1024-token windows)",
         "lm-eval-wikitext": "lm-eval wikitext: rolling log-likelihood per test article",
     }
-    directions = {
-        "ppl": "min",
-        "nll": "min",
-        "lm-eval/word_perplexity": "min",
-        "lm-eval/byte_perplexity": "min",
-        "lm-eval/bits_per_byte": "min",
-    }
+    metrics = MappingProxyType(
+        {
+            "ppl": "lower",
+            "nll": "lower",
+            "lm-eval/word_perplexity": "lower",
+            "lm-eval/byte_perplexity": "lower",
+            "lm-eval/bits_per_byte": "lower",
+        }
+    )
+    primary_metric = "ppl"
 
     def protocol_name(self, spec) -> str:
         base = super().protocol_name(spec)
@@ -97,7 +103,8 @@ class WikiText2(Task):
         if protocol.startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_wikitext
 
-            return evaluate_wikitext(model, tokenizer, spec, source, protocol, progress)
+            lines = read_lines(source, "test")
+            return evaluate_wikitext(model, tokenizer, spec, lines, protocol, progress)
         split = "validation" if protocol.startswith("ppl-valid") else "test"
         ids = joined_ids(tokenizer, source, split)
         wins = windows(ids, spec.seq_len, spec.max_windows)

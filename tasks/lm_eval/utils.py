@@ -1,10 +1,11 @@
 """Functions named by the lm-eval task YAML files next to this module.
 
-lm-eval imports this file by its path and calls ``custom_dataset`` functions with the
-TaskManager metadata (qbench's data source and item cap, see tasks/lm_eval_protocols.py) and the
-task's ``dataset_kwargs``; they return the splits as ``datasets.DatasetDict``.
+lm-eval imports this file by its path and calls a task's ``custom_dataset`` function with the
+TaskManager metadata (the key of the evaluation under way, see tasks/lm_eval_protocols.py) and
+the task's ``dataset_kwargs``; each returns, as a ``datasets.DatasetDict``, the documents that
+the qbench task handed to the adapter for that YAML task. A YAML file names its function so::
 
-    >>> # custom_dataset: !function utils.gsm8k   (in qbench_gsm8k.yaml)
+    custom_dataset: !function utils.gsm8k
 """
 
 from __future__ import annotations
@@ -16,20 +17,21 @@ import datasets
 from tasks import lm_eval_protocols as protocols
 
 
-def _dataset(splits: dict[str, list[dict]]) -> datasets.DatasetDict:
+def _dataset(meta: dict, task: str) -> datasets.DatasetDict:
+    splits = protocols.handed_docs(meta, task)
     return datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in splits.items()})
 
 
 def wikitext2(**meta) -> datasets.DatasetDict:
-    return _dataset(protocols.wikitext_docs(meta))
+    return _dataset(meta, "qbench_wikitext2")
 
 
 def gsm8k(**meta) -> datasets.DatasetDict:
-    return _dataset(protocols.gsm8k_docs(meta))
+    return _dataset(meta, "qbench_gsm8k")
 
 
 def commonsense(qbench_set: str, **meta) -> datasets.DatasetDict:
-    return _dataset(protocols.commonsense_docs(qbench_set, meta))
+    return _dataset(meta, f"qbench_cs_{qbench_set}")
 
 
 def wikitext_target(doc: dict) -> str:

@@ -45,7 +45,7 @@ class DataSource:
 
     def root(self, task_dir: str) -> Path:
         """The directory holding a task's files for the sample and dir kinds."""
-        base = DATA_DIR if self.kind == "sample" else self.path
+        base = DATA_DIR if self.kind == "sample" or self.path is None else self.path
         candidate = base / task_dir
         return candidate if candidate.is_dir() else base
 
@@ -106,6 +106,7 @@ class Task:
     "higher". ``primary_metric`` is one of them."""
 
     name = ""
+    summary = ""  # one line for ``qbench ls tasks``
     version = ""
     default_protocol = ""
     protocols: dict[str, str] = {}

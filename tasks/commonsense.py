@@ -182,6 +182,9 @@ def _metric_names() -> Mapping[str, Direction]:
 
 class Commonsense(Task):
     name = "commonsense"
+    summary = (
+        "Commonsense-170K fine-tuning; BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC-e/c, OBQA"
+    )
     version = "1"
     default_protocol = "greedy"
     protocols = {

@@ -101,6 +101,7 @@ def answer_done(text: str) -> int | None:
 
 class GSM8K(Task):
     name = "gsm8k"
+    summary = "GSM8K: fine-tune on worked solutions, zero-shot greedy exact answer on test"
     version = "1"
     default_protocol = "greedy"
     protocols = {

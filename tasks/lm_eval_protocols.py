@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import itertools
+import json
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,15 +100,13 @@ def require_lm_eval(protocol: str) -> None:
 # --- data: what the YAML tasks' custom_dataset functions return ---------------------------
 
 Docs = Mapping[str, list[dict]]  # split -> lm-eval documents
-# the documents of the evaluations under way: run key -> YAML task -> splits
-_HANDED: dict[str, Mapping[str, Docs]] = {}
-_RUN_KEYS = itertools.count()
+DOCS_KEY = "qbench_docs"  # TaskManager metadata: the folder of the documents handed to run()
 
 
 def handed_docs(meta: Mapping[str, Any], task: str) -> dict[str, list[dict]]:
     """The splits handed to :func:`run` for one YAML task; ``meta`` is the TaskManager metadata
     that lm-eval passes to the task's ``custom_dataset``."""
-    return dict(_HANDED[meta["qbench_run"]][task])
+    return json.loads((Path(meta[DOCS_KEY]) / f"{task}.json").read_text(encoding="utf-8"))
 
 
 def detokenize(text: str) -> str:
@@ -214,11 +213,12 @@ def run(model, tokenizer, docs: Mapping[str, Docs], spec, progress=None) -> dict
         max_gen_toks=spec.max_new_tokens,
     )
     tasks = list(docs)
-    key = f"run{next(_RUN_KEYS)}"
-    _HANDED[key] = docs
-    try:
+    with tempfile.TemporaryDirectory(prefix="qbench-lm-eval-") as folder:
+        for task, splits in docs.items():
+            text = json.dumps({k: list(v) for k, v in splits.items()})
+            (Path(folder) / f"{task}.json").write_text(text, encoding="utf-8")
         manager = TaskManager(
-            include_path=str(YAML_DIR), include_defaults=False, metadata={"qbench_run": key}
+            include_path=str(YAML_DIR), include_defaults=False, metadata={DOCS_KEY: folder}
         )
         if progress:
             progress(0, total=len(tasks))
@@ -233,8 +233,6 @@ def run(model, tokenizer, docs: Mapping[str, Docs], spec, progress=None) -> dict
             torch_random_seed=1234,
             fewshot_random_seed=1234,
         )
-    finally:
-        del _HANDED[key]
     if progress:
         progress(len(tasks))
     return out

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.registry import TASKS
-from suite.registry import load as load_entry
+from suite.registry import tasks
 from suite.spec import EvalSpec
 from tasks.base import Task, parse_source
 
@@ -33,8 +32,11 @@ SMALL = {
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+TASKS = tuple(tasks())
+
+
 def task(name: str) -> Task:
-    return load_entry(TASKS[name])()
+    return tasks()[name]()
 
 
 def test_every_task_declares_directions_and_a_primary_metric():
@@ -94,8 +96,12 @@ def test_task_modules_import_without_torch():
 
 
 @pytest.mark.skipif(not HAS_LM_EVAL, reason="needs lm-eval")
-def test_the_lm_eval_adapter_scores_the_rows_it_is_handed(tiny):
+def test_the_lm_eval_adapter_scores_the_rows_it_is_handed(tiny, tmp_path, monkeypatch):
+    import tempfile
+
     from tasks import lm_eval_protocols
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     model, tok = tiny
     items = [{"question": "How many legs have 2 cats?", "answer": "2 * 4 = 8\n#### 8"}]
@@ -106,4 +112,4 @@ def test_the_lm_eval_adapter_scores_the_rows_it_is_handed(tiny):
     assert row["prompt"].endswith("Question: How many legs have 2 cats?\nAnswer:")
     assert all(f"Question: Shot {k}?\nAnswer: So {k}.\n#### {k}" in row["prompt"] for k in range(5))
     assert row["gold"] == "8" and result.protocol == "p"
-    assert lm_eval_protocols._HANDED == {}  # nothing is kept once the evaluation ends
+    assert list(tmp_path.iterdir()) == []  # the handed documents are gone once it ends

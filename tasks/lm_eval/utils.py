@@ -1,9 +1,10 @@
 """Functions named by the lm-eval task YAML files next to this module.
 
 lm-eval imports this file by its path and calls a task's ``custom_dataset`` function with the
-TaskManager metadata (the key of the evaluation under way, see tasks/lm_eval_protocols.py) and
-the task's ``dataset_kwargs``; each returns, as a ``datasets.DatasetDict``, the documents that
-the qbench task handed to the adapter for that YAML task. A YAML file names its function so::
+TaskManager metadata (the folder of the documents handed to the adapter, see
+tasks/lm_eval_protocols.py) and the task's ``dataset_kwargs``; each returns, as a
+``datasets.DatasetDict``, the documents that the qbench task handed to the adapter for that YAML
+task. A YAML file names its function so::
 
     custom_dataset: !function utils.gsm8k
 """

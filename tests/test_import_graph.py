@@ -148,3 +148,10 @@ def test_the_tasks_package_has_no_import_cycle():
     assert "tasks.base" in graph["tasks.wikitext2"]  # the graph does hold the package's edges
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_qbench_has_no_import_cycle_across_its_packages():
+    graph = import_graph(["suite", "methods", "tasks"])
+    assert "suite.context" in graph["suite.runner"] and "suite.spec" in graph["methods.base"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

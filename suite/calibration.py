@@ -183,7 +183,8 @@ class _Stop(Exception):
 def capture_inputs(
     model: nn.Module, windows: torch.Tensor, device: str, batch_size: int
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The first block's inputs for every window, and the keyword arguments the block gets."""
+    """The first block's inputs for every window, and the keyword arguments the block gets
+    (without the KV cache, which calibration's cache-free block calls never use)."""
     _, layers = decoder_layers(model)
     seen: dict[str, Any] = {}
 
@@ -198,7 +199,8 @@ def capture_inputs(
         _run_to_first_block(model, windows[:1].to(device))
         kwargs = seen["kwargs"]
         kwargs["use_cache"] = False
-        kwargs.pop("past_key_values", None)
+        for name in ("cache", "past_key_values"):  # transformers >= 5.24 name it cache
+            kwargs.pop(name, None)
         out = None
         for start in range(0, len(windows), batch_size):
             _run_to_first_block(model, windows[start : start + batch_size].to(device))

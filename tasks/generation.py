@@ -3,7 +3,9 @@
 ``generate`` decodes many prompts at once: prompts are sorted by length and cut into batches of
 ``batch_size``; each batch is left-padded (so every row's last prompt token sits in the last
 column), position ids count real tokens only, and one forward pass over the prompts fills the
-KV cache; each further step feeds one token per row. A row stops at an end-of-sequence token, at
+KV cache; each further step feeds one token per row. The cache goes in through the forward's
+``cache`` keyword and comes back as the output's ``cache`` (``transformers`` 5.24 renamed both
+from ``past_key_values``). A row stops at an end-of-sequence token, at
 a stop string, or when its ``done`` rule says so (e.g. it has finished a ``#### N`` line); a
 batch ends when every row has stopped or after ``max_new_tokens``. Finished rows are fed the pad
 token and ignored. Greedy decoding takes the arg-max; sampling applies temperature, then top-k,
@@ -168,7 +170,7 @@ def _generate_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, g
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    cache = out.past_key_values
+    cache = out.cache
     logits = out.logits[:, -1]
     next_pos = positions[:, -1:] + 1
     generated: list[list[int]] = [[] for _ in encoded]
@@ -198,8 +200,8 @@ def _generate_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, g
             input_ids=feed.to(device)[:, None],
             attention_mask=mask,
             position_ids=next_pos,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         )
-        cache, logits, next_pos = out.past_key_values, out.logits[:, -1], next_pos + 1
+        cache, logits, next_pos = out.cache, out.logits[:, -1], next_pos + 1
     return texts, [len(g) for g in generated], why

@@ -4,12 +4,13 @@ inputs that follow the processed blocks, and live memory of one block whatever t
 from __future__ import annotations
 
 import gc
+import warnings
 
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from suite.calibration import build_calibration, sample_offsets, walk
+from suite.calibration import build_calibration, capture_inputs, sample_offsets, walk
 from suite.lora import set_module
 from suite.quant.nf import quantize_nf
 from suite.quant.qlinear import QLinear
@@ -83,6 +84,20 @@ def quantize_block(model, block):
 
 
 @torch.no_grad()
+def test_captured_block_kwargs_carry_no_kv_cache(tiny):
+    model, _ = tiny
+    windows = torch.randint(0, 256, (3, 16))
+    inputs, kwargs = capture_inputs(model, windows, "cpu", batch_size=2)
+    assert not {"cache", "past_key_values"} & set(kwargs) and kwargs["use_cache"] is False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.model.layers[0](inputs, **kwargs)
+    assert [w for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))] == []
+    out = out[0] if isinstance(out, tuple) else out
+    hidden = model(input_ids=windows, output_hidden_states=True).hidden_states
+    assert torch.allclose(inputs, hidden[0]) and torch.allclose(out, hidden[1], atol=1e-5)
+
+
 def test_grams_targets_and_quantized_path(tiny):
     model, tok = tiny
     calib = build_calibration(model, tok, run_spec(CalibSpec(5, 48, 2)), "cpu", batch_size=2)

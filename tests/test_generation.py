@@ -1,5 +1,8 @@
 """Batched generation: left padding and the KV cache change nothing; stops and sampling hold."""
 
+import warnings
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -71,3 +74,90 @@ def test_top_k_one_and_tiny_top_p_are_greedy():
     two = torch.log(torch.tensor([[0.5, 0.5, 1e-9, 1e-9]])).repeat(200, 1)
     drawn = pick(two, Sampling(temperature=1.0, top_p=0.6), g)
     assert set(drawn.tolist()) == {0, 1}
+
+
+class IdsAsText:
+    """The tiny model's byte tokenizer, but ``decode`` writes the ids themselves ("12 7 255"), so
+    a generated text names its tokens exactly (bytes past ASCII would all decode to U+FFFD)."""
+
+    def __init__(self, tok):
+        self.tok = tok
+
+    def __getattr__(self, name):
+        return getattr(self.tok, name)
+
+    def __call__(self, text, **kwargs):
+        return self.tok(text, **kwargs)
+
+    def decode(self, ids, skip_special_tokens=False):
+        return " ".join(str(int(i)) for i in ids)
+
+
+TINY_PROMPTS = ["a", "hello there", "The quick brown fox jumps over the lazy dog.", "1, 2, 3,"]
+
+
+@pytest.mark.parametrize("batch_size", [4, 3])
+def test_batched_greedy_ids_equal_transformers_generate_on_tiny_llama(tiny, batch_size):
+    model, tok = tiny
+    ids_tok = IdsAsText(tok)
+    lengths = [len(tok(p).input_ids) for p in TINY_PROMPTS]
+    assert len(set(lengths)) == len(lengths) and max(lengths) >= 4 * min(lengths)
+    out = generate(model, ids_tok, TINY_PROMPTS, max_new_tokens=12, batch_size=batch_size)
+    ends = {tok.eos_token_id, model.generation_config.eos_token_id}
+    for prompt, text, count in zip(TINY_PROMPTS, out.texts, out.new_tokens, strict=True):
+        enc = tok(prompt, return_tensors="pt")
+        ref = model.generate(**enc, max_new_tokens=12, do_sample=False)[0, enc.input_ids.shape[1] :]
+        ref = ref.tolist()
+        cut = next((i for i, t in enumerate(ref) if t in ends), len(ref))
+        assert text == " ".join(str(t) for t in ref[:cut])
+        assert count == cut
+
+
+class CacheOnly:
+    """A forward pre/post hook pair that records each call's keyword names and hands the loop an
+    output holding only ``logits`` and ``cache``."""
+
+    def __init__(self, model):
+        self.keywords: list[set[str]] = []
+        self.handles = [
+            model.register_forward_pre_hook(self.pre, with_kwargs=True),
+            model.register_forward_hook(self.post),
+        ]
+
+    def pre(self, module, args, kwargs):
+        self.keywords.append(set(kwargs))
+
+    def post(self, module, args, output):
+        return SimpleNamespace(logits=output.logits, cache=output.cache)
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def test_the_loop_passes_and_reads_the_cache_by_its_current_name(tiny):
+    model, tok = tiny
+    spy = CacheOnly(model)
+    try:
+        out = generate(model, tok, TINY_PROMPTS[:2], max_new_tokens=4, batch_size=2)
+    finally:
+        spy.remove()
+    assert out.new_tokens == [4, 4]
+    assert len(spy.keywords) == 5  # the prompt pass, then one step per new token
+    assert all("past_key_values" not in k for k in spy.keywords)
+    assert "cache" not in spy.keywords[0] and all("cache" in k for k in spy.keywords[1:])
+
+
+def test_the_loop_raises_no_deprecation_warning(tiny):
+    model, tok = tiny
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        generate(model, tok, TINY_PROMPTS, max_new_tokens=4, batch_size=3)
+        generate(model, tok, TINY_PROMPTS[:2], 4, sampling=Sampling(temperature=1.0, seed=1))
+    deprecations = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+    found = [
+        f"{w.category.__name__}: {w.message}"
+        for w in caught
+        if issubclass(w.category, deprecations)
+    ]
+    assert found == []

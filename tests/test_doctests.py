@@ -6,7 +6,9 @@ included too. Left out: tasks/data (the sample-data generators, not library code
 ``__main__`` modules (importing one runs its program). A module whose import needs an optional
 GPU dependency that is not installed (Triton) is skipped. The option flags are pytest's
 ``doctest_optionflags``, so a module's doctests run here exactly as with
-``pytest --doctest-modules FILE``; torch's random state is restored after each module.
+``pytest --doctest-modules FILE``. As the other tests do, they run with one torch thread (small
+operations are many times slower with threads on a busy CPU), and torch's random state is
+restored after each module.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def module_names() -> list[str]:
     return names
 
 
+@pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("name", module_names())
 def test_doctests(name: str, pytestconfig) -> None:
     try:

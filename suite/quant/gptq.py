@@ -34,7 +34,7 @@ layer; on CUDA it is captured once per layer as a CUDA graph and replayed per bl
     >>> qt.scheme, qt.bits
     ('int', 3)
     >>> def output_err(q):
-    ...     return round(((x @ (dequantize(q) - w).T).norm() / (x @ w.T).norm()).item(), 2)
+    ...     return round(((x @ (dequantize(q) - w).T).norm() / (x @ w.T).norm()).item(), 1)
     >>> output_err(qt), output_err(quantize_int(w, bits=3, group_size=64))  # GPTQ vs RTN
     (0.1, 0.2)
 """

@@ -23,10 +23,10 @@ they use α = 0.0001 and 150 iterations.
     >>> x = torch.randn(256, 128) * torch.logspace(0, -3, 128)
     >>> w = torch.randn(16, 128) * 0.02
     >>> w2 = magr(w, x.T @ x)  # then quantize w2 instead of w
-    >>> round((w2.abs().amax(1) / w.abs().amax(1)).mean().item(), 2)  # row maxima shrink
+    >>> round((w2.abs().amax(1) / w.abs().amax(1)).mean().item(), 1)  # row maxima shrink
     0.7
-    >>> round(((x @ (w2 - w).T).norm() / (x @ w.T).norm()).item(), 2)  # outputs barely move
-    0.04
+    >>> bool((x @ (w2 - w).T).norm() < 0.05 * (x @ w.T).norm())  # outputs barely move
+    True
 """
 
 from __future__ import annotations

@@ -26,17 +26,31 @@ Choices the paper leaves open, and ours:
 - Quantizer: GPTQ/OPTQ, asymmetric INT-k, group 64 (``budget.group_size``), 1% damping, blocks
   of 128, no act-order (GPTQ's defaults; ``act_order=true`` is a knob). ``--quantizer`` swaps it
   (e.g. nf for an NF base with the same calibrated init); the init always uses calibration data.
-- MagR: the design lists MagR weight preprocessing (Zhang et al., 2024, from the same group) as
-  an option for CLoQ; we could not confirm from the sources at hand which of the paper's results
-  use it. Default off: it costs about 100 s per SmolLM2 block on one CPU core (150 proximal
-  steps per layer), far more than GPTQ, and it changes the base, not the initialization this
-  method isolates. ``magr=true`` applies its group-wise variant (the quantizer's groups,
-  α = 1e-4, 150 iterations, the MagR authors' group-wise settings) before quantizing; the
-  correction is still fitted to the original W.
+- MagR weight preprocessing (Zhang et al., 2024, from the same group) is an option, off by
+  default: it costs about 100 s per SmolLM2 block on one CPU core (150 proximal steps per
+  layer), far more than GPTQ, and it changes the base, not the initialization this method
+  isolates. ``magr=true`` applies its group-wise variant (the quantizer's groups, α = 1e-4, 150
+  iterations, the MagR authors' group-wise settings) before quantizing; the correction is still
+  fitted to the original W.
 - Calibration: the harness's Calibrator, 128 windows x 2048 tokens of the WikiText-2 train split
   in the paper profile (16 x 256 in the quick one); H is collected along the quantized path.
 
-    >>> # prepared = CLoQ().prepare(model, Budget(bits=2), calib, seed=0)
+For one layer, given its quantized base and the Gram matrix of its calibration inputs (``prepare``
+does this for every target layer along the Calibrator's walk, with the GPTQ base):
+
+    >>> import torch
+    >>> from methods.cloq import cloq_init
+    >>> from suite.quant.gptq import gptq_quantize
+    >>> from suite.quant.qtensor import dequantize
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.randn(512, 64) @ torch.randn(64, 128)  # calibration inputs
+    >>> w = torch.randn(32, 128)
+    >>> q = dequantize(gptq_quantize(w, x.T @ x, bits=2, group_size=64))
+    >>> a, b = cloq_init(w, q, x.T @ x, rank=8, scaling=2.0)
+    >>> def output_err(m):
+    ...     return round(((x @ (w - m).T).norm() / (x @ w.T).norm()).item(), 1)
+    >>> output_err(q), output_err(q + 2.0 * b @ a)  # the base alone, then with s·B·A
+    (0.3, 0.2)
 """
 
 from __future__ import annotations

@@ -4,8 +4,16 @@ The base keeps the model's own weights (bf16 on GPU, float32 on CPU) frozen; A i
 Kaiming-uniform and B = 0 (Hu et al., 2021, and peft's default), so the initial model is exactly
 the original model. Its bits are recorded as 16 whatever ``--bits`` says.
 
+    >>> import torch
     >>> from methods.lora16 import LoRA16
-    >>> # prepared = LoRA16().prepare(model, budget, calib=None, seed=0)
+    >>> from suite import models
+    >>> from suite.spec import Budget
+    >>> model, _ = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> ids = torch.tensor([[1, 2, 3, 4]])
+    >>> before = model(ids).logits
+    >>> prepared = LoRA16().prepare(model, Budget(bits=16, rank=8), calib=None, seed=0)
+    >>> prepared.storage, torch.allclose(prepared.model(ids).logits, before)
+    ('dense', True)
 """
 
 from __future__ import annotations

@@ -13,8 +13,17 @@ Paper choices and ours:
 - ``--quantizer`` swaps the base like for every method: ``int`` (round to nearest) or ``gptq``
   (which needs calibration data, so the harness passes it; qlora with gptq is gptq-lora).
 
+    >>> import torch
     >>> from methods.qlora import QLoRA
-    >>> # prepared = QLoRA().prepare(model, Budget(bits=4), calib=None, seed=0)
+    >>> from suite import models
+    >>> from suite.spec import Budget
+    >>> model, _ = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> prepared = QLoRA().prepare(model, Budget(bits=4, rank=8), calib=None, seed=0)
+    >>> layer = prepared.layers()["model.layers.0.self_attn.q_proj"]
+    >>> layer
+    QLinear(in=128, out=128, base=nf4, rank=8, scaling=2)
+    >>> bool((layer.lora_B == 0).all())  # the initial model is the quantized base
+    True
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The Calibrator: seeded calibration windows and a block-by-block walk of a Llama-style model.
 
-Windows (design.md §3/§4): ``n_windows`` x ``seq_len`` tokens at random offsets of the WikiText-2
-**train** split of the run's data source ("\\n\\n"-joined and tokenized as :mod:`tasks.wikitext2`
-does), plus ``holdout_windows`` windows that share no token position with any calibration window,
-kept for the harness's ``init/calib_err`` and never shown to a method. Holdout windows sit on a
-grid of ``seq_len`` slots with a random shift; calibration windows are drawn uniformly from the
-offsets that avoid every holdout window (they may overlap each other, as in GPTQ's sampling).
+Windows: ``n_windows`` x ``seq_len`` tokens at random offsets of the WikiText-2 **train** split of
+the run's data source ("\\n\\n"-joined and tokenized as :mod:`tasks.wikitext2` does), plus
+``holdout_windows`` windows that share no token position with any calibration window, kept for
+the harness's ``init/calib_err`` and never shown to a method. Holdout windows sit on a grid of
+``seq_len`` slots with a random shift; calibration windows are drawn uniformly from the offsets
+that avoid every holdout window (they may overlap each other, as in GPTQ's sampling).
 
 The walk (:meth:`Calibration.blocks`) visits the decoder blocks in order. For block k it gives:
 
@@ -25,10 +25,27 @@ when targets are asked for (it turns into the targets in place), plus one mini-b
 activations. The first block's inputs and the keyword arguments a block needs (rotary position
 embeddings, causal mask) are captured by a pre-hook on the first block that stops the forward.
 
-    >>> # calib = build_calibration(model, tokenizer, run_spec, "cpu")
-    >>> # for block in calib.blocks(model):
-    >>> #     grams = block.grams()                     # {"model.layers.0.self_attn.q_proj": H}
-    >>> #     ...replace the block's linears...         # then the walk propagates the inputs
+A method reads each block's Grams as the walk reaches it and replaces the block's linears; the walk
+then propagates the inputs through the processed block. Here on the synthetic 2-block model, with
+a stand-in token stream for the train split (``ids``; without it, it is read from ``spec.data``):
+
+    >>> import types
+    >>> import torch
+    >>> from suite import models
+    >>> from suite.spec import CalibSpec
+    >>> model, tok = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> spec = types.SimpleNamespace(  # a RunSpec's calib and data
+    ...     calib=CalibSpec(n_windows=4, seq_len=32, holdout_windows=2), data="sample"
+    ... )
+    >>> calib = build_calibration(model, tok, spec, "cpu", ids=torch.arange(1024) % 256)
+    >>> calib.windows.shape, calib.holdout.shape
+    (torch.Size([4, 32]), torch.Size([2, 32]))
+    >>> for block in calib.blocks(model):
+    ...     grams = block.grams()  # {"model.layers.0.self_attn.q_proj": H, ...}
+    ...     h = grams[f"{block.name}.self_attn.q_proj"]
+    ...     print(block.name, tuple(h.shape), h is grams[f"{block.name}.self_attn.v_proj"])
+    model.layers.0 (128, 128) True
+    model.layers.1 (128, 128) True
 """
 
 from __future__ import annotations

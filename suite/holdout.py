@@ -1,6 +1,6 @@
 """Held-out Gram matrices of the full-precision model, and the calibrated error they measure.
 
-``init/calib_err`` (design.md §3) of a layer is ‖X(W − (Q + sBA))ᵀ‖_F / ‖XWᵀ‖_F with X the layer's
+The harness's ``init/calib_err`` of a layer is ‖X(W − (Q + sBA))ᵀ‖_F / ‖XWᵀ‖_F with X the layer's
 inputs in the *original* model on the holdout windows, which no method sees. With H = XᵀX and
 E = W − (Q + sBA), ‖XEᵀ‖_F² = tr(E H Eᵀ), so the harness walks the original model once per
 (model, calibration spec, data source, device, dtype) over the holdout windows, stores each
@@ -9,8 +9,30 @@ directory, and then scores every prepared model from them, one block's file at a
 activations are kept and memory stays at one block's Grams. Disk: Σ in² x 4 bytes per block
 (13 MB per SmolLM2-135M block, 0.4 GB for the model).
 
-    >>> # grams = HoldoutGrams.build(base_model, calib, cache / "calib" / key)
-    >>> # errors = grams.errors(prepared, originals)     # {layer name: relative error}
+The Grams are built from the original model before a method prepares it; here QLoRA's NF4 base
+on the synthetic 2-block model, with a stand-in token stream for the train split:
+
+    >>> import tempfile
+    >>> import types
+    >>> from pathlib import Path
+    >>> import torch
+    >>> from methods.qlora import QLoRA
+    >>> from suite import models
+    >>> from suite.calibration import build_calibration
+    >>> from suite.lora import find_targets
+    >>> from suite.spec import Budget, CalibSpec
+    >>> model, tok = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> spec = types.SimpleNamespace(calib=CalibSpec(4, 32, holdout_windows=2), data="sample")
+    >>> calib = build_calibration(model, tok, spec, "cpu", ids=torch.arange(1024) % 256)
+    >>> budget = Budget(bits=4, rank=8)
+    >>> targets = find_targets(model, budget.target_modules)
+    >>> originals = {name: layer.weight.detach().clone() for name, layer in targets.items()}
+    >>> with tempfile.TemporaryDirectory() as cache:
+    ...     grams = HoldoutGrams.build(model, calib, Path(cache) / "holdout")
+    ...     prepared = QLoRA().prepare(model, budget, calib=None, seed=0)
+    ...     errors = grams.errors(prepared, originals)  # {layer name: relative error}
+    >>> len(errors), round(errors["model.layers.0.self_attn.q_proj"], 2)
+    (14, 0.09)
 """
 
 from __future__ import annotations

@@ -4,8 +4,20 @@
 metric is the mean over target layers. Storage counts real bytes: packed codes, scales, zeros
 and code books for the base, A and B for the adapters.
 
-    >>> # metrics, table = init_metrics(prepared, originals)
-    >>> # metrics[C.INIT_WEIGHT_ERR]
+    >>> import torch
+    >>> from torch import nn
+    >>> from suite.lora import Prepared
+    >>> from suite.quant.nf import quantize_nf
+    >>> from suite.quant.qlinear import QLinear
+    >>> _ = torch.manual_seed(0)
+    >>> w = torch.randn(64, 128)
+    >>> layer = QLinear(quantize_nf(w, 4, 64), torch.zeros(8, 128), torch.zeros(64, 8), 2.0)
+    >>> prepared = Prepared(nn.ModuleDict({"q_proj": layer}), "packed", "nf")
+    >>> metrics, table = init_metrics(prepared, {"q_proj": w})
+    >>> round(metrics["init/weight_err"], 2), metrics["quant/effective_bits"]
+    (0.09, 4.5625)
+    >>> metrics["lora/adapter_bytes"]  # A and B in float32
+    6144.0
 """
 
 from __future__ import annotations

@@ -3,8 +3,18 @@
 The scaling s = lora_alpha / rank multiplies B @ A in every forward pass, so an initializer that
 wants the adapter to add a correction C must set B @ A = C / s (``split_correction`` does this).
 
-    >>> from suite.lora import find_targets
-    >>> # layers = find_targets(model, ("q_proj", "v_proj"))   # {name: nn.Linear} in block order
+    >>> import torch
+    >>> from torch import nn
+    >>> from suite.lora import find_targets, split_correction
+    >>> attn = nn.ModuleDict({name: nn.Linear(16, 16) for name in ("q_proj", "v_proj", "o_proj")})
+    >>> model = nn.ModuleDict({"self_attn": attn})
+    >>> list(find_targets(model, ("q_proj", "v_proj")))  # {name: nn.Linear} in model order
+    ['self_attn.q_proj', 'self_attn.v_proj']
+    >>> _ = torch.manual_seed(0)
+    >>> c = torch.randn(16, 4) @ torch.randn(4, 16)  # a rank-4 correction of a 16x16 layer
+    >>> a, b = split_correction(c, rank=4, scaling=0.5)
+    >>> a.shape, b.shape, torch.allclose(0.5 * b @ a, c, atol=1e-5)
+    (torch.Size([4, 16]), torch.Size([16, 4]), True)
 """
 
 from __future__ import annotations

@@ -4,8 +4,26 @@ One prepared model feeds every task of the same model, method, budget and calibr
 is a safetensors file of every QLinear's buffers and A/B plus a JSON manifest, written to a
 temporary name and renamed, so a killed process never leaves a half-written entry behind.
 
-    >>> # save(prepared, cache_dir / "prepared" / key)
-    >>> # prepared = load(base_model, cache_dir / "prepared" / key)
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> from torch import nn
+    >>> from suite.lora import Prepared
+    >>> from suite.quant.nf import quantize_nf
+    >>> from suite.quant.qlinear import QLinear
+    >>> def base_model():
+    ...     torch.manual_seed(0)
+    ...     return nn.Sequential(nn.Linear(128, 64, bias=False))
+    >>> model = base_model()
+    >>> w = model[0].weight.detach()
+    >>> model[0] = QLinear(quantize_nf(w, 4, 64), torch.randn(8, 128), torch.randn(64, 8), 2.0)
+    >>> with tempfile.TemporaryDirectory() as cache:
+    ...     entry = Path(cache) / "prepared" / "key"
+    ...     save(Prepared(model, "packed", "nf", {"backend": "native"}), entry)
+    ...     again = load(base_model(), entry)
+    >>> x = torch.randn(3, 128)
+    >>> again.quantizer, again.info, torch.equal(again.model(x), model(x))
+    ('nf', {'backend': 'native'}, True)
 """
 
 from __future__ import annotations

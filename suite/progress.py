@@ -5,7 +5,11 @@ A progress callable takes ``(advance, total=None, **fields)``: ``total`` sets th
 
     >>> with Bars(enabled=False) as bars:
     ...     tick = bars.add("train")
-    ...     tick(0, total=10); tick(1, loss=2.5)
+    ...     tick(0, total=10)
+    ...     tick(1, loss=2.5)
+    >>> task = bars.progress.tasks[0]
+    >>> task.completed, task.total, task.fields["info"]
+    (1, 10, 'loss=2.5')
 """
 
 from __future__ import annotations

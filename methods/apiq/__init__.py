@@ -25,7 +25,7 @@ uniform and B = 0 (peft's init) before training. Choices the paper leaves open, 
 - **s is honoured**: the adapters are trained in the code's parametrization c·B'A' with
   c = ``train_alpha`` / rank (16/64 at the defaults, exactly the code's), and handed over as
   A = A'·√(c/s), B = B'·√(c/s), so s·B·A = c·B'A' for any lora_alpha: the learned correction
-  does not depend on the run's lora_alpha (every initializer in qbench honours s).
+  does not depend on the run's lora_alpha (as with every method's initializer).
 - Training keeps its parameters and the fake-quantized weights in float32. On a GPU the block's
   forward runs under bf16 autocast (``amp``, on by default), as the released code trains under
   fp16 autocast; on a CPU everything is float32. The walker's activations stay in the model's
@@ -36,10 +36,22 @@ uniform and B = 0 (peft's init) before training. Choices the paper leaves open, 
 - ``epochs``, ``batch_size`` and ``max_steps`` (a cap on optimizer steps per block) are settings
   so that quick runs can shorten the training, e.g. ``--set method.apiq.epochs=2``.
 
+    >>> import types
+    >>> import torch
     >>> from methods.apiq import ApiQ
-    >>> ApiQ.from_overrides({"epochs": "2"}).config.epochs
+    >>> from suite import models
+    >>> from suite.calibration import build_calibration
+    >>> from suite.spec import Budget, CalibSpec
+    >>> method = ApiQ.from_overrides({"epochs": "2"})
+    >>> method.config.epochs
     2
-    >>> # prepared = ApiQ().prepare(model, Budget(bits=2), calib, seed=0)
+    >>> model, tok = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> spec = types.SimpleNamespace(calib=CalibSpec(4, 32, holdout_windows=2), data="sample")
+    >>> calib = build_calibration(model, tok, spec, "cpu", ids=torch.arange(1024) % 256)
+    >>> prepared = method.prepare(model, Budget(bits=2, rank=8), calib, seed=0)
+    >>> fits = prepared.info["blocks"]  # per block: steps, first and last epoch's loss
+    >>> [(f["steps"], f["last_loss"] < f["first_loss"]) for f in fits.values()]
+    [(8, True), (8, True)]
 """
 
 from __future__ import annotations

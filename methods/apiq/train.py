@@ -11,7 +11,28 @@ learning rates by ``nan_lr_factor`` and starts the unit again, at most ``nan_ret
 then it raises :class:`ApiQDiverged` naming the block (and layer), so no NaN weight ever reaches
 the prepared model.
 
-    >>> # report = fit("block 3 (model.layers.3)", lwc_layers, step_loss, n_windows, settings)
+One linear fitted to its full-precision outputs (ApiQ's layer-wise unit; the block-wise unit
+passes all of a block's LWCLinears and a loss on the block's output), then packed:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from methods.apiq import ApiQConfig
+    >>> from methods.apiq.train import LWCLinear, fit
+    >>> _ = torch.manual_seed(0)
+    >>> linear = nn.Linear(128, 64)
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> layer = LWCLinear(linear, bits=2, group_size=64, rank=8, scaling=0.25, generator=gen)
+    >>> x = torch.randn(16, 8, 128)  # 16 windows of 8 tokens
+    >>> target = linear(x).detach()
+    >>> def step_loss(start, stop):
+    ...     return (layer(x[start:stop]) - target[start:stop]).square().mean()
+    >>> settings = ApiQConfig(epochs=5, batch_size=4).fit_settings()
+    >>> report = fit("layer 0", [layer], step_loss, len(x), settings)
+    >>> report.steps, report.retries, report.last_loss < report.first_loss
+    (20, 0, True)
+    >>> packed = layer.to_qlinear(linear.bias, scaling=0.25)
+    >>> packed, torch.allclose(packed(x), layer(x))
+    (QLinear(in=128, out=64, base=int2, rank=8, scaling=0.25), True)
 """
 
 from __future__ import annotations

@@ -32,11 +32,19 @@ Choices the paper leaves open, and ours (each a field of :class:`LQLoRAConfig`):
 - **SVD**: randomized (10 oversampling columns, 2 power iterations, seeded), as the released code;
   ``svd = "exact"`` for a full SVD. Start from Q = 0 (``start = "zero"``, the paper).
 
+    >>> import torch
     >>> from methods.lqlora import LQLoRA
-    >>> method = LQLoRA.from_overrides({"max_iterations": "5", "bits_choices": "2,3,4"})
+    >>> from suite import models
+    >>> from suite.spec import Budget
+    >>> method = LQLoRA.from_overrides(
+    ...     {"max_iterations": "2", "bits_choices": "2,4", "block_choices": "64"}
+    ... )
     >>> method.config.bits_choices
-    (2, 3, 4)
-    >>> # prepared = method.prepare(model, Budget(bits=2.75, rank=64), calib=None, seed=0)
+    (2, 4)
+    >>> model, _ = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> prepared = method.prepare(model, Budget(bits=2.75, rank=8), calib=None, seed=0)
+    >>> prepared.info["allocation_counts"], round(prepared.info["stored_bits"], 2)
+    ({'nf2-b64': 12, 'nf4-b64': 2}, 2.7)
 """
 
 from __future__ import annotations

@@ -24,9 +24,12 @@ open, and ours:
 
     >>> import torch
     >>> from methods.lqlora.decompose import lq_decompose
+    >>> _ = torch.manual_seed(0)
     >>> w = torch.randn(64, 128)
     >>> res = lq_decompose(w, rank=8, bits=2, block=64, max_iterations=5)
-    >>> bool(res.error <= res.errors[0])
+    >>> [round(e) for e in res.errors]  # ‖W − Q − L₁L₂‖_F at each iteration
+    [43, 40, 39, 38, 38]
+    >>> res.error == min(res.errors)
     True
 """
 

@@ -13,8 +13,17 @@ released code's instance-level gradients). Choices the paper leaves open, and ou
 - Aggregation to row/column importances (√ of the mean over the other axis, the released code's
   default) happens in :func:`methods.lqlora.decompose.factor_weights`.
 
-    >>> # fisher = empirical_fisher(model, find_targets(model, budget.target_modules), windows)
-    >>> # fisher["model.layers.0.self_attn.q_proj"].shape == weight.shape
+    >>> import torch
+    >>> from methods.lqlora.fisher import empirical_fisher
+    >>> from suite import models
+    >>> from suite.lora import find_targets
+    >>> model, _ = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> targets = find_targets(model, ("q_proj", "v_proj"))
+    >>> windows = (torch.arange(64) % 256).view(2, 32)  # two calibration windows
+    >>> fisher = empirical_fisher(model, targets, windows)
+    >>> f = fisher["model.layers.0.self_attn.q_proj"]
+    >>> f.shape, bool((f >= 0).all() and f.sum() > 0)
+    (torch.Size([128, 128]), True)
 """
 
 from __future__ import annotations

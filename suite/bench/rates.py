@@ -7,7 +7,11 @@ dequantize-matmul kernel, the transient-dense path (dequantize kernel + cuBLAS) 
 cuBLAS product, forward and input-gradient, so the crossover that ``FUSED_MAX_ROWS`` encodes is a
 measurement; it also reports the dequantize kernel's achieved bandwidth.
 
-    >>> # rates = {"matmul_tflops": matmul_tflops("cuda"), "copy_gbps": copy_gbps("cuda")}
+All three need a CUDA device and Triton; the benchmark's ``rates`` and ``kernels`` parts run::
+
+    rates = {"matmul_tflops": matmul_tflops("cuda"), "copy_gbps": copy_gbps("cuda")}
+    sweep = kernel_sweep("cuda")  # one dict per (format, rows)
+    crossover(sweep, "fwd")  # per format, the most rows at which the fused kernel won
 """
 
 from __future__ import annotations

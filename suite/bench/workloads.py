@@ -18,7 +18,18 @@ causal attention 6·s·d per layer (half of the full s² products, forward + 2×
 Generation is ``model.generate`` (greedy, KV cache) on a batch of random prompts, exactly
 ``new_tokens`` new tokens each; tokens/s counts new tokens.
 
-    >>> # row = run_config("nf4", "synthetic:llama2-7b", BenchShape(), "cuda", Path("/tmp/c"))
+The benchmark measures each configuration on the GPU at a 7B shape, given the measured matmul
+rate (:func:`suite.bench.rates.matmul_tflops`). The same call runs a small shape on the CPU:
+
+    >>> from suite.bench.workloads import BenchShape, run_config
+    >>> shape = BenchShape(
+    ...     rank=8, batch=2, seq_len=32, steps=2, warmup=1, gen_batch=2, gen_prompt=8, gen_new=4
+    ... )
+    >>> row = run_config("nf4", "synthetic:tiny", shape, "cpu", cache=None, matmul_tflops=1.0)
+    >>> row["storage"], round(row["effective_bits"], 2), row["flops_per_token"]
+    ('packed', 4.52, 1558016)
+    >>> sorted(key for key in row if key.endswith("tokens_per_s"))
+    ['decode_tokens_per_s', 'gen_tokens_per_s', 'train_tokens_per_s']
 """
 
 from __future__ import annotations

@@ -6,7 +6,11 @@ the community's reference implementation under the same harness. The adapter is 
 QLinear's. On CPUs with avx512_bf16, bitsandbytes repacks 4-bit weights during an eval-mode
 forward, after which no gradient flows through them; that repacking is switched off here.
 
-    >>> # layer = bnb_layer(linear, a, b, budget)   # needs bitsandbytes
+A target ``nn.Linear`` becomes a :class:`BnbQLinear` with the given adapter (``budget.bits`` must
+be 4, and bitsandbytes installed)::
+
+    a, b = standard_init(linear.out_features, linear.in_features, budget.rank, generator)
+    layer = bnb_layer(linear, a, b, budget)
 """
 
 from __future__ import annotations

@@ -25,11 +25,18 @@ layer; on CUDA it is captured once per layer as a CUDA graph and replayed per bl
 
     >>> import torch
     >>> from suite.quant.gptq import gptq_quantize
-    >>> x = torch.randn(512, 64) @ torch.randn(64, 128)
+    >>> from suite.quant.qtensor import dequantize
+    >>> from suite.quant.uniform import quantize_int
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.randn(512, 64) @ torch.randn(64, 128)  # correlated layer inputs
     >>> w = torch.randn(32, 128)
     >>> qt = gptq_quantize(w, x.T @ x, bits=3, group_size=64)
     >>> qt.scheme, qt.bits
     ('int', 3)
+    >>> def output_err(q):
+    ...     return round(((x @ (dequantize(q) - w).T).norm() / (x @ w.T).norm()).item(), 1)
+    >>> output_err(qt), output_err(quantize_int(w, bits=3, group_size=64))  # GPTQ vs RTN
+    (0.1, 0.2)
 """
 
 from __future__ import annotations

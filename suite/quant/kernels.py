@@ -19,8 +19,10 @@ Three kernels:
 - ``fused_backward``: ``grad_x = grad_y @ W``, the transposed access pattern: the reduction runs
   over the output features, each tile is dequantized the same way (split-N for few rows).
 
-    >>> # w = dequantize_packed(layer.q_codes, layer.q_scales, None, layer.q_codebook,
-    >>> #                       shape=(4096, 4096), bits=4, group_size=64, dtype=torch.bfloat16)
+On CUDA, the dense bf16 weight of a packed NF4 QLinear ``layer`` (4096 x 4096, group 64) is::
+
+    w = dequantize_packed(layer.q_codes, layer.q_scales, None, layer.q_codebook,
+                          shape=(4096, 4096), bits=4, group_size=64, dtype=torch.bfloat16)
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ Choices the papers leave open, and ours:
 
     >>> import torch
     >>> from suite.quant.lwc import lwc_fake_quantize, lwc_quantize
+    >>> _ = torch.manual_seed(0)
     >>> w = torch.randn(8, 128)
     >>> up, low = torch.full((8, 2), 4.0, requires_grad=True), torch.full((8, 2), 4.0)
     >>> wq = lwc_fake_quantize(w, 2, 64, up, low)

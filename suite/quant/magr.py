@@ -19,10 +19,13 @@ they use α = 0.0001 and 150 iterations.
 
     >>> import torch
     >>> from suite.quant.magr import magr
+    >>> _ = torch.manual_seed(0)
     >>> x = torch.randn(256, 128) * torch.logspace(0, -3, 128)
     >>> w = torch.randn(16, 128) * 0.02
     >>> w2 = magr(w, x.T @ x)  # then quantize w2 instead of w
-    >>> bool((w2.abs().amax(1) / w.abs().amax(1)).mean() < 0.9)
+    >>> round((w2.abs().amax(1) / w.abs().amax(1)).mean().item(), 1)  # row maxima shrink
+    0.7
+    >>> bool((x @ (w2 - w).T).norm() < 0.05 * (x @ w.T).norm())  # outputs barely move
     True
 """
 

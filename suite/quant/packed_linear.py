@@ -20,7 +20,9 @@ rows (tokens) of the call, ``policy`` and ``fused_max_rows``:
 LoRA's A and B are not part of this Function: their gradients come from plain matmuls in
 QLinear's forward.
 
-    >>> # y = packed_matmul(x, layer.packed_args(), policy="auto")
+On CUDA, with ``x`` (rows, in) in bf16 and a packed QLinear ``layer``, the base's product is::
+
+    y = packed_matmul(x, layer.packed_args(), policy="auto")  # (rows, out), differentiable in x
 """
 
 from __future__ import annotations

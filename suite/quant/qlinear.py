@@ -15,10 +15,15 @@ lets the CPU layers dequantize once instead of at every decoding step.
 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
-    >>> w = torch.randn(32, 64)
-    >>> layer = QLinear(quantize_nf(w, 4, 64), torch.zeros(8, 64), torch.zeros(32, 8), 2.0)
-    >>> layer(torch.randn(3, 64)).shape
-    torch.Size([3, 32])
+    >>> _ = torch.manual_seed(0)
+    >>> a, b = torch.randn(8, 64) * 0.01, torch.zeros(32, 8)  # LoRA's usual start, B = 0
+    >>> layer = QLinear(quantize_nf(torch.randn(32, 64), 4, 64), a, b, scaling=2.0)
+    >>> x = torch.randn(3, 64)
+    >>> y = layer(x)
+    >>> y.shape, torch.allclose(y, x @ layer.base_weight().T)
+    (torch.Size([3, 32]), True)
+    >>> [name for name, p in layer.named_parameters() if p.requires_grad]
+    ['lora_A', 'lora_B']
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ so :meth:`QTensor.effective_bits` is e.g. 4.5 + 512/numel for NF4 with block 64 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
     >>> from suite.quant.qtensor import QTensor, dequantize
+    >>> _ = torch.manual_seed(0)
     >>> qt = quantize_nf(torch.randn(128, 256), bits=4, group_size=64)
     >>> round(qt.effective_bits(), 4)
     4.5156

@@ -15,6 +15,7 @@ loop and learnable clipping reuse.
     >>> import torch
     >>> from suite.quant.uniform import quantize_int
     >>> from suite.quant.qtensor import dequantize
+    >>> _ = torch.manual_seed(0)
     >>> w = torch.randn(64, 128)
     >>> qt = quantize_int(w, bits=4, group_size=64)
     >>> err = (dequantize(qt) - w).abs().view(64, 2, 64)

@@ -12,17 +12,25 @@ token and ignored. Greedy decoding takes the arg-max; sampling applies temperatu
 then top-p (the order of ``transformers``' logits processors) and draws from a seeded generator.
 The model is any causal LM of ``transformers`` (qbench's QLinear layers included).
 
-    >>> # out = generate(model, tok, ["2+2=", "The capital of France is"], max_new_tokens=8)
-    >>> # out.texts[1]
-    ' Paris.'
+    >>> import torch
+    >>> from suite import models
+    >>> model, tok = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    >>> out = generate(model, tok, ["2+2=", "The capital of France is"], max_new_tokens=8)
+    >>> [n <= 8 for n in out.new_tokens], out.stopped_by[0] in ("eos", "length")
+    ([True, True], True)
+    >>> greedy_again = generate(model, tok, ["2+2=", "The capital of France is"], max_new_tokens=8)
+    >>> greedy_again.texts == out.texts
+    True
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,8 @@ def pick(
     logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Next token per row from last-position logits [rows, vocab]."""
+    import torch
+
     if sampling.greedy:
         return logits.argmax(dim=-1)
     logits = logits.float() / sampling.temperature
@@ -128,6 +138,8 @@ def generate(
     progress: Callable[..., None] | None = None,
 ) -> Generation:
     """Continue each prompt (see the module doc); texts come back in the prompts' order."""
+    import torch
+
     stop = stop or StopRule()
     sampling = sampling or Sampling()
     encoded = _encode(tokenizer, prompts)
@@ -155,8 +167,16 @@ def generate(
     return result
 
 
-@torch.inference_mode()
 def _generate_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator):
+    import torch
+
+    with torch.inference_mode():
+        return _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator)
+
+
+def _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator):
+    import torch
+
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ends = eos_ids(model, tokenizer)

@@ -267,12 +267,14 @@ def test_parse_rule_and_judge_units():
     assert parse_rule("eval/x/acc:0.02").allowed(50.0) == 0.02
     assert parse_rule("a:1e-3").allowed(5.0) == 0.001
     rule = parse_rule("m:1")
-    assert judge("eval/x/ppl", 10.0, 11.5, rule) == "regression"
-    assert judge("eval/x/ppl", 10.0, 8.5, rule) == "improvement"
-    assert judge("eval/x/acc", 10.0, 8.5, rule) == "regression"
-    assert judge("eval/x/acc", 10.0, 11.0, rule) == "ok"  # exactly at tolerance
+    assert judge("eval/wikitext2/ppl", 10.0, 11.5, rule) == "regression"
+    assert judge("eval/wikitext2/ppl", 10.0, 8.5, rule) == "improvement"
+    assert judge("eval/gsm8k/acc", 10.0, 8.5, rule) == "regression"
+    assert judge("eval/gsm8k/acc", 10.0, 11.0, rule) == "ok"  # exactly at tolerance
+    # a task this installation does not know declares no direction: any move is a change
+    assert judge("eval/x/acc", 10.0, 8.5, rule) == "changed"
     assert judge("quant/effective_bits", 2.5, 2.75, parse_rule("m:0.01")) == "changed"
-    assert judge("eval/x/ppl", 10.0, None, rule) == "missing"
+    assert judge("eval/wikitext2/ppl", 10.0, None, rule) == "missing"
     assert rule_for("prepare/wall_s", []) is None
     assert rule_for("init/calib_err", []).text() == "init/*err:5%"
     assert rule_for("eval/commonsense/boolq/acc", []).text() == "eval/*acc*:0.02"

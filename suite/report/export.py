@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from suite.contract import SPEC_ARTIFACT
 from suite.report.store import ReportError, RunRecord, Selection, read_json_artifact
 from suite.report.tables import bits_sort_key, method_rank
 
@@ -71,7 +72,7 @@ def entry_sort_key(tags: Mapping[str, str]) -> tuple:
 
 def snapshot_entry(client: Any, rec: RunRecord) -> dict[str, Any]:
     """One baseline entry for a run (reads its spec.json artifact when it has one)."""
-    spec = read_json_artifact(client, rec, "spec.json")
+    spec = read_json_artifact(client, rec, SPEC_ARTIFACT)
     return {
         "run_key": rec.run_key,
         "run_id": rec.run_id,

@@ -109,7 +109,7 @@ def write_checkpoint(
     """A transformers checkpoint of ``model`` with its target ``layers`` stored by ``plan``."""
     from safetensors.torch import save_file
 
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     names = set(layers)
     tied = _tied_key(model)
     state: dict[str, torch.Tensor] = {}

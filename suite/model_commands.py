@@ -65,7 +65,12 @@ def _check_device(device: str) -> None:
     "--cache-dir", help="Model and prepared-model cache. [$QBENCH_CACHE or ~/.cache/qbench]"
 )
 @click.option("--device", default="cpu", show_default=True, help=_DEVICE_HELP)
-def export_model(run, out_dir, fmt, stage, dtype, base, tracking_uri, cache_dir, device) -> None:
+@click.option(
+    "--no-check", is_flag=True, help="Do not read the folder back to compare logits (saves memory)."
+)
+def export_model(
+    run, out_dir, fmt, stage, dtype, base, tracking_uri, cache_dir, device, no_check
+) -> None:
     """Write a finished run's model to DIR in a format other libraries load."""
     from suite.context import cache_dir_path
     from suite.export.run_model import find_run, load_run_model, read_adapters
@@ -78,12 +83,12 @@ def export_model(run, out_dir, fmt, stage, dtype, base, tracking_uri, cache_dir,
     adapters = read_adapters(ref) if stage == "trained" else None
     say = lambda msg: click.echo(msg, err=True)  # noqa: E731
     loaded = load_run_model(ref, stage, cache_dir_path(cache_dir), device, say, adapters)
-    manifest = write(loaded, out_dir, fmt, DTYPES[dtype], base)
-    check = manifest["check"]
+    manifest = write(loaded, out_dir, fmt, DTYPES[dtype], base, check=not no_check)
+    check = manifest.get("check")
+    read_back = f"; read back: max |Δlogit| {check['max_abs_logit_diff']:.3g}" if check else ""
     click.echo(
         f"wrote {out_dir}: {manifest['method']} {manifest['bits']}-bit ({stage}), base "
-        f"{manifest['base_format']} ({manifest['loaded_by']}); read back: max |Δlogit| "
-        f"{check['max_abs_logit_diff']:.3g}"
+        f"{manifest['base_format']} ({manifest['loaded_by']}){read_back}"
     )
     for note in manifest["notes"]:
         click.echo(f"  note: {note}")

@@ -212,9 +212,17 @@ def check_logits(run_model: Any, folder: Path) -> dict[str, Any]:
 
 
 def export_model(
-    run_model: Any, out: Path, fmt: str, dtype: torch.dtype, base: str = "auto"
+    run_model: Any,
+    out: Path,
+    fmt: str,
+    dtype: torch.dtype,
+    base: str = "auto",
+    check: bool = True,
 ) -> dict[str, Any]:
-    """Write ``run_model`` to ``out`` (see the module doc); return the manifest written."""
+    """Write ``run_model`` to ``out`` (see the module doc); return the manifest written.
+
+    ``check=False`` skips reading the folder back (which holds a second copy of the model).
+    """
     from suite.context import qbench_version
 
     if fmt not in FORMATS:
@@ -223,6 +231,7 @@ def export_model(
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed on failure
     ref, spec = run_model.ref, run_model.ref.spec
     try:
         tmp.mkdir(parents=True)
@@ -249,14 +258,19 @@ def export_model(
             "layers": {n: _layer(m).describe() for n, m in target_layers(run_model.model).items()},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        manifest["check"] = check_logits(run_model, tmp)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        if check:
+            manifest["check"] = check_logits(run_model, tmp)
+            text = json.dumps(manifest, indent=1) + "\n"
+            (tmp / MANIFEST).write_text(text, encoding="utf-8")
         (tmp / "README.md").write_text(readme(manifest), encoding="utf-8")
         if out.exists():
             out.rmdir()
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # innermost first; only the empty folders this call created
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
     return manifest
 

@@ -1,4 +1,5 @@
-"""Finished runs to take out of qbench: a qlora 4-bit and a cloq 2-bit run on ``synthetic:tiny``.
+"""Finished runs to take out of qbench: qlora 4-bit (native and bitsandbytes backends) and
+cloq 2-bit on ``synthetic:tiny``.
 
 Made once per session (a few seconds: rank 8, four training steps at a learning rate that
 moves the adapters well away from their start, two evaluation windows), in a temporary
@@ -27,11 +28,20 @@ TINY = [
 ]
 
 
+# label -> (method, bits, extra settings); qlora-bnb: bitsandbytes' Linear4bit as the base,
+# which the prepared-model cache does not hold, so exporting it prepares it again
+RUNS = {
+    "qlora": ("qlora", "4", []),
+    "cloq": ("cloq", "2", []),
+    "qlora-bnb": ("qlora", "4", ["method.qlora.backend=bnb"]),
+}
+
+
 @dataclass
 class TinyRuns:
     uri: str
     cache: Path
-    ids: dict[str, str] = field(default_factory=dict)  # method -> run id
+    ids: dict[str, str] = field(default_factory=dict)  # label (RUNS) -> run id
 
     def cli(self, *args: object, store: bool = True):
         from click.testing import CliRunner
@@ -41,11 +51,11 @@ class TinyRuns:
         extra = ["--tracking-uri", self.uri, "--cache-dir", str(self.cache)] if store else []
         return CliRunner().invoke(cli, [str(a) for a in args] + extra)
 
-    def model(self, method: str, stage: str = "trained"):
+    def model(self, label: str, stage: str = "trained"):
         """qbench's own model of the run, as ``qbench export-model`` rebuilds it."""
         from suite.export.run_model import find_run, load_run_model
 
-        ref = find_run(self.ids[method], self.uri)
+        ref = find_run(self.ids[label], self.uri)
         return load_run_model(ref, stage, self.cache, "cpu", say=lambda *_: None)
 
 
@@ -65,9 +75,9 @@ def tiny_runs(tmp_path_factory) -> TinyRuns:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for method, bits in (("qlora", "4"), ("cloq", "2")):
+        for method, bits, extra in RUNS.values():
             sweep = build_sweep(
-                models="synthetic:tiny", methods=method, bits=bits, ranks="8", sets=TINY
+                models="synthetic:tiny", methods=method, bits=bits, ranks="8", sets=TINY + extra
             )
             summary = run_sweep(sweep, tracker, settings)
             assert len(summary.finished) == 1, summary
@@ -76,5 +86,6 @@ def tiny_runs(tmp_path_factory) -> TinyRuns:
     client = MlflowClient(runs.uri)
     exp = client.get_experiment_by_name("qbench").experiment_id
     for run in client.search_runs([exp]):
-        runs.ids[run.data.tags["method"]] = run.info.run_id
+        bnb = run.data.params.get("method.qlora.backend") == "bnb"
+        runs.ids[run.data.tags["method"] + ("-bnb" if bnb else "")] = run.info.run_id
     return runs

@@ -88,7 +88,7 @@ def gptq_unpack(words: np.ndarray, bits: int) -> np.ndarray:
 
 
 def test_cloq_gptq_layout_is_our_codes_and_loads_with_peft(tiny_runs, tmp_path):
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, GPTQConfig
 
     out = tmp_path / "cloq"
     manifest = export(tiny_runs, "cloq", out)
@@ -101,7 +101,9 @@ def test_cloq_gptq_layout_is_our_codes_and_loads_with_peft(tiny_runs, tmp_path):
         False,
     )
     config = AutoConfig.from_pretrained(out / "base")
-    assert config.quantization_config["quant_method"] == "gptq"
+    read = GPTQConfig.from_dict(config.quantization_config)  # transformers' GPTQ config reader
+    assert (read.bits, read.group_size, read.sym, read.desc_act) == (2, 64, False, False)
+    assert read.format == qconf["checkpoint_format"]
     state = load_file(str(out / "base" / "model.safetensors"))
     ours = tiny_runs.model("cloq")
     layers = {n: m for n, m in ours.model.named_modules() if hasattr(m, "qtensor")}
@@ -137,6 +139,26 @@ def test_cloq_gptq_layout_is_our_codes_and_loads_with_peft(tiny_runs, tmp_path):
     assert (logits(model, ours.tokenizer) - ref).abs().max().item() <= 1e-5
     with model.disable_adapter():
         assert (logits(model, ours.tokenizer) - ref).abs().max().item() > 1e-2
+
+
+def test_bitsandbytes_backend_exports_the_same_nf4_base(tiny_runs, tmp_path):
+    """A qlora run on bitsandbytes' Linear4bit (not in the prepared cache: prepared again)
+    exports the same NF4 tensors as the native run; its peft model has its logits."""
+    from transformers import AutoModelForCausalLM
+
+    manifest = export(tiny_runs, "qlora-bnb", tmp_path / "bnb")
+    assert manifest["base_format"] == "bnb-nf4"
+    assert manifest["prepared_from"].startswith("prepared again")
+    export(tiny_runs, "qlora", tmp_path / "native")
+    bnb = load_file(str(tmp_path / "bnb" / "base" / "model.safetensors"))
+    native = load_file(str(tmp_path / "native" / "base" / "model.safetensors"))
+    assert sorted(bnb) == sorted(native)
+    for key in bnb:
+        assert torch.equal(bnb[key], native[key]), key
+    ours = tiny_runs.model("qlora-bnb")
+    base = AutoModelForCausalLM.from_pretrained(tmp_path / "bnb" / "base", dtype=torch.float32)
+    ref = logits(ours.model, ours.tokenizer)
+    assert (logits(peft_model(tmp_path / "bnb", base), ours.tokenizer) - ref).abs().max() <= 1e-5
 
 
 def test_merged_checkpoint_has_qbench_logits(tiny_runs, tmp_path):

@@ -5,8 +5,9 @@ decisions out, or :class:`Unsupported` with the reason) and then writes each tar
 tensors under the layer's name. :data:`FORMATS` lists them in the order they are tried; the
 first whose plan succeeds stores the base, and :class:`Dense` always does. To add a storage
 format (say NF4 with double-quantized absmax, which bitsandbytes also serializes), add a class
-here with ``name``, ``library``, ``plan``, ``config``, ``tensors`` and ``read`` and put it in
-:data:`FORMATS`; the exporter, the reader and the README table take it from there.
+here with ``name``, ``library``, ``plan``, ``config``, ``extra_files``, ``tensors``, ``reads``
+(does a checkpoint's ``quantization_config`` name this format?) and ``read``, and put it in
+:data:`FORMATS`; the exporter and the reader take it from there.
 
 - :class:`BnbNF4`: every target layer NF4 (bits 4, a block size bitsandbytes knows): the
   codes, absmax and code book as bitsandbytes' ``Params4bit`` serializes them (``weight`` as
@@ -122,6 +123,10 @@ class Dense:
     def config(self) -> dict[str, Any] | None:
         return None
 
+    @staticmethod
+    def reads(quantization_config: dict[str, Any] | None) -> bool:
+        return not quantization_config
+
     def extra_files(self) -> dict[str, Any]:
         return {}
 
@@ -169,6 +174,11 @@ class BnbNF4:
             "llm_int8_skip_modules": list(self.skip),
         }
 
+    @staticmethod
+    def reads(quantization_config: dict[str, Any] | None) -> bool:
+        qc = quantization_config or {}
+        return qc.get("quant_method") == "bitsandbytes" and qc.get("bnb_4bit_quant_type") == "nf4"
+
     def extra_files(self) -> dict[str, Any]:
         return {}
 
@@ -209,7 +219,7 @@ class GPTQ:
     bits: int = 4
     group_size: int = 64
     checkpoint_format: str = "gptq"  # gptq (zeros stored minus one) | gptq_v2 (zeros as they are)
-    modules: tuple[str, ...] = ()  # leaf names quantized in each block
+    modules: tuple[str, ...] = ()  # leaf names quantized in each block, when not all of them
     notes: tuple[str, ...] = ()
     exact: bool = True
 
@@ -241,7 +251,10 @@ class GPTQ:
                 for qt in qts
             )
             notes.append(f"scales rounded to float16 (largest relative change {rel:.2g})")
-        modules = tuple(sorted({n.rsplit(".", 1)[-1] for n in layers}))
+        # GPTQ loaders quantize every linear layer of a block unless told which: name them only
+        # when some layer inside a block stays unquantized (top-level ones, lm_head, never are)
+        partial = any("." in name for name in skip)
+        modules = tuple(sorted({n.rsplit(".", 1)[-1] for n in layers})) if partial else ()
         fmt = "gptq" if v1 else "gptq_v2"
         return cls(dtype, bits, group, fmt, modules, tuple(notes), exact)
 
@@ -262,11 +275,16 @@ class GPTQ:
     def config(self) -> dict[str, Any]:
         out = self.quantize_config()
         out["format"] = out.pop("checkpoint_format")
-        out["modules_in_block_to_quantize"] = [list(self.modules)]
+        if self.modules:
+            out["modules_in_block_to_quantize"] = [list(self.modules)]
         return out
 
     def extra_files(self) -> dict[str, Any]:
         return {"quantize_config.json": self.quantize_config()}
+
+    @staticmethod
+    def reads(quantization_config: dict[str, Any] | None) -> bool:
+        return (quantization_config or {}).get("quant_method") == "gptq"
 
     def tensors(self, layer: Layer) -> dict[str, torch.Tensor]:
         qt = layer.qtensor
@@ -307,7 +325,6 @@ class GPTQ:
 
 
 FORMATS: tuple[Any, ...] = (BnbNF4, GPTQ, Dense)
-BY_NAME = {f.name: f for f in FORMATS}
 
 
 @dataclass

@@ -20,25 +20,22 @@ from typing import Any
 import torch
 
 from suite.export import peft_files
-from suite.export.formats import BY_NAME
+from suite.export.formats import FORMATS
 from suite.spec import SpecError
 
 MANIFEST = "qbench-export.json"
 BASE_DIR = "base"
 
 
-def format_of(quantization_config: dict[str, Any] | None) -> str:
-    """The :mod:`suite.export.formats` name of the format a ``quantization_config`` names."""
-    if not quantization_config:
-        return "dense"
-    method = quantization_config.get("quant_method")
-    if method == "bitsandbytes" and quantization_config.get("load_in_4bit"):
-        return "bnb-nf4"
-    if method == "gptq":
-        return "gptq"
+def format_of(quantization_config: dict[str, Any] | None) -> Any:
+    """The format of :data:`suite.export.formats.FORMATS` that reads a ``quantization_config``."""
+    for fmt in FORMATS:
+        if fmt.reads(quantization_config):
+            return fmt
+    method = (quantization_config or {}).get("quant_method")
     raise SpecError(
         f"quantization method {method!r} is not one qbench exports; allowed: "
-        "bitsandbytes (4-bit nf4), gptq, or none"
+        + ", ".join(f.name for f in FORMATS)
     )
 
 
@@ -75,7 +72,7 @@ def _load_peft(folder: Path, device: str) -> Any:
     if qcfg is not None:
         qcfg = qcfg if isinstance(qcfg, dict) else qcfg.to_dict()
         del config.quantization_config
-    fmt = BY_NAME[format_of(qcfg)]
+    fmt = format_of(qcfg)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     state = load_file(str(base / "model.safetensors"))
     adapters, _ = peft_files.read(folder)

@@ -170,7 +170,7 @@ def _peft(run_model: Any, tmp: Path, out: Path, dtype: torch.dtype, base: str) -
         "base_format": plan.name,
         "loaded_by": plan.library,
         "exact": plan.exact,
-        "notes": list(plan.notes),
+        "notes": [*plan.notes, *_dtype_notes(run_model.model, dtype)],
         "passed_over": why.passed_over,
         "lora": {
             "r": config["r"],
@@ -178,6 +178,18 @@ def _peft(run_model: Any, tmp: Path, out: Path, dtype: torch.dtype, base: str) -
             "dropout": config["lora_dropout"],
         },
     }
+
+
+def _dtype_notes(model: nn.Module, dtype: torch.dtype) -> list[str]:
+    """A note when the tensors that are not quantized lose precision in the export dtype."""
+    held = {p.dtype for n, p in model.named_parameters() if "lora_" not in n}
+    if all(torch.finfo(d).bits <= torch.finfo(dtype).bits for d in held if d != dtype):
+        return []
+    return [
+        f"embeddings, norms and the output layer are stored in {dtype_name(dtype)} (the model "
+        "held them in " + ", ".join(sorted(dtype_name(d) for d in held)) + "): logits differ by "
+        "that rounding; --dtype float32 keeps them"
+    ]
 
 
 def _merged(run_model: Any, tmp: Path, dtype: torch.dtype) -> dict[str, Any]:

@@ -116,13 +116,17 @@ def run(
         group_size=group_size,
     )
     if dry_run:
+        from suite.context import dtype_name, pick_device
         from suite.runner import run_name
         from suite.spec import run_key
 
+        chosen = pick_device(device)
         for spec in sweep.specs:
-            click.echo(f"{run_key(spec)}  {spec.model}  {run_name(spec)}")
+            key = run_key(spec, chosen.split(":")[0], dtype_name(chosen))
+            click.echo(f"{key}  {spec.model}  {run_name(spec)}")
         return
     from suite.context import Settings, cache_dir_path
+    from suite.interrupt import Interrupted
     from suite.runner import run_sweep
     from suite.tracking import Tracker
 
@@ -134,7 +138,15 @@ def run(
         progress=not no_progress,
     )
     tracker = Tracker.connect(tracking_uri, sweep.experiment)  # checks the store, writes nothing
-    summary = run_sweep(sweep, tracker, settings)
+    try:
+        summary = run_sweep(sweep, tracker, settings)
+    except Interrupted as stop:
+        click.echo(
+            f"qbench: interrupted by {stop.name}: {stop.failed} run(s) marked FAILED "
+            "(interrupted); the next qbench run runs them again",
+            err=True,
+        )
+        sys.exit(stop.exit_code)
     click.echo(
         f"{len(summary.finished)} finished, {len(summary.skipped)} skipped, "
         f"{len(summary.failed)} failed  (store: {tracker.uri}, experiment: "

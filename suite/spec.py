@@ -214,9 +214,15 @@ def key_of(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
 
 
-def run_key(spec: RunSpec) -> str:
-    """The stable identity of a run: a hash of its canonical JSON."""
+def spec_key(spec: RunSpec) -> str:
+    """A hash of the spec's canonical JSON alone (a sweep lists each spec once by it)."""
     return key_of(spec.to_dict())
+
+
+def run_key(spec: RunSpec, device_type: str, dtype: str) -> str:
+    """The stable identity of a run: its spec, the device type (cpu, cuda) and the base
+    model's dtype it runs in; a run on another kind of device is another run."""
+    return key_of({"spec": spec.to_dict(), "device_type": device_type, "dtype": dtype})
 
 
 SECTIONS = {"budget": Budget, "calib": CalibSpec, "train": TrainSpec, "eval": EvalSpec}

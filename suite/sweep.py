@@ -32,7 +32,7 @@ from suite.spec import (
     SpecError,
     coerce,
     field_names,
-    run_key,
+    spec_key,
 )
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -278,5 +278,5 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 task_version=task_obj.version,
                             )
                             task_obj.protocol_name(spec.eval)
-                            specs.setdefault(run_key(spec), spec)
+                            specs.setdefault(spec_key(spec), spec)
     return list(specs.values())

@@ -85,10 +85,16 @@ def table_caption(table: TaskTable) -> str:
 
 
 def section_facts(section: Section) -> str:
-    versions = ", ".join(section.versions("qbench_version")) or "?"
-    shas = ", ".join(s[:10] for s in section.versions("git_sha")) or "?"
+    """qbench and git versions, dtype, model files and code versions, and the run count."""
+    versions = ", ".join(section.versions(C.Tag.QBENCH_VERSION)) or "?"
+    shas = ", ".join(s[:10] for s in section.versions(C.Tag.GIT_SHA)) or "?"
+    facts = [f"qbench {versions}", f"git {shas}"]
+    shown = ((C.Tag.DTYPE, "dtype"), (C.Tag.MODEL_FINGERPRINT, "model files"))
+    for tag, label in (*shown, (C.Tag.CODE_VERSION, "code")):
+        if section.versions(tag):
+            facts.append(f"{label} {', '.join(section.versions(tag))}")
     n = len(section.records)
-    return f"qbench {versions} · git {shas} · {n} run{'' if n == 1 else 's'}"
+    return " · ".join([*facts, f"{n} run{'' if n == 1 else 's'}"])
 
 
 def selection_facts(sel: Selection, generated: datetime) -> list[str]:

@@ -151,8 +151,6 @@ IDENTITY_TAGS = (
     Tag.DATA_SOURCE,
     Tag.PROFILE,
 )
-# A FINISHED run counts as done only while these still hold (else it is stale and runs again).
-FRESHNESS_TAGS = (Tag.CODE_VERSION, Tag.MODEL_FINGERPRINT)
 # Runs that differ in any of these never share a section of the leaderboard.
 CONTEXT_TAGS = (Tag.MODEL, Tag.DATA_SOURCE, Tag.PROFILE, Tag.DEVICE)
 STORAGE_DENSE, STORAGE_PACKED = "dense", "packed"

@@ -27,6 +27,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Literal
 
+from suite.paths import check_file
 from suite.spec import SpecError
 
 Direction = Literal["lower", "higher"]
@@ -38,6 +39,15 @@ DEFAULT_EXPERIMENT = "qbench"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 FINISHED, RUNNING, FAILED = "FINISHED", "RUNNING", "FAILED"
 _ALLOWED_URIS = "allowed: sqlite:///PATH.db, or the http(s) address of a running MLflow server"
+
+
+def check_experiment(name: str) -> str:
+    """An experiment name as given, where it can name an MLflow experiment; else SpecError."""
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        raise SpecError(
+            f"experiment name {name!r} is not allowed; allowed: 1 to 200 printable characters"
+        )
+    return name
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -64,12 +74,8 @@ def check_uri(uri: str, *, existing: bool) -> Path | None:
             _check_mlflow_sqlite(uri, db)
             return db.parent
         parent = db.parent if str(db.parent) else Path(".")
-        probe = parent
-        while not probe.exists():
-            probe = probe.parent
-        if not os.access(probe, os.W_OK):
-            raise SpecError(f"tracking store {uri} is not writable; {_ALLOWED_URIS}")
-        if db.exists() and db.stat().st_size and db.read_bytes()[:16] != b"SQLite format 3\x00":
+        check_file(db, "tracking store")
+        if db.exists() and db.stat().st_size and _header(db) != b"SQLite format 3\x00":
             raise SpecError(f"tracking store {uri} is not an SQLite database; {_ALLOWED_URIS}")
         return parent
     if uri.startswith(("http://", "https://")):
@@ -83,6 +89,11 @@ def check_uri(uri: str, *, existing: bool) -> Path | None:
             ) from None
         return None
     raise SpecError(f"tracking URI '{uri}' is not supported; {_ALLOWED_URIS}")
+
+
+def _header(db: Path) -> bytes:
+    with db.open("rb") as f:
+        return f.read(16)
 
 
 def _check_mlflow_sqlite(uri: str, db: Path) -> None:

@@ -4,7 +4,8 @@ Each RunSpec of ``sweep.specs`` becomes one MLflow run. The base model is loaded
 a prepared model (see :mod:`suite.prepare`) is computed once per prepare key and copied for
 every task and seed that shares it. A run that raises is recorded FAILED with its error and the
 sweep goes on; the next ``qbench run`` picks it up again. Before anything is recorded, every
-group size is checked against its model's layer widths (from the model's config alone).
+budget is checked against its model's layers (target names, rank, group size; from the model's
+config alone).
 
     >>> from suite.sweep import build_sweep
     >>> run_name(build_sweep(methods="cloq", bits="2", models="synthetic:tiny").specs[0])
@@ -31,7 +32,7 @@ from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
 
-__all__ = ["Settings", "Summary", "check_widths", "run_name", "run_sweep"]
+__all__ = ["Settings", "Summary", "check_layers", "run_name", "run_sweep"]
 
 
 @dataclass
@@ -45,15 +46,15 @@ def run_name(spec: RunSpec) -> str:
     return f"{spec.method}-b{spec.budget.bits}-r{spec.budget.rank}-{spec.task}-s{spec.seed}"
 
 
-def check_widths(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Console) -> None:
-    """Every group size must divide its model's target input widths (config only, no weights)."""
-    from suite.lora import check_group_size
+def check_layers(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Console) -> None:
+    """Every budget must fit its model's target layers (names, rank, group size), checked from
+    the model's config alone, before any run starts."""
+    from suite import lora
 
     for model_name in dict.fromkeys(s.model for s in specs):
-        widths = model_lib.input_widths(model_lib.resolve(model_name), cache, say=console.print)
-        for spec in specs:
-            if spec.model == model_name:
-                check_group_size(widths, spec.budget)
+        shapes = model_lib.layer_shapes(model_lib.resolve(model_name), cache, say=console.print)
+        for budget in dict.fromkeys(s.budget for s in specs if s.model == model_name):
+            lora.check_layers(shapes, budget, model_name)
 
 
 def run_sweep(
@@ -61,7 +62,7 @@ def run_sweep(
 ) -> Summary:
     """Run every spec of ``sweep`` that has no FINISHED run yet (all of them with --force)."""
     console = console or Console(stderr=True)
-    check_widths(sweep.specs, settings.cache, console)  # before the store is touched
+    check_layers(sweep.specs, settings.cache, console)  # before the store is touched
     summary = Summary()
     todo = _to_run(sweep.specs, tracker, settings, console, summary)
     if not todo:

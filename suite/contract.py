@@ -19,7 +19,9 @@ name and its direction), and the harness's own keys below, each with its directi
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import sqlite3
 import urllib.error
 import urllib.request
@@ -35,19 +37,40 @@ Direction = Literal["lower", "higher"]
 # --- where runs are recorded ----------------------------------------------------------------
 
 DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"  # a local store's artifacts: <store folder>/mlartifacts/<experiment>
 DEFAULT_EXPERIMENT = "qbench"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 FINISHED, RUNNING, FAILED = "FINISHED", "RUNNING", "FAILED"
 _ALLOWED_URIS = "allowed: sqlite:///PATH.db, or the http(s) address of a running MLflow server"
 
 
+_SAFE_FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
 def check_experiment(name: str) -> str:
-    """An experiment name as given, where it can name an MLflow experiment; else SpecError."""
+    """An experiment name as given, where it can name an MLflow experiment (any printable text:
+    its artifact folder is :func:`experiment_folder`, never the raw name); else SpecError."""
     if not name.strip() or len(name) > 200 or not name.isprintable():
         raise SpecError(
             f"experiment name {name!r} is not allowed; allowed: 1 to 200 printable characters"
         )
     return name
+
+
+def experiment_folder(name: str) -> str:
+    """The folder an experiment's artifacts live in, under the store's ``mlartifacts/``.
+
+    A plain name is used as it is; any other name (path separators, ``..``, an absolute path,
+    spaces) is reduced to safe characters plus a hash of the name, so no name reaches outside
+    ``mlartifacts/`` and two names never share a folder.
+
+        >>> experiment_folder("nightly"), experiment_folder("../../x")
+        ('nightly', 'x-9cdf6a50')
+    """
+    if _SAFE_FOLDER.match(name) and name not in (".", ".."):
+        return name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:48] or "experiment"
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def resolve_uri(uri: str | None) -> str:

@@ -20,11 +20,13 @@ name and its direction), and the harness's own keys below, each with its directi
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import sqlite3
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Literal
@@ -159,7 +161,8 @@ class Tag:
     SEED = "seed"
     HOST = "host"
     PID = "pid"
-    ERROR = "error"
+    ERROR = "error"  # a FAILED run's error, with its traceback where it raised
+    REASON = "failure_reason"  # a FAILED run's reason on one line
 
 
 RUN_TAGS = tuple(v for k, v in vars(Tag).items() if k.isupper())
@@ -205,6 +208,22 @@ PHASES = ("prepare", "train", "eval")
 WALL_S, PEAK_MEM_BYTES = "wall_s", "peak_mem_bytes"
 PREPARE_WALL = f"prepare/{WALL_S}"
 TRAIN_PEAK_MEM = f"train/{PEAK_MEM_BYTES}"
+
+
+NONFINITE = "non-finite metric"  # how the reason of a run that measured NaN or ±inf starts
+
+
+def nonfinite_reason(values: Mapping[str, float]) -> str | None:
+    """The one-line failure reason for metrics that are NaN or ±inf; None when all are finite.
+
+    A run that measured such a value has no result: it is recorded FAILED with this reason,
+    never FINISHED.
+
+        >>> nonfinite_reason({"eval/wikitext2/ppl": float("nan"), INIT_WEIGHT_ERR: 0.1})
+        'non-finite metric: eval/wikitext2/ppl=nan'
+    """
+    bad = sorted((k, v) for k, v in values.items() if not math.isfinite(v))
+    return f"{NONFINITE}: " + ", ".join(f"{k}={v}" for k, v in bad) if bad else None
 
 
 def phase_metric(phase: str, what: str) -> str:

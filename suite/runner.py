@@ -35,6 +35,16 @@ from suite.tracking import Tracker
 __all__ = ["Settings", "Summary", "check_layers", "run_name", "run_sweep"]
 
 
+class NonFiniteMetric(ArithmeticError):
+    """A run measured NaN or ±inf (its message is :func:`suite.contract.nonfinite_reason`)."""
+
+
+def _require_finite(values: dict[str, float]) -> None:
+    reason = C.nonfinite_reason(values)
+    if reason:
+        raise NonFiniteMetric(reason)
+
+
 @dataclass
 class Summary:
     finished: list[str] = field(default_factory=list)
@@ -160,6 +170,7 @@ def _train_evaluate(
     tracker.json(run_id, prep.table, "init_layers.json")
     record = {**spec.to_dict(), "run_key": run_key(spec), "method_info": prepared.info}
     tracker.json(run_id, record, "spec.json")
+    _require_finite(prep.metrics)  # recorded, so the bad value can be seen; then FAILED
     examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with Phase("train", ctx.device) as phase:
@@ -180,11 +191,17 @@ def _train_evaluate(
     tracker.metrics(run_id, {**metrics, **phase.metrics()})
     rows = "\n".join(json.dumps(r, default=str) for r in evaluation.rows)
     tracker.text(run_id, rows + "\n", f"predictions/{spec.task}.jsonl")
+    _require_finite({**trained, **metrics})
     tracker.finish(run_id, C.FINISHED)
 
 
 def _fail(ctx: RunContext, run_id: str, spec: RunSpec, err: Exception, summary: Summary) -> None:
-    reason = f"{type(err).__name__}: {err}"
-    ctx.tracker.finish(run_id, C.FAILED, reason + "\n" + traceback.format_exc()[-3000:])
+    if isinstance(err, NonFiniteMetric):  # a measurement, not a crash: no traceback
+        reason, error = str(err), str(err)
+    else:
+        reason = f"{type(err).__name__}: {err}"
+        error = reason + "\n" + traceback.format_exc()[-3000:]
+    ctx.tracker.tag(run_id, C.run_tags(failure_reason=" ".join(reason.split())[:500]))
+    ctx.tracker.finish(run_id, C.FAILED, error)
     summary.failed.append((run_key(spec), reason))
     ctx.console.print(f"[red]FAILED[/] {run_name(spec)}: {reason}")

@@ -24,6 +24,7 @@ import math
 import os
 import re
 import sqlite3
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -224,6 +225,17 @@ def nonfinite_reason(values: Mapping[str, float]) -> str | None:
     """
     bad = sorted((k, v) for k, v in values.items() if not math.isfinite(v))
     return f"{NONFINITE}: " + ", ".join(f"{k}={v}" for k, v in bad) if bad else None
+
+
+def stored_value(value: float) -> float:
+    """A metric value as read back from MLflow, with ±inf restored: MLflow's SQL stores save
+    ±inf as ±(largest float) and NaN as NaN, so a reader that does not map it back would rank
+    an infinite perplexity as a (309-digit) finite number.
+
+        >>> stored_value(1.7976931348623157e308), stored_value(2.5)
+        (inf, 2.5)
+    """
+    return math.copysign(math.inf, value) if abs(value) >= sys.float_info.max else value
 
 
 def phase_metric(phase: str, what: str) -> str:

@@ -24,7 +24,9 @@ from typing import Any
 from rich.console import Console
 
 from suite.contract import run_tags
+from suite.paths import check_dir
 from suite.progress import Bars
+from suite.spec import SpecError
 
 CACHE_ENV = "QBENCH_CACHE"
 DEFAULT_CACHE = "~/.cache/qbench"
@@ -111,6 +113,34 @@ class RunContext:
                 ref, self.settings.cache, say=self.console.print
             )
         return self.fingerprints[model_name]
+
+
+def check_settings(settings: Settings) -> None:
+    """SpecError (one line) before any work where the device or the cache folder cannot serve."""
+    check_device(settings.device)
+    check_dir(settings.cache, "cache folder")
+
+
+def check_device(requested: str) -> None:
+    """``auto``, ``cpu``, or a CUDA device that this machine has (torch is imported for CUDA)."""
+    allowed = "allowed: auto, cpu, cuda, cuda:N"
+    if requested in ("auto", "cpu"):
+        return
+    index = requested.partition(":")[2]
+    if not requested.startswith("cuda") or requested not in ("cuda", f"cuda:{index}"):
+        raise SpecError(f"device '{requested}' is not allowed; {allowed}")
+    if index and not index.isdigit():
+        raise SpecError(f"device '{requested}' is not allowed; {allowed} (N a GPU index)")
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise SpecError(f"device '{requested}' is not available: no CUDA GPU; allowed: auto, cpu")
+    if index and int(index) >= count:
+        raise SpecError(
+            f"device '{requested}' is not available: {count} CUDA GPU(s); allowed: auto, cpu, "
+            + ", ".join(f"cuda:{i}" for i in range(count))
+        )
 
 
 def pick_device(requested: str) -> str:

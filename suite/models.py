@@ -119,12 +119,30 @@ def resolve(name: str) -> ModelRef:
         return ModelRef(name, "synthetic", shape)
     path = Path(name).expanduser()
     if path.is_dir():
+        _check_model_dir(name, path)
         return ModelRef(name, "dir", str(path.resolve()))
     if path.suffix == ".gguf" and path.is_file():
         return ModelRef(name, "gguf", str(path.resolve()))
     if HF_ID.match(name) and not path.exists():
         return ModelRef(name, "hub", name)
     raise SpecError(f"unknown model '{name}'; allowed: {allowed_names()}")
+
+
+WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin")
+
+
+def _check_model_dir(name: str, path: Path) -> None:
+    """A model directory must hold what ``from_pretrained`` reads: config.json and weights."""
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_FILES):
+        missing.append("weights (*.safetensors or pytorch_model*.bin)")
+    if missing:
+        raise SpecError(
+            f"model directory '{name}' has no {' and no '.join(missing)}; allowed: a directory "
+            "written by save_pretrained (config.json and its weights)"
+        )
 
 
 def builtin_dir(name: str, cache: Path) -> Path:
@@ -247,36 +265,52 @@ def convert_gguf(gguf: Path, out: Path) -> None:
         raise RuntimeError(f"the checkpoint converted from {gguf.name} does not reload exactly")
 
 
-def input_widths(ref: ModelRef, cache: Path, say=print) -> dict[str, int]:
-    """Input width of each Llama-style linear sublayer, read from the config alone."""
-    if ref.kind == "synthetic":
-        cfg = dict(SYNTHETIC[ref.location])
-    else:
-        from transformers import AutoConfig
-
-        if ref.kind == "builtin":
-            path = pull(ref.name, cache, say=say)
-            cfg = AutoConfig.from_pretrained(path).to_dict()
-        elif ref.kind == "gguf":
-            p = Path(ref.location)
-            cfg = AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
-        else:
-            try:
-                cfg = AutoConfig.from_pretrained(ref.location).to_dict()
-            except OSError as err:  # not cached, and the hub unreachable or without it
-                reason = str(err).strip().splitlines()[0][:160]
-                raise SpecError(
-                    f"model '{ref.name}' could not be read ({reason}); allowed: "
-                    f"{', '.join(BUILTIN)}, synthetic:<{', '.join(SYNTHETIC)}>, a local model "
-                    "directory or .gguf file, or a Hugging Face id that is cached or reachable"
-                ) from None
-    hidden = cfg["hidden_size"]
-    heads = cfg["num_attention_heads"]
+def layer_shapes(ref: ModelRef, cache: Path, say=print) -> dict[str, tuple[int, int]]:
+    """(input width, output width) of each Llama-style linear sublayer, from the config alone."""
+    cfg = _config(ref, cache, say)
+    try:
+        hidden, heads, inter = (
+            cfg["hidden_size"],
+            cfg["num_attention_heads"],
+            cfg["intermediate_size"],
+        )
+    except KeyError as err:
+        raise SpecError(
+            f"model '{ref.name}' has no {err.args[0]} in its config; allowed: a Llama-style "
+            "decoder (q/k/v/o_proj attention, gate/up/down_proj MLP)"
+        ) from None
     head_dim = cfg.get("head_dim") or hidden // heads
-    widths = {n: hidden for n in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")}
-    widths["o_proj"] = heads * head_dim
-    widths["down_proj"] = cfg["intermediate_size"]
-    return widths
+    kv = (cfg.get("num_key_value_heads") or heads) * head_dim
+    return {
+        "q_proj": (hidden, heads * head_dim),
+        "k_proj": (hidden, kv),
+        "v_proj": (hidden, kv),
+        "o_proj": (heads * head_dim, hidden),
+        "gate_proj": (hidden, inter),
+        "up_proj": (hidden, inter),
+        "down_proj": (inter, hidden),
+    }
+
+
+def _config(ref: ModelRef, cache: Path, say) -> dict[str, Any]:
+    if ref.kind == "synthetic":
+        return dict(SYNTHETIC[ref.location])
+    from transformers import AutoConfig
+
+    if ref.kind == "builtin":
+        return AutoConfig.from_pretrained(pull(ref.name, cache, say=say)).to_dict()
+    if ref.kind == "gguf":
+        p = Path(ref.location)
+        return AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
+    try:
+        return AutoConfig.from_pretrained(ref.location).to_dict()
+    except (OSError, ValueError) as err:  # not cached and no hub; or a config it cannot read
+        reason = str(err).strip().splitlines()[0][:160]
+        raise SpecError(
+            f"model '{ref.name}' could not be read ({reason}); allowed: "
+            f"{', '.join(BUILTIN)}, synthetic:<{', '.join(SYNTHETIC)}>, a local model "
+            "directory or .gguf file, or a Hugging Face id that is cached or reachable"
+        ) from None
 
 
 def load(ref: ModelRef, cache: Path, device: str, dtype: Any, say=print) -> tuple[Any, Any]:

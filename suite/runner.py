@@ -10,7 +10,8 @@ another live process holds, or has just finished, is skipped with a line saying 
 that overlap on one store run each key once. A run that raises is recorded FAILED with its error
 and the sweep goes on; the next ``qbench run`` picks it up again. On SIGINT or SIGTERM every
 run the sweep holds is marked FAILED ("interrupted") before the process ends. Before anything
-is recorded, every group size is checked against its model's layer widths (config alone).
+is recorded, every budget is checked against its model's layers (target names, rank, group
+size; from the model's config alone).
 
     >>> from suite.sweep import build_sweep
     >>> run_name(build_sweep(methods="cloq", bits="2", models="synthetic:tiny").specs[0])
@@ -39,7 +40,17 @@ from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
 
-__all__ = ["Settings", "Summary", "check_widths", "run_name", "run_sweep"]
+__all__ = ["Settings", "Summary", "check_layers", "run_name", "run_sweep"]
+
+
+class NonFiniteMetric(ArithmeticError):
+    """A run measured NaN or ±inf (its message is :func:`suite.contract.nonfinite_reason`)."""
+
+
+def _require_finite(values: dict[str, float]) -> None:
+    reason = C.nonfinite_reason(values)
+    if reason:
+        raise NonFiniteMetric(reason)
 
 
 @dataclass
@@ -53,15 +64,15 @@ def run_name(spec: RunSpec) -> str:
     return f"{spec.method}-b{spec.budget.bits}-r{spec.budget.rank}-{spec.task}-s{spec.seed}"
 
 
-def check_widths(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Console) -> None:
-    """Every group size must divide its model's target input widths (config only, no weights)."""
-    from suite.lora import check_group_size
+def check_layers(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Console) -> None:
+    """Every budget must fit its model's target layers (names, rank, group size), checked from
+    the model's config alone, before any run starts."""
+    from suite import lora
 
     for model_name in dict.fromkeys(s.model for s in specs):
-        widths = model_lib.input_widths(model_lib.resolve(model_name), cache, say=console.print)
-        for spec in specs:
-            if spec.model == model_name:
-                check_group_size(widths, spec.budget)
+        shapes = model_lib.layer_shapes(model_lib.resolve(model_name), cache, say=console.print)
+        for budget in dict.fromkeys(s.budget for s in specs if s.model == model_name):
+            lora.check_layers(shapes, budget, model_name)
 
 
 def run_sweep(
@@ -71,7 +82,7 @@ def run_sweep(
     --force), skipping keys another live process holds. Raises Interrupted on SIGINT/SIGTERM
     after marking the runs it held FAILED."""
     console = console or Console(stderr=True)
-    check_widths(sweep.specs, settings.cache, console)  # before the store is touched
+    check_layers(sweep.specs, settings.cache, console)  # before the store is touched
     summary = Summary()
     ctx = RunContext.create(settings, sweep.profile, tracker, console)
     todo = _to_run(ctx, sweep.specs, summary)
@@ -234,6 +245,7 @@ def _train_evaluate(
     tracker.json(run_id, prep.table, "init_layers.json")
     record = {**spec.to_dict(), "run_key": key_of_run(ctx, spec), "method_info": prepared.info}
     tracker.json(run_id, record, "spec.json")
+    _require_finite(prep.metrics)  # recorded, so the bad value can be seen; then FAILED
     examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with Phase("train", ctx.device) as phase:
@@ -254,14 +266,20 @@ def _train_evaluate(
     tracker.metrics(run_id, {**metrics, **phase.metrics()})
     rows = "\n".join(json.dumps(r, default=str) for r in evaluation.rows)
     tracker.text(run_id, rows + "\n", f"predictions/{spec.task}.jsonl")
+    _require_finite({**trained, **metrics})
     tracker.finish(run_id, C.FINISHED)
 
 
 def _fail(
     ctx: RunContext, claims: Claims, run_id: str, spec: RunSpec, err: Exception, summary: Summary
 ) -> None:
-    reason = f"{type(err).__name__}: {err}"
-    ctx.tracker.finish(run_id, C.FAILED, reason + "\n" + traceback.format_exc()[-3000:])
+    if isinstance(err, NonFiniteMetric):  # a measurement, not a crash: no traceback
+        reason, error = str(err), str(err)
+    else:
+        reason = f"{type(err).__name__}: {err}"
+        error = reason + "\n" + traceback.format_exc()[-3000:]
+    ctx.tracker.tag(run_id, C.run_tags(failure_reason=" ".join(reason.split())[:500]))
+    ctx.tracker.finish(run_id, C.FAILED, error)
     claims.release(run_id)
     summary.failed.append((key_of_run(ctx, spec), reason))
     ctx.console.print(f"[red]FAILED[/] {run_name(spec)}: {reason}")

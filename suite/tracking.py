@@ -23,10 +23,14 @@ import fcntl
 import functools
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from suite import contract
 from suite.contract import FINISHED, Tag
@@ -89,23 +93,35 @@ class Tracker:
         with self.lock():  # a new sqlite store's tables are created by one process only
             return MlflowClient(tracking_uri=self.uri)
 
+    @property
+    def artifact_location(self) -> str | None:
+        """Where a local store keeps this experiment's artifacts: next to the store, in a folder
+        named safely after the experiment; None for a server (it decides)."""
+        if self.store_dir is None:
+            return None
+        folder = contract.experiment_folder(self.experiment)
+        return (self.store_dir.resolve() / contract.ARTIFACTS_DIR / folder).as_uri()
+
     @functools.cached_property
     def experiment_id(self) -> str:
         client = self.client
         with self.lock():
             exp = client.get_experiment_by_name(self.experiment)
-            if exp is not None:
-                return exp.experiment_id
-            location = None
-            if self.store_dir is not None:
-                location = (self.store_dir.resolve() / "mlartifacts" / self.experiment).as_uri()
-            try:
-                return client.create_experiment(self.experiment, artifact_location=location)
-            except Exception:  # a server: another process created it first
-                exp = client.get_experiment_by_name(self.experiment)
-                if exp is None:
-                    raise
-                return exp.experiment_id
+            location = self.artifact_location
+            if exp is None:
+                try:
+                    return client.create_experiment(self.experiment, artifact_location=location)
+                except Exception:  # a server: another process created it first
+                    exp = client.get_experiment_by_name(self.experiment)
+                    if exp is None:
+                        raise
+                    return exp.experiment_id
+            old = exp.artifact_location
+            if location is not None and old != location and _local_path(old) is not None:
+                db = contract.sqlite_path(self.uri)
+                assert db is not None  # a local store is a sqlite store
+                _relocate(db, exp.experiment_id, old, location)
+            return exp.experiment_id
 
     def runs(self, run_key: str) -> list:
         """Every active run with this key, newest first."""
@@ -162,6 +178,38 @@ class Tracker:
     def delete(self, run_id: str) -> None:
         """Delete a run (MLflow's soft delete: it leaves every search and report)."""
         self.client.delete_run(run_id)
+
+
+def _local_path(uri: str) -> Path | None:
+    """The folder of a ``file:`` (or plain path) artifact location; None for remote ones."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    return Path(uri) if not parsed.scheme and uri else None
+
+
+def _relocate(db: Path, experiment_id: str, old: str, new: str) -> None:
+    """Point an experiment of a local store that was moved or copied (or that an older qbench
+    gave a folder outside it) at its folder next to the store, so new runs write their artifacts
+    there and not into another store's folder. MLflow keeps artifact locations absolute and has
+    no call to change one, so its two columns are updated here; an old run is pointed at its
+    copy next to the store where that copy exists, and keeps its recorded location otherwise."""
+    with closing(sqlite3.connect(db, timeout=60)) as conn, conn:
+        conn.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            (new, int(experiment_id)),
+        )
+        rows = conn.execute(
+            "SELECT run_uuid, artifact_uri FROM runs WHERE experiment_id = ?",
+            (int(experiment_id),),
+        ).fetchall()
+        for run_id, uri in rows:
+            if not (uri or "").startswith(old.rstrip("/") + "/"):
+                continue
+            moved = new.rstrip("/") + uri[len(old.rstrip("/")) :]
+            path = _local_path(moved)
+            if path is not None and path.is_dir():
+                conn.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (moved, run_id))
 
 
 def _now_ms() -> int:

@@ -114,7 +114,9 @@ def find_run(run: str, tracking_uri: str | None) -> RunRef:
         raise SpecError(
             f"run '{run}': its {C.SPEC_ARTIFACT} does not rebuild a spec ({err})"
         ) from None
-    if run_key(spec) != found.data.tags.get(C.Tag.RUN_KEY):
+    tags = found.data.tags
+    recorded = run_key(spec, tags.get(C.Tag.DEVICE_TYPE, "?"), tags.get(C.Tag.DTYPE, "?"))
+    if recorded != tags.get(C.Tag.RUN_KEY):
         raise SpecError(
             f"run '{run}': its {C.SPEC_ARTIFACT} does not rebuild its run key (written by "
             "another qbench version); allowed: a run recorded by this version"
@@ -184,14 +186,21 @@ def load_run_model(
         console=Console(stderr=True, quiet=True),
     )
     base, tokenizer = load_base(ctx, ref.spec.model)
-    entry = cache / "prepared" / prepare_key(ref.spec)
+    # the entry this export's device and dtype would use; a run made on another device or
+    # from other code or model files has none here, and is prepared again (and says so)
+    entry = cache / "prepared" / prepare_key(ctx, ref.spec)
+    prepared = None
     if entry.is_dir():
-        prepared = prepared_cache.load(base.to(ctx.device), entry)
-        origin = f"prepared-model cache {entry}"
+        try:
+            prepared = prepared_cache.load(base.to(ctx.device), entry)
+            origin = f"prepared-model cache {entry}"
+        except prepared_cache.Damaged as err:
+            say(f"{err}: preparing {ref.spec.method} again")
     else:
         say(f"no prepared-model cache entry {entry}: preparing {ref.spec.method} again")
+    if prepared is None:
         prepared = prepare_model(ctx, base, tokenizer, ref.spec).prepared
-        origin = "prepared again (no cache entry)"
+        origin = "prepared again (no usable cache entry)"
     model = prepared.model
     if stage == "trained":
         try:

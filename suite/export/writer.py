@@ -182,7 +182,11 @@ def _peft(run_model: Any, tmp: Path, out: Path, dtype: torch.dtype, base: str) -
 
 def _dtype_notes(model: nn.Module, dtype: torch.dtype) -> list[str]:
     """A note when the tensors that are not quantized lose precision in the export dtype."""
-    held = {p.dtype for n, p in model.named_parameters() if "lora_" not in n}
+    held = {
+        p.dtype
+        for n, p in model.named_parameters()
+        if "lora_" not in n and p.dtype.is_floating_point  # packed codes are not "held" floats
+    }
     if all(torch.finfo(d).bits <= torch.finfo(dtype).bits for d in held if d != dtype):
         return []
     return [

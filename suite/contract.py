@@ -171,6 +171,9 @@ class Tag:
     PID_START = "pid_start"
     CLAIM = "claim"
     HEARTBEAT = "heartbeat"
+    # ``qbench run --executor ray``: the id of the task attempt that made the run, so the driver
+    # can mark FAILED the run of an attempt whose worker died or that it cancelled
+    ATTEMPT = "attempt"
     ERROR = "error"  # a FAILED run's error, with its traceback where it raised
     REASON = "failure_reason"  # a FAILED run's reason on one line
 

@@ -40,7 +40,20 @@ from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
 
-__all__ = ["Settings", "Summary", "check_layers", "run_name", "run_sweep"]
+__all__ = [
+    "Settings",
+    "Summary",
+    "check_layers",
+    "claim_runs",
+    "failure_text",
+    "key_of_run",
+    "record_failure",
+    "run_name",
+    "run_sweep",
+    "to_run",
+    "train_evaluate_finish",
+    "want",
+]
 
 
 class NonFiniteMetric(ArithmeticError):
@@ -58,6 +71,7 @@ class Summary:
     finished: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    why_skipped: dict[str, str] = field(default_factory=dict)  # run key -> why, on one line
 
 
 def run_name(spec: RunSpec) -> str:
@@ -85,7 +99,7 @@ def run_sweep(
     check_layers(sweep.specs, settings.cache, console)  # before the store is touched
     summary = Summary()
     ctx = RunContext.create(settings, sweep.profile, tracker, console)
-    todo = _to_run(ctx, sweep.specs, summary)
+    todo = to_run(ctx, sweep.specs, summary)
     if not todo:
         return summary
     claims = Claims(tracker, force=settings.force)
@@ -121,7 +135,9 @@ def fresh_tags(ctx: RunContext, spec: RunSpec) -> dict[str, str]:
     )
 
 
-def _to_run(ctx: RunContext, specs, summary: Summary) -> list[RunSpec]:
+def to_run(ctx: RunContext, specs, summary: Summary) -> list[RunSpec]:
+    """The specs that have no fresh FINISHED run (all of them with --force); the others are
+    skipped, each with a line saying so. Both executors start from this list."""
     todo: list[RunSpec] = []
     for spec in specs:
         key = key_of_run(ctx, spec)
@@ -130,6 +146,7 @@ def _to_run(ctx: RunContext, specs, summary: Summary) -> list[RunSpec]:
         current = [r for r in finished if all(r.data.tags.get(k) == v for k, v in fresh.items())]
         if not ctx.settings.force and current:
             summary.skipped.append(key)
+            summary.why_skipped[key] = "already FINISHED"
             ctx.console.print(f"[dim]skip {run_name(spec)} ({key}): already FINISHED")
             continue
         if finished and not current:
@@ -153,7 +170,7 @@ def _run_model(
     for spec in specs:
         by_prepare.setdefault(prepare_key(ctx, spec), []).append(spec)
     for candidates in by_prepare.values():
-        runs = _claim(ctx, claims, candidates, summary)
+        runs = claim_runs(ctx, claims, candidates, summary)
         group = [s for s in candidates if key_of_run(ctx, s) in runs]
         if not group:
             continue
@@ -163,27 +180,44 @@ def _run_model(
             prep = prepare_model(ctx, loaded[0], loaded[1], group[0])
         except Exception as err:  # the whole group fails with the same reason
             for spec in group:
-                _fail(ctx, claims, runs[key_of_run(ctx, spec)], spec, err, summary)
+                run_id = runs[key_of_run(ctx, spec)]
+                record_failure(ctx, claims, run_id, spec, *failure_text(err), summary)
             continue
         for i, spec in enumerate(group):
             last = i == len(group) - 1  # the last run trains the prepared model itself
             model = prep.prepared.model if last else copy.deepcopy(prep.prepared.model)
             run_id = runs[key_of_run(ctx, spec)]
-            try:
-                _train_evaluate(ctx, run_id, spec, model, loaded[1], prep)
-                claims.release(run_id)
-                summary.finished.append(key_of_run(ctx, spec))
-                ctx.console.print(f"[green]done[/] {run_name(spec)}")
-            except Exception as err:
-                _fail(ctx, claims, run_id, spec, err, summary)
+            train_evaluate_finish(ctx, claims, run_id, spec, model, loaded[1], prep, summary)
             del model
 
 
-def _claim(
+def train_evaluate_finish(
+    ctx: RunContext,
+    claims: Claims,
+    run_id: str,
+    spec: RunSpec,
+    model: Any,
+    tokenizer: Any,
+    prep: PrepareResult,
+    summary: Summary,
+) -> None:
+    """Train and evaluate a held run's prepared model, then release the run: FINISHED, or
+    FAILED with its error (the sweep goes on)."""
+    try:
+        _train_evaluate(ctx, run_id, spec, model, tokenizer, prep)
+        claims.release(run_id)
+        summary.finished.append(key_of_run(ctx, spec))
+        ctx.console.print(f"[green]done[/] {run_name(spec)}")
+    except Exception as err:
+        record_failure(ctx, claims, run_id, spec, *failure_text(err), summary)
+
+
+def claim_runs(
     ctx: RunContext, claims: Claims, specs: list[RunSpec], summary: Summary
 ) -> dict[str, str]:
-    """Claim the specs' run keys; {run key: run id} of those this process now holds."""
-    outcomes = claims.claim([_want(ctx, s) for s in specs])
+    """Claim the specs' run keys; {run key: run id} of those this process now holds. The
+    others are skipped, with a line saying why (finished or held by another process)."""
+    outcomes = claims.claim([want(ctx, s) for s in specs])
     held: dict[str, str] = {}
     for spec, outcome in zip(specs, outcomes, strict=True):
         key = outcome.want.run_key
@@ -196,12 +230,14 @@ def _claim(
             continue
         summary.skipped.append(key)
         what = "FINISHED by another process" if outcome.why == "done" else outcome.why
+        summary.why_skipped[key] = what
         ctx.console.print(f"[yellow]skip {run_name(spec)} ({key}): {what}")
     return held
 
 
-def _want(ctx: RunContext, spec: RunSpec) -> Want:
-    """The spec's run: its identity tags and the flattened spec."""
+def want(ctx: RunContext, spec: RunSpec) -> Want:
+    """The spec's run: its identity tags (with the context's own: device, versions, profile,
+    and under Ray the task attempt) and the flattened spec."""
     from tasks.base import parse_source
 
     task = tasks()[spec.task]()
@@ -271,14 +307,25 @@ def _train_evaluate(
     tracker.finish(run_id, C.FINISHED)
 
 
-def _fail(
-    ctx: RunContext, claims: Claims, run_id: str, spec: RunSpec, err: Exception, summary: Summary
+def failure_text(err: Exception) -> tuple[str, str]:
+    """(reason, error) of an exception being handled: the reason on one line, the error with
+    its traceback (none for a non-finite metric: a measurement, not a crash)."""
+    if isinstance(err, NonFiniteMetric):
+        return str(err), str(err)
+    reason = f"{type(err).__name__}: {err}"
+    return reason, reason + "\n" + traceback.format_exc()[-3000:]
+
+
+def record_failure(
+    ctx: RunContext,
+    claims: Claims,
+    run_id: str,
+    spec: RunSpec,
+    reason: str,
+    error: str,
+    summary: Summary,
 ) -> None:
-    if isinstance(err, NonFiniteMetric):  # a measurement, not a crash: no traceback
-        reason, error = str(err), str(err)
-    else:
-        reason = f"{type(err).__name__}: {err}"
-        error = reason + "\n" + traceback.format_exc()[-3000:]
+    """Mark a held run FAILED with its error and its one-line reason, and release it."""
     ctx.tracker.tag(run_id, C.run_tags(failure_reason=" ".join(reason.split())[:500]))
     ctx.tracker.finish(run_id, C.FAILED, error)
     claims.release(run_id)

@@ -69,6 +69,19 @@ def cli() -> None:
     "--cache-dir", help="Model and prepared-model cache. [$QBENCH_CACHE or ~/.cache/qbench]"
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option(
+    "--executor",
+    help="local (default: this process) or ray (prepare and run tasks on a Ray cluster; "
+    "needs an MLflow server as the store and a cache folder every node sees).",
+)
+@click.option(
+    "--ray-address",
+    metavar="HOST:PORT",
+    help="Ray head to join (or auto); without it, a Ray cluster is started on this machine.",
+)
+@click.option(
+    "--retries", metavar="N", help="Ray: resubmit a task whose worker died up to N times. [1]"
+)
 @click.option("--force", is_flag=True, help="Rerun specs that already have a FINISHED run.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write prepared models.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -90,12 +103,16 @@ def run(
     tracking_uri,
     cache_dir: str | None,
     device,
+    executor,
+    ray_address,
+    retries,
     force,
     no_cache,
     no_progress,
     dry_run,
 ) -> None:
     """Run a sweep: methods x bits x ranks x tasks x seeds, each recorded as one MLflow run."""
+    from suite.cluster.options import executor_options
     from suite.context import Settings, cache_dir_path, check_settings
     from suite.sweep import build_sweep
 
@@ -106,7 +123,9 @@ def run(
         use_cache=not no_cache,
         progress=not no_progress,
     )
-    check_settings(settings)  # everything is checked before the store is opened
+    # everything is checked before the store is opened; on Ray, the device is the cluster's
+    ray_options = executor_options(executor, ray_address, retries, tracking_uri)
+    check_settings(settings, local_device=ray_options is None)
     sweep = build_sweep(
         models=models,
         methods=methods,
@@ -141,7 +160,12 @@ def run(
 
     tracker = Tracker.connect(tracking_uri, sweep.experiment)  # checks the store, writes nothing
     try:
-        summary = run_sweep(sweep, tracker, settings)
+        if ray_options is None:
+            summary = run_sweep(sweep, tracker, settings)
+        else:
+            from suite.cluster.driver import run_sweep_ray
+
+            summary = run_sweep_ray(sweep, tracker, settings, ray_options)
     except Interrupted as stop:
         click.echo(
             f"qbench: interrupted by {stop.name}: {stop.failed} run(s) marked FAILED "

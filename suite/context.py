@@ -115,9 +115,16 @@ class RunContext:
         return self.fingerprints[model_name]
 
 
-def check_settings(settings: Settings) -> None:
-    """SpecError (one line) before any work where the device or the cache folder cannot serve."""
-    check_device(settings.device)
+def check_settings(settings: Settings, local_device: bool = True) -> None:
+    """SpecError (one line) before any work where the device or the cache folder cannot serve.
+    ``local_device=False`` (a Ray cluster's device, checked once connected): only the name."""
+    if local_device:
+        check_device(settings.device)
+    elif settings.device not in ("auto", "cpu", "cuda"):
+        raise SpecError(
+            f"device '{settings.device}' is not allowed with --executor ray (each task gets "
+            "its own GPU); allowed: auto, cpu, cuda"
+        )
     check_dir(settings.cache, "cache folder")
 
 

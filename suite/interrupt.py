@@ -78,6 +78,27 @@ def signals_deferred() -> Iterator[None]:
 
 
 @contextmanager
+def signals_noted() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM are only noted, in the list the block gets, for a loop that checks it
+    between steps and raises :class:`Interrupted` itself: a handler that raised inside a call
+    into extension code (Ray's ``wait``) would come out as a SystemError."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def note(signum, frame):
+        got.append(signum)
+
+    before = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+@contextmanager
 def signals_ignored() -> Iterator[None]:
     """SIGINT and SIGTERM are ignored while the block runs (e.g. while runs are marked FAILED)."""
     if threading.current_thread() is not threading.main_thread():

@@ -16,7 +16,7 @@ say a run ended are printed either way.
     >>> with console.capture() as shown:
     ...     console.print(d.render())
     >>> for line in shown.get().splitlines():
-    ...     print(" ".join(line.replace("━", "").split()))
+    ...     print(" ".join(line.split()).rstrip("━╸╺ "))
     run key phase progress attempt
     qlora-b4 k1 train 3/10
     lora16-b4 k2 done
@@ -97,8 +97,8 @@ class Display:
             )
         counts = self.counts()
         ended = counts["done"] + counts["failed"] + counts["skipped"]
-        bar = ProgressBar(total=max(len(self.names), 1), completed=ended, width=40)
+        bar = ProgressBar(total=max(len(self.names), 1), completed=ended, width=20)
         line = Text("  ".join(f"{k} {v}" for k, v in counts.items()))
         summary = Table.grid(padding=(0, 2))
-        summary.add_row(bar, line)
+        summary.add_row(line, bar)
         return Group(table, summary)

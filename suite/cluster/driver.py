@@ -40,7 +40,7 @@ from suite.cluster.work import Board, Job, run_task
 from suite.cluster.work import prepare_task as prepare_work
 from suite.context import RunContext, Settings
 from suite.contract import FAILED, RUNNING, Tag, run_tags
-from suite.interrupt import Interrupted, signals_ignored, signals_raise
+from suite.interrupt import Interrupted, signals_ignored, signals_noted
 from suite.progress import Bars
 from suite.runner import Summary, check_layers, key_of_run, run_name, to_run
 from suite.spec import RunSpec
@@ -138,13 +138,15 @@ class Scheduler:
         names = [(r.key, r.name) for r in self.runs]
         self.display = Display(self.console, names, enabled=self.job.settings.progress)
         try:
-            with signals_raise(), self.display:
+            with signals_noted() as got, self.display:
                 for prep in preps.values():
                     self._submit_prep(prep)
                 for run in self.runs:
                     self._submit_run(run)
-                while self.pending:
+                while self.pending and not got:
                     self._step()
+                if got:
+                    raise Interrupted(got[0])
         except (Interrupted, KeyboardInterrupt) as err:
             stop = err if isinstance(err, Interrupted) else Interrupted(signal.SIGINT)
             with signals_ignored():

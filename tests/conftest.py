@@ -1,9 +1,15 @@
-"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M, a temporary MLflow store,
-and a guard that fails any test that tries to reach the network."""
+"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M, a temporary MLflow store, an
+MLflow tracking server on 127.0.0.1, and a guard that fails any test that tries to reach the
+network."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -146,3 +152,50 @@ def fresh_store(tmp_path, empty_db) -> str:
     path.parent.mkdir()
     shutil.copy(empty_db, path)
     return f"sqlite:///{path}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """An MLflow tracking server on 127.0.0.1 (a free port), started once for the session (tests
+    that use it record under experiments of their own)."""
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'server.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
+    log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's lifetime
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while True:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail((root / "server.log").read_text()[-2000:])
+            time.sleep(0.5)
+    yield uri
+    proc.terminate()
+    proc.wait(timeout=60)
+    log.close()

@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 
 import pytest
@@ -98,52 +97,6 @@ def test_the_heartbeat_renews_while_a_run_is_held(store):
 
 
 # --- two qbench sweeps at once ------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """An MLflow tracking server on 127.0.0.1 (a free port), started for these tests."""
-    root = tmp_path_factory.mktemp("server")
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'server.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-    ]
-    log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's lifetime
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while True:
-        try:
-            with urllib.request.urlopen(uri + "/health", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail((root / "server.log").read_text()[-2000:])
-            time.sleep(0.5)
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=60)
-    log.close()
 
 
 def qbench(uri, experiment, cache, methods, bits):

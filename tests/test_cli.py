@@ -132,6 +132,24 @@ BAD_INPUT = {
         "is a YAML list, not a mapping",
     ),
     "empty experiment": (lambda t: ["--experiment", " "], "experiment name ' ' is not allowed"),
+    "unknown executor": (lambda t: ["--executor", "spark"], "executor 'spark' is not allowed"),
+    "ray address, local executor": (
+        lambda t: ["--ray-address", "10.0.0.1:6379"],
+        "--ray-address '10.0.0.1:6379' is only used with --executor ray",
+    ),
+    "retries, local executor": (
+        lambda t: ["--retries", "2"],
+        "--retries '2' is only used with --executor ray",
+    ),
+    "ray with a sqlite store": (
+        lambda t: ["--executor", "ray"],
+        "cannot be used with --executor ray: every Ray task records its run itself, so the "
+        "store must be an MLflow tracking server",
+    ),
+    "ray retries not a count": (
+        lambda t: ["--executor", "ray", "--retries", "-1"],
+        "--retries '-1' is not allowed",
+    ),
 }
 
 
@@ -184,3 +202,46 @@ def test_a_valid_sweep_passes_the_same_checks(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_executor_ray_without_ray_installed_is_one_line(tmp_path):
+    """Where ray cannot be imported, --executor ray says how to install it; nothing written."""
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None  # import ray fails as where it is not installed\n"
+        "from suite.cli import main\n"
+        "sys.argv = ['qbench', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    args = ["run", "--model", "synthetic:tiny", "--executor", "ray"]
+    args += ["--tracking-uri", "http://127.0.0.1:9", "--cache-dir", str(tmp_path / "cache")]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "--executor ray needs the ray package, which is not installed" in line
+    assert "pip install -e '.[ray]'" in line and "allowed" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_local_executor_never_imports_ray(tmp_path):
+    """suite.runner and a whole local sweep (qbench run --executor local) leave ray unimported."""
+    code = (
+        "import sys\n"
+        "import suite.runner\n"
+        "assert 'ray' not in sys.modules, 'suite.runner imported ray'\n"
+        "from click.testing import CliRunner\n"
+        "from suite.cli import cli\n"
+        "args = ['run', '--executor', 'local', '--model', 'synthetic:tiny', '--methods', 'qlora',\n"
+        "        '--rank', '4', '--no-progress', '--tracking-uri', sys.argv[1],\n"
+        "        '--cache-dir', sys.argv[2]]\n"
+        "for s in ('train.steps=1', 'train.seq_len=32', 'train.batch_size=1',\n"
+        "          'eval.seq_len=64', 'eval.max_windows=1', 'calib.holdout_windows=1'):\n"
+        "    args += ['--set', s]\n"
+        "r = CliRunner().invoke(cli, args)\n"
+        "assert r.exit_code == 0, r.output\n"
+        "assert '1 finished' in r.output, r.output\n"
+        "loaded = sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.'))\n"
+        "assert not loaded, loaded\n"
+    )
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    subprocess.run([sys.executable, "-c", code, store, str(tmp_path / "cache")], check=True)

@@ -328,3 +328,35 @@ def test_bad_ray_flags_are_one_line_before_anything_is_written(tmp_path, flags, 
     if "{port}" in fragment:
         assert "is unreachable (Connection refused)" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def task_process(title):
+    """The pid of a Ray worker that runs a task of this name (Ray sets its process title)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(title):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def test_a_killed_prepare_task_is_resubmitted_with_its_runs(server, cluster, ray_env, tmp_path):
+    """ApiQ's block-wise training makes a prepare step long enough to kill its worker in it; no
+    run had started, so none is FAILED, and each of the two runs that share it finishes once."""
+    sweep = ["--methods", "apiq", "--bits", "4", "--rank", "4", "--tasks", "wikitext2,gsm8k"]
+    cmd = qbench_cmd(server, "prep-killed", tmp_path / "cache", "--executor", "ray", sweep=sweep)
+    cmd += ["--ray-address", cluster, "--retries", "1", "--set", "method.apiq.epochs=80"]
+    proc = popen(cmd, ray_env)
+    pid = wait_for(lambda: task_process(b"ray::prepare_task"), proc, "the prepare task")
+    time.sleep(1.0)
+    assert task_process(b"ray::prepare_task") == pid
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    said = " ".join(err.split())
+    assert "retry prepare of apiq-b4-r4-wikitext2-s0 and its runs: its worker died" in said
+    assert out.strip().splitlines()[-1].startswith("2 finished, 0 skipped, 0 failed"), out
+    runs = runs_of(server, "prep-killed")
+    assert sorted(r.info.status for r in runs) == [FINISHED, FINISHED]
+    assert len({r.data.tags[Tag.RUN_KEY] for r in runs}) == 2

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from suite.contract import run_tags
 from suite.paths import check_dir
-from suite.progress import Bars
+from suite.progress import Bars, BarSource
 from suite.spec import SpecError
 
 CACHE_ENV = "QBENCH_CACHE"
@@ -57,7 +57,7 @@ class RunContext:
     device: str
     tags: dict[str, str]  # device, qbench_version, git_sha, profile: on every run
     console: Console
-    bars: Bars
+    bars: BarSource
     tracker: Any = None  # suite.tracking.Tracker; None where nothing is recorded (the bench)
     calibrations: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
@@ -69,7 +69,7 @@ class RunContext:
         profile: str,
         tracker: Any = None,
         console: Console | None = None,
-        bars: Bars | None = None,
+        bars: BarSource | None = None,
     ) -> RunContext:
         console = console or Console(stderr=True)
         device = pick_device(settings.device)

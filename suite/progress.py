@@ -15,6 +15,7 @@ A progress callable takes ``(advance, total=None, **fields)``: ``total`` sets th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -25,6 +26,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+
+class BarSource(Protocol):
+    """What a sweep's steps need from a progress display: ``add(description)`` gives a tick
+    (:class:`Bars` on a terminal; the Ray executor's tasks report to their driver instead)."""
+
+    def add(self, description: str) -> Callable[..., None]: ...
 
 
 class Bars:

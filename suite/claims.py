@@ -15,9 +15,9 @@ that is not live is marked FAILED ("interrupted") when met, and its key can be c
   keeps its claim only if it is the oldest live one; a loser deletes its run. A process that
   sees the key done or held before claiming does not claim at all.
 
-A future executor (Ray) claims through the same :class:`Claims` from every worker. The runner
-releases a run when it ends; :meth:`Claims.interrupt` marks every run still held FAILED on the
-way out of a signal.
+The Ray executor claims through the same :class:`Claims` from every run task, on its worker
+(:mod:`suite.cluster.work`). The runner releases a run when it ends; :meth:`Claims.interrupt`
+marks every run still held FAILED on the way out of a signal.
 
     >>> order = [stamp_of({Tag.CLAIM: "00000000000000000002-b"}, 0, "x"),
     ...          stamp_of({}, 1, "run-a")]  # a run without a claim tag: its start time

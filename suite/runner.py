@@ -11,7 +11,8 @@ that overlap on one store run each key once. A run that raises is recorded FAILE
 and the sweep goes on; the next ``qbench run`` picks it up again. On SIGINT or SIGTERM every
 run the sweep holds is marked FAILED ("interrupted") before the process ends. Before anything
 is recorded, every budget is checked against its model's layers (target names, rank, group
-size; from the model's config alone).
+size; from the model's config alone). The Ray executor (:mod:`suite.cluster`) runs the same
+steps (:func:`to_run`, :func:`claim_runs`, :func:`train_evaluate_finish`) in its tasks.
 
     >>> from suite.sweep import build_sweep
     >>> run_name(build_sweep(methods="cloq", bits="2", models="synthetic:tiny").specs[0])

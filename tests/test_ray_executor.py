@@ -2,7 +2,7 @@
 127.0.0.1: the same metrics as the local executor, to the last digit; a killed worker's run is
 FAILED and finished by a retry or a rerun, never twice; two drivers on one sweep finish each key
 once; Ctrl-C on the driver fails its started runs; a cache folder the nodes do not see is one
-line and exit 2.
+line and exit 2. The retry within one command and a killed prepare task are ``slow``.
 
 The cluster is a Python process that called ``ray.init(num_cpus=2)``; drivers are ``qbench``
 processes that join it with ``--ray-address``, each with its own workers. Workers run with one
@@ -189,7 +189,7 @@ LONG += ["eval.max_windows=2", "calib.holdout_windows=2"]
 ONE = ["--methods", "qlora", "--bits", "4", "--rank", "4"]
 
 
-@pytest.mark.parametrize("retries", [0, 1])
+@pytest.mark.parametrize("retries", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_a_killed_worker_fails_its_run_and_a_retry_or_rerun_finishes_it(
     retries, server, cluster, ray_env, tmp_path
 ):
@@ -341,6 +341,7 @@ def task_process(title):
     return None
 
 
+@pytest.mark.slow
 def test_a_killed_prepare_task_is_resubmitted_with_its_runs(server, cluster, ray_env, tmp_path):
     """ApiQ's block-wise training makes a prepare step long enough to kill its worker in it; no
     run had started, so none is FAILED, and each of the two runs that share it finishes once."""

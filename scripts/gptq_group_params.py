@@ -8,6 +8,11 @@ error ‖X(W − Q)ᵀ‖ / ‖XWᵀ‖ on the calibration tokens (what GPTQ min
 tokens.
 
     $ python scripts/gptq_group_params.py --blocks 0,5,10,15,20,25,29 --bits 2,3,4
+
+Observed with those arguments (49 layers, 32 x 256 tokens of the sample train split, the
+full-precision walk), mean calibration / held-out error: 2 bits reference 0.2294 / 0.2479,
+fresh 0.2308 / 0.2496, act-order 0.1996 / 0.2212; 3 bits 0.0957 / 0.1039, 0.0958 / 0.1040,
+0.0859 / 0.0957; 4 bits 0.0444 / 0.0483, 0.0444 / 0.0483, 0.0401 / 0.0447.
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ columns. When a group's scale/zero are computed is ``group_params``:
 - ``"fresh"``: from the fully error-updated weights of the whole group when its first column is
   reached (including the current block's pending updates), so any ``block_size`` gives the same
   result up to float rounding. Not the reference's moment; kept as a labelled variant (it was
-  qbench's default before). Not allowed with ``act_order``.
+  qbench's default before). On 49 SmolLM2-135M layers (32 x 256 calibration tokens,
+  ``scripts/gptq_group_params.py``) its output error was 0.6% above the reference's at 2 bits,
+  0.1% at 3 bits and equal at 4. Not allowed with ``act_order``.
 - ``"static"``: every group's parameters up front, from the weights before the pass (dead
   inputs zeroed), in the original column order (GPTQModel's ``static_groups``).
 

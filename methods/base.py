@@ -10,7 +10,11 @@ import torch only inside functions, so listing and validating methods stays torc
 
 A method owns only ``prepare(model, budget, calib, seed) -> Prepared``: it quantizes the base
 weights of the target layers and initializes LoRA A and B. Data, training, evaluation and every
-measurement belong to the harness, so that all methods are measured the same way.
+measurement belong to the harness, so that all methods are measured the same way. The
+quantizers' settings are not a method's: a method is built with the run's
+:class:`suite.quant.config.QuantSpec` (``quant.<name>.*``, the same for every method) and builds
+its quantizer from it (:meth:`Method.make_quantizer`); ``Config`` keeps only its initialization
+knobs.
 
 Whether a method needs calibration data depends on the quantizer it runs with: its own or the
 one a comparison imposes (``budget.quantizer``). The harness asks
@@ -29,6 +33,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from suite.quant import DATA_QUANTIZERS, QUANTIZER_SECTIONS
+from suite.quant.config import QuantSpec
 from suite.spec import INTEGER_BITS, Budget, SpecError, coerce, field_names
 
 if TYPE_CHECKING:
@@ -36,8 +42,6 @@ if TYPE_CHECKING:
 
     from suite.calibration import Calibration
     from suite.lora import Prepared
-
-DATA_QUANTIZERS = ("gptq",)  # quantizers that need the Gram matrix of each layer's inputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +60,16 @@ class Method:
     bits: ClassVar[tuple[int, ...]] = INTEGER_BITS
     fractional_bits: ClassVar[bool] = False
 
-    def __init__(self, config: Any | None = None) -> None:
+    def __init__(self, config: Any | None = None, quant: QuantSpec | None = None) -> None:
         self.config = config if config is not None else self.Config()
+        self.quant = quant if quant is not None else QuantSpec()
 
     @classmethod
-    def from_overrides(cls, overrides: dict[str, Any]) -> Method:
-        """Build the config from ``{field: value}`` (strings are converted); unknown keys fail."""
+    def from_overrides(cls, overrides: dict[str, Any], quant: QuantSpec | None = None) -> Method:
+        """Build the config from ``{field: value}`` (strings are converted); unknown keys fail.
+
+        ``quant``: the run's quantizer settings (default: every quantizer's defaults).
+        """
         allowed = field_names(cls.Config)
         values = {}
         for key, raw in overrides.items():
@@ -71,7 +79,7 @@ class Method:
                     + (", ".join(f"method.{cls.name}.{k}" for k in allowed) or "none")
                 )
             values[key] = coerce(cls.Config, key, raw)
-        return cls(cls.Config(**values))
+        return cls(cls.Config(**values), quant)
 
     @classmethod
     def needs_calibration(cls) -> bool:
@@ -85,6 +93,16 @@ class Method:
     def needs_calibration_for(self, budget: Budget) -> bool:
         """Whether ``prepare`` needs a Calibration under ``budget``."""
         return self.init_uses_data or self.quantizer_for(budget) in DATA_QUANTIZERS
+
+    def make_quantizer(self, budget: Budget) -> Any:
+        """The quantizer this method runs with under ``budget``, with the run's settings."""
+        from methods.layerwise import make_quantizer
+
+        return make_quantizer(self.quantizer_for(budget), self.quant)
+
+    def quant_sections(self, budget: Budget) -> tuple[str, ...]:
+        """The ``quant.<name>`` sections whose settings this method's prepare reads."""
+        return QUANTIZER_SECTIONS.get(self.quantizer_for(budget), ())
 
     def check_budget(self, budget: Budget) -> None:
         """SpecError, before any work, where the budget's quantizer override cannot serve."""

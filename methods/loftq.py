@@ -14,7 +14,7 @@ Choices: ``iters`` = 1 by default (peft's default ``loftq_iter``; the paper also
 NF4; NF3/NF2 are the same construction, as in the paper's code); the SVD runs in float64, the
 factors are stored in float32. ``--quantizer`` swaps the base: ``int`` (round to nearest), or
 ``gptq`` (then every Q_t is GPTQ of W − L_{t−1} with the layer's calibration Gram matrix, so the
-method needs calibration data).
+method needs calibration data). The quantizer's settings are the run's ``quant.<name>.*``.
 
     >>> import torch
     >>> from functools import partial
@@ -73,14 +73,10 @@ def loftq_init(
 @dataclass(frozen=True)
 class LoftQConfig:
     iters: int = 1  # alternating steps T
-    damp: float = 0.01  # used only with --quantizer gptq
-    act_order: bool = False  # used only with --quantizer gptq
 
     def __post_init__(self) -> None:
         if not isinstance(self.iters, int) or self.iters < 1:
             raise SpecError(f"method.loftq.iters {self.iters} is not allowed; allowed: >= 1")
-        if not self.damp >= 0:
-            raise SpecError(f"method.loftq.damp {self.damp} is not allowed; allowed: >= 0")
 
 
 class LoftQ(Method):
@@ -94,13 +90,13 @@ class LoftQ(Method):
     bits = (2, 3, 4)
 
     def prepare(self, model, budget: Budget, calib, seed: int):
-        from methods.layerwise import build_layers, check_bits, make_quantizer
+        from methods.layerwise import build_layers, check_bits
         from suite.lora import Prepared
         from suite.quant.qlinear import QLinear
 
         qname = self.quantizer_for(budget)
         bits = check_bits(budget, qname)
-        quantizer = make_quantizer(qname, self.config)
+        quantizer = self.make_quantizer(budget)
         iters = self.config.iters
 
         def build(name, linear, gram):

@@ -42,8 +42,11 @@ class PrepareResult:
 
 
 def method_of(spec: RunSpec) -> Any:
-    """The method object a spec runs (its class with the spec's config)."""
-    return methods()[spec.method].from_overrides(dict(spec.method_config))
+    """The method object a spec runs (its class with the spec's config and quant settings)."""
+    from suite.quant.config import QuantSpec
+
+    quant = QuantSpec.from_items(spec.quant)
+    return methods()[spec.method].from_overrides(dict(spec.method_config), quant)
 
 
 def prepare_key(spec: RunSpec) -> str:

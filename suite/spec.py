@@ -163,20 +163,28 @@ class RunSpec:
     data: str = "sample"
     method_config: tuple[tuple[str, Any], ...] = ()
     task_version: str = ""
+    # every quant.<name>.<field> (suite.quant.config.QuantSpec.items(); () holds the defaults)
+    quant: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["budget"]["target_modules"] = list(self.budget.target_modules)
         out["method_config"] = dict(self.method_config)
+        out["quant"] = {name: dict(items) for name, items in self.quant}
         return out
 
     def flat_params(self) -> dict[str, str]:
-        """The spec flattened to ``section.field`` keys, as recorded in MLflow params."""
+        """The spec flattened to ``section.field`` keys, as recorded in MLflow params
+        (``method.<name>.<field>`` for the method's config, ``quant.<name>.<field>``)."""
         flat: dict[str, str] = {}
         for key, value in self.to_dict().items():
             if key == "method_config":
                 for k, v in value.items():
                     flat[f"method.{self.method}.{k}"] = _param(v)
+            elif key == "quant":
+                for name, section in value.items():
+                    for k, v in section.items():
+                        flat[f"quant.{name}.{k}"] = _param(v)
             elif isinstance(value, dict):
                 for k, v in value.items():
                     flat[f"{key}.{k}"] = _param(v)
@@ -191,6 +199,7 @@ class RunSpec:
             "method": self.method,
             "budget": self.to_dict()["budget"],
             "method_config": dict(self.method_config),
+            "quant": self.to_dict()["quant"],  # every quant setting, whichever the method uses
             "seed": self.seed,
         }
         if needs_calibration:

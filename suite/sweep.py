@@ -2,7 +2,8 @@
 
 Precedence, lowest first: the dataclass defaults, the profile (suite/profiles/<name>.yaml, with
 its per-task sections), the YAML sweep file, the CLI flags, then ``--set section.field=value``
-(sections: budget, calib, train, eval, and ``method.<name>.<field>`` for a method's own knobs).
+(sections: budget, calib, train, eval, ``method.<name>.<field>`` for a method's own knobs,
+``quant.<name>.<field>`` for the quantizer settings every method shares, suite/quant/config.py).
 Everything is checked here, once, before any model is loaded: names, bits per method, ranks,
 keys, every dataclass field. :func:`build_sweep` expands the sweep into its RunSpecs once and
 keeps them on the Sweep (``sweep.specs``); nothing downstream expands it again.
@@ -184,19 +185,29 @@ def _check_axes(sweep: Sweep) -> None:
 
 
 def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Section overrides and per-method overrides, with unknown keys rejected."""
+    """Section overrides and per-method overrides, with unknown keys rejected.
+
+    ``quant.<name>.<field>`` overrides come back as ``sections["quant"]``, {name: {field: raw}}.
+    """
+    from suite.quant.config import QuantSpec
+
     sections: dict[str, dict[str, Any]] = {k: {} for k in SECTIONS}
     per_method: dict[str, dict[str, Any]] = {}
+    quant: dict[str, dict[str, Any]] = {}
     for key, value in sets:
         parts = key.split(".")
         if parts[0] == "method" and len(parts) == 3:
             lookup(registry.methods(), "method", parts[1])
             per_method.setdefault(parts[1], {})[parts[2]] = value
             continue
+        if parts[0] == "quant" and len(parts) == 3:
+            quant.setdefault(parts[1], {})[parts[2]] = value
+            QuantSpec.from_overrides({parts[1]: {parts[2]: value}})  # names and value checked
+            continue
         if len(parts) != 2 or parts[0] not in SECTIONS:
             raise SpecError(
                 f"unknown setting '{key}'; allowed: budget.*, calib.*, train.*, eval.*, "
-                "method.<name>.<field>"
+                "method.<name>.<field>, quant.<name>.<field>"
             )
         cls = SECTIONS[parts[0]]
         if parts[1] not in field_names(cls):
@@ -207,6 +218,8 @@ def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict
         if parts[0] == "budget" and parts[1] in ("bits", "rank"):
             raise SpecError(f"set {key} with --{parts[1]}, not --set")
         sections[parts[0]][parts[1]] = coerce(cls, parts[1], value)
+    if quant:
+        sections["quant"] = quant
     return sections, per_method
 
 
@@ -228,6 +241,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
 
     Building each dataclass checks every value; each method checks its budget.
     """
+    from suite.quant.config import QuantSpec
     from tasks.base import parse_source
 
     prof = load_profile(sweep.profile)
@@ -236,10 +250,11 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
     parse_source(data)
     specs: dict[str, RunSpec] = {}
     known_methods, known_tasks = registry.methods(), registry.tasks()
+    quant = QuantSpec.from_overrides(sections.pop("quant", {}))
     for model in sweep.models:
         for method in sweep.methods:
             method_cls = known_methods[method]
-            method_obj = method_cls.from_overrides(per_method.get(method, {}))
+            method_obj = method_cls.from_overrides(per_method.get(method, {}), quant)
             for bits in sweep.bits:
                 if method_cls.default_quantizer == "none":
                     bits = UNQUANTIZED_BITS
@@ -276,6 +291,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 data=data,
                                 method_config=method_obj.config_items(),
                                 task_version=task_obj.version,
+                                quant=quant.items(),
                             )
                             task_obj.protocol_name(spec.eval)
                             specs.setdefault(run_key(spec), spec)

@@ -9,7 +9,8 @@ included) against the full-precision block's outputs, then its base is packed wi
 clipping (:func:`suite.quant.lwc.lwc_quantize`) and the walk propagates through the packed block.
 
 Defaults (each from the released code's ``apiq/main.py``): 20 epochs; AdamW with LoRA lr 5e-4 and
-clipping lr 5e-3, weight decay 0.1 on both; one window per step; clipping logits start at 4;
+clipping lr 5e-3, weight decay 0.1 on both; one window per step; clipping logits start at 4
+(``quant.lwc.init_logit``, the learnable clipping's setting, shared like every quantizer's);
 LoRA rank 64 and alpha 16 (the budget's defaults, recorded in ``Prepared.info``), A Kaiming-
 uniform and B = 0 (peft's init) before training. Choices the paper leaves open, and ours:
 
@@ -34,7 +35,8 @@ uniform and B = 0 (peft's init) before training. Choices the paper leaves open, 
   its start and retried with both learning rates scaled by ``nan_lr_factor`` (0.1), at most
   ``nan_retries`` (2) times; then the run fails with an error naming the block.
 - ``epochs``, ``batch_size`` and ``max_steps`` (a cap on optimizer steps per block) are settings
-  so that quick runs can shorten the training, e.g. ``--set method.apiq.epochs=2``.
+  so that quick runs can shorten the training, e.g. ``--set method.apiq.epochs=2``; the quick
+  profile does so (its runs record it).
 
     >>> import types
     >>> import torch
@@ -60,6 +62,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from methods.base import Method
+from suite.quant.config import QuantSpec
 from suite.spec import Budget, SpecError
 
 if TYPE_CHECKING:
@@ -130,9 +133,12 @@ class ApiQ(Method):
     default_quantizer = "int"
     init_uses_data = True
 
-    def __init__(self, config: Any | None = None) -> None:
-        super().__init__(config)
+    def __init__(self, config: Any | None = None, quant: QuantSpec | None = None) -> None:
+        super().__init__(config, quant)
         self.fault: Fault | None = None  # test hook: plant a NaN loss (see Fault)
+
+    def quant_sections(self, budget: Budget) -> tuple[str, ...]:
+        return ("lwc",)
 
     def check_budget(self, budget: Budget) -> None:
         if budget.quantizer not in (None, "int"):
@@ -150,4 +156,4 @@ class ApiQ(Method):
         from methods.apiq.walk import prepare_apiq
 
         self.check_budget(budget)
-        return prepare_apiq(self.config, self.fault, model, budget, calib, seed)
+        return prepare_apiq(self.config, self.fault, model, budget, calib, seed, self.quant.lwc)

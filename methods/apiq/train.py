@@ -100,6 +100,7 @@ class LWCLinear(nn.Module):
         rank: int,
         scaling: float,
         generator: torch.Generator,
+        init_logit: float = INIT_LOGIT,
     ) -> None:
         super().__init__()
         w = linear.weight.detach().float()
@@ -110,8 +111,8 @@ class LWCLinear(nn.Module):
         self.register_buffer("wmax", wmax)
         bias = linear.bias
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
-        self.up_logit = nn.Parameter(torch.full_like(wmin, INIT_LOGIT))
-        self.low_logit = nn.Parameter(torch.full_like(wmin, INIT_LOGIT))
+        self.up_logit = nn.Parameter(torch.full_like(wmin, init_logit))
+        self.low_logit = nn.Parameter(torch.full_like(wmin, init_logit))
         a, b = standard_init(w.shape[0], w.shape[1], rank, generator)
         self.lora_A = nn.Parameter(a.to(w.device))
         self.lora_B = nn.Parameter(b.to(w.device))

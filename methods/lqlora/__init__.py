@@ -129,6 +129,10 @@ class LQLoRA(Method):
         """Only the Fisher-weighted variant reads calibration data."""
         return self.config.fisher
 
+    def quant_sections(self, budget: Budget) -> tuple[str, ...]:
+        """None: LQ-LoRA allocates its own NF configurations (``method.lqlora.*``)."""
+        return ()
+
     def check_budget(self, budget: Budget) -> None:
         if (budget.quantizer or "nf") != "nf":
             raise SpecError(

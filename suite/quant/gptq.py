@@ -31,6 +31,11 @@ Codes are chosen on the stored (dtype-rounded) scales, so the returned weights a
 the packed QTensor dequantizes to. Arithmetic is float32; ``fp64_cholesky`` computes the
 inverse-Hessian factor in float64.
 
+:class:`GPTQQuantizer` runs with a run's ``quant.gptq.*`` settings
+(:class:`suite.quant.config.GPTQSettings`), the same for every method; with ``cd_passes`` > 0 it
+then refines the codes by coordinate descent on their grid (:mod:`suite.quant.refine`, the MagR
+authors' refinement).
+
 Speed: the column loop is a few dozen tiny kernels per column, so on a GPU its cost is launch
 overhead. Where every group lies inside one block (groups not static, ``block_size`` a multiple
 of ``group_size``), a block's column loop is the same sequence of kernels for every block of a
@@ -55,11 +60,13 @@ layer; on CUDA it is captured once per layer as a CUDA graph and replayed per bl
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from suite.quant.config import GPTQSettings, QuantSpec, check_group_params
 from suite.quant.nf import nf_absmax, nf_codebook, nf_codes
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
@@ -72,8 +79,6 @@ from suite.quant.qtensor import (
     scale_dtype_of,
 )
 from suite.quant.uniform import int_codes, int_params, int_range, int_values
-
-GROUP_PARAMS = ("reference", "fresh", "static")  # when a group's scale/zero are computed
 
 
 @dataclass
@@ -106,19 +111,6 @@ class _Grid:
             return codes, self.codebook[codes] * scale
         codes = int_codes(x, scale, zero, self.bits)
         return codes, int_values(codes, scale, zero)
-
-
-def check_group_params(group_params: str, act_order: bool) -> None:
-    """ValueError where ``group_params`` is unknown, or "fresh" is asked for with act-order."""
-    if group_params not in GROUP_PARAMS:
-        raise ValueError(
-            f"group_params={group_params!r} is not allowed; allowed: {', '.join(GROUP_PARAMS)}"
-        )
-    if act_order and group_params == "fresh":
-        raise ValueError(
-            "group_params='fresh' is not allowed with act_order; allowed with act_order: "
-            "reference, static (both static groups)"
-        )
 
 
 def _inverse_hessian_factor(h: torch.Tensor, damp: float, fp64: bool) -> torch.Tensor:
@@ -392,38 +384,30 @@ def gptq_quantize(
 
 
 @dataclass(frozen=True)
-class GPTQQuantizer:
-    """GPTQ/OPTQ with the paper's defaults (1% damping, blocks of 128, no act-order)."""
+class GPTQQuantizer(GPTQSettings):
+    """GPTQ/OPTQ with the ``quant.gptq`` settings (:class:`suite.quant.config.GPTQSettings`)."""
 
     name: ClassVar[str] = "gptq"
-    damp: float = 0.01
-    block_size: int = 128
-    act_order: bool = False
-    scheme: str = "int"
-    scale_dtype: str = "float32"
-    fp64_cholesky: bool = False
-    group_params: str = "reference"
 
-    def __post_init__(self) -> None:
-        if self.scheme not in ("int", "nf"):
-            raise ValueError(f"scheme {self.scheme!r} is not allowed for gptq; allowed: int, nf")
-        if not self.damp >= 0:
-            raise ValueError(f"damp={self.damp!r} is not allowed; allowed: a number >= 0")
-        if not isinstance(self.block_size, int) or self.block_size <= 0:
-            raise ValueError(
-                f"block_size={self.block_size!r} is not allowed; allowed: a positive integer"
-            )
-        scale_dtype_of(self.scale_dtype)
-        check_group_params(self.group_params, self.act_order)
+    @classmethod
+    def from_spec(cls, quant: QuantSpec) -> GPTQQuantizer:
+        return cls(**dataclasses.asdict(quant.gptq))
 
     def quantize(
-        self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None
+        self,
+        weight: torch.Tensor,
+        bits: int,
+        group_size: int,
+        gram: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
     ) -> QTensor:
+        """GPTQ of ``weight``, then ``cd_passes`` of refinement towards ``target``'s outputs
+        (default ``weight``; the original weight where ``weight`` is a preprocessed copy)."""
         if gram is None:
             raise ValueError(
                 "quantizer 'gptq' needs gram (H = XᵀX of the layer's calibration inputs), got None"
             )
-        return gptq_quantize(
+        qt = gptq_quantize(
             weight,
             gram,
             bits,
@@ -437,6 +421,12 @@ class GPTQQuantizer:
             self.fp64_cholesky,
             self.group_params,
         )
+        if self.cd_passes:
+            from suite.quant.refine import coordinate_descent
+
+            keep = weight if target is None else target
+            qt = coordinate_descent(keep, gram, qt, self.cd_passes, self.cd_damp)
+        return qt
 
     def dequantize(self, qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return dequantize(qt, dtype)

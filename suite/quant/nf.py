@@ -25,11 +25,13 @@ quant_type="nf4")``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from suite.quant.config import NFSettings, QuantSpec
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
     QTensor,
@@ -103,14 +105,17 @@ def quantize_nf(
 
 
 @dataclass(frozen=True)
-class NFQuantizer:
-    """NF-k blockwise absmax (QLoRA's NF4; NF3/NF2 below 4 bits, NF8 above); ignores ``gram``."""
+class NFQuantizer(NFSettings):
+    """NF-k blockwise absmax (QLoRA's NF4; NF3/NF2 below 4 bits, NF8 above); ignores ``gram``.
+
+    Settings: ``quant.nf.*`` (:class:`suite.quant.config.NFSettings`).
+    """
 
     name: ClassVar[str] = "nf"
-    scale_dtype: str = "float32"
 
-    def __post_init__(self) -> None:
-        scale_dtype_of(self.scale_dtype)
+    @classmethod
+    def from_spec(cls, quant: QuantSpec) -> NFQuantizer:
+        return cls(**dataclasses.asdict(quant.nf))
 
     def quantize(
         self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None

@@ -25,11 +25,13 @@ loop and learnable clipping reuse.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from suite.quant.config import IntSettings, QuantSpec
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
     QTensor,
@@ -135,14 +137,17 @@ def quantize_int(
 
 
 @dataclass(frozen=True)
-class IntQuantizer:
-    """Asymmetric INT-k min-max per group, round to nearest; ignores ``gram``."""
+class IntQuantizer(IntSettings):
+    """Asymmetric INT-k min-max per group, round to nearest; ignores ``gram``.
+
+    Settings: ``quant.int.*`` (:class:`suite.quant.config.IntSettings`).
+    """
 
     name: ClassVar[str] = "int"
-    scale_dtype: str = "float32"
 
-    def __post_init__(self) -> None:
-        scale_dtype_of(self.scale_dtype)
+    @classmethod
+    def from_spec(cls, quant: QuantSpec) -> IntQuantizer:
+        return cls(**dataclasses.asdict(quant.int))
 
     def quantize(
         self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None

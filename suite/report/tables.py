@@ -42,7 +42,7 @@ DETAIL_METRICS = (
     C.TRAIN_PEAK_MEM,
     C.TRAIN_TOKENS_PER_S,
 )
-VARIANT_PARAM_PREFIXES = ("method.", "train.", "calib.")
+VARIANT_PARAM_PREFIXES = ("method.", "quant.", "train.", "calib.")
 SMOLLM_NOTE = (
     "smollm2-135m's weights were stored at 4 bits (Q4_1) in the shipped GGUF, "
     "so 4-bit results on it flatter every method."
@@ -96,7 +96,7 @@ class RowKey:
     group_size: str
     quantizer: str
     storage: str
-    variant: str  # short hash of the method./train./calib. params (seeds excluded)
+    variant: str  # short hash of the method./quant./train./calib. params (seeds excluded)
 
     def sort_key(self) -> tuple:
         storage = 0 if self.storage == C.STORAGE_PACKED else 1  # packed storage first

@@ -8,6 +8,7 @@ from suite.quant.gptq import GPTQQuantizer, gptq_quantize, run_gptq
 from suite.quant.nf import quantize_nf
 from suite.quant.qtensor import dequantize
 from suite.quant.uniform import fake_quantize_int, int_params, int_range, quantize_int
+from suite.spec import SpecError
 
 RTN = {"int": quantize_int, "nf": quantize_nf}
 
@@ -122,9 +123,9 @@ def test_quantizer_needs_gram_and_validates(layer) -> None:
         gptq_quantize(w, -torch.eye(256), 4, 64, damp=0.0)
     with pytest.raises(ValueError, match="scheme"):
         GPTQQuantizer(scheme="fp4")
-    with pytest.raises(ValueError, match="block_size=0"):
+    with pytest.raises(SpecError, match="quant.gptq.block_size 0 is not allowed"):
         GPTQQuantizer(block_size=0)
-    with pytest.raises(ValueError, match="group_params='late'"):
+    with pytest.raises(SpecError, match="quant.gptq.group_params 'late' is not allowed"):
         GPTQQuantizer(group_params="late")
-    with pytest.raises(ValueError, match="not allowed with act_order"):
+    with pytest.raises(SpecError, match="not allowed with act_order"):
         gptq_quantize(w, h, 4, 64, act_order=True, group_params="fresh")

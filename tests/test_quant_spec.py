@@ -1,0 +1,84 @@
+"""One quantizer config: ``quant.<name>.*`` is one typed section that every method's quantizer
+is built from, recorded on the run and part of the prepared model's key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from suite.prepare import method_of, prepare_key
+from suite.quant.config import QuantSpec
+from suite.spec import SpecError
+from suite.sweep import build_sweep
+
+
+def spec_of(method: str, *sets: str, quantizer: str | None = None, profile: str | None = None):
+    sweep = build_sweep(
+        models="synthetic:tiny",
+        methods=method,
+        bits="2",
+        sets=list(sets),
+        quantizer=quantizer,
+        profile=profile,
+    )
+    return sweep.specs[0]
+
+
+def test_every_method_gets_the_same_gptq() -> None:
+    sets = ("quant.gptq.damp=0.05", "quant.gptq.act_order=true", "quant.gptq.block_size=64")
+    built = []
+    for method in ("qlora", "loftq", "cloq", "gptq-lora"):
+        spec = spec_of(method, *sets, quantizer="gptq")
+        quantizer = method_of(spec).make_quantizer(spec.budget)
+        assert quantizer.name == "gptq"
+        built.append(dataclasses.asdict(quantizer))
+    assert all(b == built[0] for b in built)
+    assert (built[0]["damp"], built[0]["act_order"], built[0]["block_size"]) == (0.05, True, 64)
+
+
+def test_quant_settings_are_params_and_change_the_prepare_key() -> None:
+    base = spec_of("cloq")
+    assert base.flat_params()["quant.gptq.damp"] == "0.01"
+    assert base.flat_params()["quant.magr.iters"] == "200"
+    for key, value in QuantSpec().to_dict().items():
+        for field, default in value.items():
+            assert base.flat_params()[f"quant.{key}.{field}"] == str(default)
+    changes = [
+        "quant.gptq.damp=0.02",
+        "quant.gptq.group_params=fresh",
+        "quant.gptq.cd_passes=1",
+        "quant.magr.iters=3",
+        "quant.nf.scale_dtype=float16",  # a section cloq does not read still changes the key
+        "quant.lwc.init_logit=3",
+    ]
+    keys = {prepare_key(base)}
+    for change in changes:
+        spec = spec_of("cloq", change)
+        assert spec.flat_params()[change.split("=")[0]] == str(
+            getattr(
+                getattr(QuantSpec.from_items(spec.quant), change.split(".")[1]),
+                change.split(".")[2].split("=")[0],
+            )
+        )
+        keys.add(prepare_key(spec))
+    assert len(keys) == len(changes) + 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        ("quant.gptq.dampp=1", "unknown setting 'quant.gptq.dampp'; allowed: quant.gptq.damp"),
+        ("quant.awq.bits=1", "unknown setting 'quant.awq'; allowed: quant.gptq.*"),
+        ("quant.gptq.damp=-1", "quant.gptq.damp -1.0 is not allowed; allowed: a number >= 0"),
+        ("quant.gptq.group_params=late", "quant.gptq.group_params 'late' is not allowed"),
+        ("quant.magr.iters=x", "iters='x' is not a valid int"),
+        ("quant.nf.scale_dtype=int8", "quant.nf.scale_dtype 'int8' is not allowed"),
+        ("method.cloq.magr=true", "unknown setting 'method.cloq.magr'; allowed: method.cloq.damp"),
+        ("method.loftq.damp=0.1", "unknown setting 'method.loftq.damp'"),
+    ],
+)
+def test_bad_quant_settings_name_the_value(setting, fragment) -> None:
+    with pytest.raises(SpecError) as err:
+        spec_of("cloq" if "cloq" in setting else "loftq", setting)
+    assert fragment in str(err.value) and "\n" not in str(err.value)

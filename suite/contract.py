@@ -118,6 +118,8 @@ class Tag:
     PROFILE = "profile"
     STORAGE = "storage"  # packed | dense
     QUANTIZER = "quantizer"
+    # method / quant settings not at their released defaults, "key=value (released: x); ..."
+    CHANGED_SETTINGS = "changed_settings"
     DEVICE = "device"
     QBENCH_VERSION = "qbench_version"
     GIT_SHA = "git_sha"

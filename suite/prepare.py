@@ -49,6 +49,31 @@ def method_of(spec: RunSpec) -> Any:
     return methods()[spec.method].from_overrides(dict(spec.method_config), quant)
 
 
+def changed_settings(spec: RunSpec) -> list[str]:
+    """The method and quantizer settings of ``spec`` that differ from their released defaults
+    (the config dataclasses' defaults), as ``key=value (released: default)``; only the
+    ``quant.<name>`` sections the method's prepare reads are looked at."""
+    import dataclasses
+
+    from suite.quant.config import QuantSpec
+
+    method = method_of(spec)
+    out = []
+    default = method.Config()
+    for f in dataclasses.fields(method.config):
+        mine, released = getattr(method.config, f.name), getattr(default, f.name)
+        if mine != released:
+            out.append(f"method.{spec.method}.{f.name}={mine} (released: {released})")
+    defaults = QuantSpec()
+    for section in method.quant_sections(spec.budget):
+        mine_s, released_s = getattr(method.quant, section), getattr(defaults, section)
+        for f in dataclasses.fields(mine_s):
+            mine, released = getattr(mine_s, f.name), getattr(released_s, f.name)
+            if mine != released:
+                out.append(f"quant.{section}.{f.name}={mine} (released: {released})")
+    return out
+
+
 def prepare_key(spec: RunSpec) -> str:
     needs = method_of(spec).needs_calibration_for(spec.budget)
     return key_of({"cache_format": prepared_cache.FORMAT, **spec.prepare_dict(needs)})

@@ -24,7 +24,13 @@ from rich.console import Console
 from suite import contract as C
 from suite import models as model_lib
 from suite.context import RunContext, Settings
-from suite.prepare import PrepareResult, load_base, prepare_key, prepare_model
+from suite.prepare import (
+    PrepareResult,
+    changed_settings,
+    load_base,
+    prepare_key,
+    prepare_model,
+)
 from suite.progress import Bars
 from suite.registry import tasks
 from suite.spec import RunSpec, run_key
@@ -136,6 +142,7 @@ def _start(ctx: RunContext, spec: RunSpec) -> str:
         data_source=parse_source(spec.data).tag,
         seed=str(spec.seed),
         run_key=run_key(spec),
+        changed_settings="; ".join(changed_settings(spec)),
         **ctx.tags,
     )
     return ctx.tracker.start(run_name(spec), tags, spec.flat_params())

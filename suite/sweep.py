@@ -1,9 +1,10 @@
 """Sweeps: CLI flags + optional YAML + ``--set`` overrides -> validated RunSpecs.
 
 Precedence, lowest first: the dataclass defaults, the profile (suite/profiles/<name>.yaml, with
-its per-task sections), the YAML sweep file, the CLI flags, then ``--set section.field=value``
-(sections: budget, calib, train, eval, ``method.<name>.<field>`` for a method's own knobs,
-``quant.<name>.<field>`` for the quantizer settings every method shares, suite/quant/config.py).
+its per-task sections and its ``method:`` / ``quant:`` sections), the YAML sweep file, the CLI
+flags, then ``--set section.field=value`` (sections: budget, calib, train, eval,
+``method.<name>.<field>`` for a method's own knobs, ``quant.<name>.<field>`` for the quantizer
+settings every method shares, :mod:`suite.quant.config`).
 Everything is checked here, once, before any model is loaded: names, bits per method, ranks,
 keys, every dataclass field. :func:`build_sweep` expands the sweep into its RunSpecs once and
 keeps them on the Sweep (``sweep.specs``); nothing downstream expands it again.
@@ -37,6 +38,17 @@ from suite.spec import (
 )
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILE_KEYS = (
+    "data",
+    "budget",
+    "calib",
+    "train",
+    "eval",
+    "train_by_task",
+    "eval_by_task",
+    "method",
+    "quant",
+)
 SWEEP_KEYS = (
     "models",
     "methods",
@@ -61,7 +73,33 @@ def load_profile(name: str) -> dict[str, Any]:
     path = PROFILE_DIR / f"{name}.yaml"
     if not path.is_file():
         raise SpecError(unknown("profile", name, profiles()))
-    return yaml.safe_load(path.read_text()) or {}
+    prof = yaml.safe_load(path.read_text()) or {}
+    bad = sorted(set(prof) - set(PROFILE_KEYS))
+    if bad:
+        raise SpecError(
+            f"unknown key '{bad[0]}' in profile {name}; allowed: {', '.join(PROFILE_KEYS)}"
+        )
+    return prof
+
+
+def _nested(prof: dict[str, Any], key: str, what: str) -> dict[str, dict[str, Any]]:
+    """A profile's ``method:`` or ``quant:`` section, {name: {field: value}}."""
+    section = prof.get(key) or {}
+    if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+        raise SpecError(
+            f"profile section '{key}' must map each {what} to its settings, "
+            f"e.g. {key}: {{name: {{field: value}}}}"
+        )
+    return section
+
+
+def merge_nested(*layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{name: {field: value}} layers merged field by field, later layers winning."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for name, values in layer.items():
+            out.setdefault(name, {}).update(values)
+    return out
 
 
 @dataclass(frozen=True)
@@ -250,7 +288,13 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
     parse_source(data)
     specs: dict[str, RunSpec] = {}
     known_methods, known_tasks = registry.methods(), registry.tasks()
-    quant = QuantSpec.from_overrides(sections.pop("quant", {}))
+    prof_methods = _nested(prof, "method", "method")
+    for name, values in prof_methods.items():  # every method the profile names, checked
+        lookup(known_methods, "method", name).from_overrides(values)
+    per_method = merge_nested(prof_methods, per_method)
+    quant = QuantSpec.from_overrides(
+        merge_nested(_nested(prof, "quant", "quantizer"), sections.pop("quant", {}))
+    )
     for model in sweep.models:
         for method in sweep.methods:
             method_cls = known_methods[method]

@@ -1,5 +1,6 @@
 """One quantizer config: ``quant.<name>.*`` is one typed section that every method's quantizer
-is built from, recorded on the run and part of the prepared model's key."""
+is built from, recorded on the run and part of the prepared model's key; profiles carry
+``method.<name>.*`` and ``quant.<name>.*`` sections below the sweep's own settings."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import dataclasses
 
 import pytest
 
-from suite.prepare import method_of, prepare_key
+from suite.prepare import changed_settings, method_of, prepare_key
 from suite.quant.config import QuantSpec
 from suite.spec import SpecError
-from suite.sweep import build_sweep
+from suite.sweep import build_sweep, load_profile
 
 
 def spec_of(method: str, *sets: str, quantizer: str | None = None, profile: str | None = None):
@@ -38,7 +39,7 @@ def test_every_method_gets_the_same_gptq() -> None:
 
 
 def test_quant_settings_are_params_and_change_the_prepare_key() -> None:
-    base = spec_of("cloq")
+    base = spec_of("cloq", profile="paper")  # the paper profile keeps every default
     assert base.flat_params()["quant.gptq.damp"] == "0.01"
     assert base.flat_params()["quant.magr.iters"] == "200"
     for key, value in QuantSpec().to_dict().items():
@@ -54,7 +55,7 @@ def test_quant_settings_are_params_and_change_the_prepare_key() -> None:
     ]
     keys = {prepare_key(base)}
     for change in changes:
-        spec = spec_of("cloq", change)
+        spec = spec_of("cloq", change, profile="paper")
         assert spec.flat_params()[change.split("=")[0]] == str(
             getattr(
                 getattr(QuantSpec.from_items(spec.quant), change.split(".")[1]),
@@ -82,3 +83,22 @@ def test_bad_quant_settings_name_the_value(setting, fragment) -> None:
     with pytest.raises(SpecError) as err:
         spec_of("cloq" if "cloq" in setting else "loftq", setting)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_quick_profile_shortens_and_says_so() -> None:
+    quick, paper = load_profile("quick"), load_profile("paper")
+    assert quick["method"] and quick["quant"]
+    assert not paper.get("method") and not paper.get("quant")  # the released defaults
+    spec = spec_of("apiq")
+    changed = changed_settings(spec)
+    epochs = quick["method"]["apiq"]["epochs"]
+    assert method_of(spec).config.epochs == epochs
+    assert f"method.apiq.epochs={epochs} (released: 20)" in changed
+    assert spec.flat_params()["method.apiq.epochs"] == str(epochs)
+    # --set wins over the profile; the paper profile records nothing changed
+    assert method_of(spec_of("apiq", "method.apiq.epochs=3")).config.epochs == 3
+    assert changed_settings(spec_of("apiq", profile="paper")) == []
+    # only the quant sections a method reads are reported: qlora's NF base ignores MagR
+    cloq, qlora = spec_of("cloq"), spec_of("qlora")
+    assert any(c.startswith("quant.magr.iters=") for c in changed_settings(cloq))
+    assert changed_settings(qlora) == []

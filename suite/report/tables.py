@@ -292,6 +292,15 @@ class Section:
         notes = []
         if self.context.get("model") == "smollm2-135m":
             notes.append(SMOLLM_NOTE)
+        changed: dict[str, set[str]] = defaultdict(set)
+        for rec in self.records:
+            if rec.tag(C.Tag.CHANGED_SETTINGS):
+                changed[rec.method].add(rec.tag(C.Tag.CHANGED_SETTINGS))
+        for method in sorted(changed, key=method_rank):
+            notes.append(
+                f"{method} ran with settings that differ from its released code's defaults: "
+                + " | ".join(sorted(changed[method]))
+            )
         return notes
 
 

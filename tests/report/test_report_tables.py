@@ -150,6 +150,22 @@ def test_markdown_has_header_facts_and_smollm_note():
     assert "| **25.00** ★ |" in text
 
 
+def test_settings_not_at_the_released_defaults_are_listed_per_method():
+    shortened = "method.apiq.epochs=1 (released: 20)"
+    runs = [
+        rec("apiq", "2", 0, ppl(20.0), changed_settings=shortened),
+        rec("apiq", "2", 1, ppl(21.0), changed_settings=shortened),
+        rec("qlora", "2", 0, ppl(30.0), changed_settings=""),
+    ]
+    sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {}, 0)
+    text = render_markdown(sel, build_sections(runs), datetime(2026, 1, 2, tzinfo=UTC))
+    assert text.count(shortened) == 1
+    assert (
+        f"apiq ran with settings that differ from its released code's defaults: {shortened}" in text
+    )
+    assert "qlora ran with" not in text
+
+
 @pytest.mark.parametrize(
     ("points", "direction", "front"),
     [

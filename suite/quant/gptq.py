@@ -348,7 +348,7 @@ class GPTQQuantizer:
     block_size: int = 128
     act_order: bool = False
     scheme: str = "int"
-    scale_dtype: str = "float32"
+    scale_dtype: str = "float16"
     fp64_cholesky: bool = False
 
     def __post_init__(self) -> None:

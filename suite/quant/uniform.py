@@ -139,7 +139,7 @@ class IntQuantizer:
     """Asymmetric INT-k min-max per group, round to nearest; ignores ``gram``."""
 
     name: ClassVar[str] = "int"
-    scale_dtype: str = "float32"
+    scale_dtype: str = "float16"
 
     def __post_init__(self) -> None:
         scale_dtype_of(self.scale_dtype)

@@ -3,8 +3,16 @@
 A method is a subclass of :class:`Method` that declares itself once, in class attributes: its
 ``name``, a one-line ``summary``, ``Config`` (a frozen dataclass of its own knobs, each default
 citing its paper), ``default_quantizer`` (its paper's quantizer), ``init_uses_data`` (its adapter
-initialization reads calibration data), ``bits`` (the integer widths it stores) and
-``fractional_bits`` (it allocates bits, so a budget such as 2.5 is allowed). The registry
+initialization reads calibration data), ``bits`` (the integer widths it stores),
+``fractional_bits`` (it allocates bits, so a budget such as 2.5 is allowed), and its native LoRA
+settings as its released code runs them: ``lora_alpha`` (or :meth:`Method.native_alpha` where
+it depends on bits or rank), ``lora_dropout`` and ``lora_source`` (where they come from).
+
+The native settings fill a budget's ``lora_alpha`` and a run's ``train.lora_dropout`` when those
+are not set (:meth:`Method.resolve_budget`, :meth:`Method.native_dropout`; the sweep resolves
+them, so the run records the values it used); setting them (``--set budget.lora_alpha=16``)
+gives every method of a comparison the same ones (the controlled track). The rank is the
+budget's, the same for every method. The registry
 (:mod:`suite.registry`) finds the class in its module; nothing else lists it. Method modules
 import torch only inside functions, so listing and validating methods stays torch-free.
 
@@ -22,6 +30,8 @@ one a comparison imposes (``budget.quantizer``). The harness asks
     >>> method = QLoRA.from_overrides({"backend": "native"})
     >>> (QLoRA.needs_calibration(), method.needs_calibration_for(Budget(quantizer="gptq")))
     (False, True)
+    >>> method.resolve_budget(Budget(bits=4, rank=64)).lora_alpha, QLoRA.native_dropout(4)
+    (16.0, 0.1)
 """
 
 from __future__ import annotations
@@ -55,6 +65,25 @@ class Method:
     init_uses_data: ClassVar[bool] = False  # the adapter init itself needs calibration data
     bits: ClassVar[tuple[int, ...]] = INTEGER_BITS
     fractional_bits: ClassVar[bool] = False
+    lora_alpha: ClassVar[float] = 16.0  # the released code's lora_alpha (see native_alpha)
+    lora_dropout: ClassVar[float] = 0.0  # the released code's lora_dropout
+    lora_source: ClassVar[str] = ""  # where the two come from
+
+    @classmethod
+    def native_alpha(cls, bits: float, rank: int) -> float:
+        """The method's own lora_alpha at ``bits`` and ``rank`` (its released code's)."""
+        return float(cls.lora_alpha)
+
+    @classmethod
+    def native_dropout(cls, bits: float) -> float:
+        """The method's own LoRA dropout at ``bits`` (its released code's)."""
+        return float(cls.lora_dropout)
+
+    def resolve_budget(self, budget: Budget) -> Budget:
+        """``budget`` with its lora_alpha set: the given one, else the method's native one."""
+        if budget.lora_alpha is not None:
+            return budget
+        return dataclasses.replace(budget, lora_alpha=self.native_alpha(budget.bits, budget.rank))
 
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -120,5 +149,7 @@ class Method:
     def prepare(
         self, model: nn.Module, budget: Budget, calib: Calibration | None, seed: int
     ) -> Prepared:  # pragma: no cover - interface
-        """Quantize the target layers of ``model`` in place and initialize their adapters."""
+        """Quantize the target layers of ``model`` in place and initialize their adapters.
+
+        An implementation starts with ``budget = self.resolve_budget(budget)``."""
         raise NotImplementedError

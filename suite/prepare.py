@@ -68,7 +68,7 @@ def load_base(ctx: RunContext, model_name: str) -> tuple[Any, Any]:
 def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> PrepareResult:
     """Prepare ``spec``'s method on a copy of ``base`` (from the cache where allowed) and
     measure it: init metrics against the original weights and the prepare phase's cost."""
-    from suite.init_metrics import init_metrics
+    from suite.init_metrics import check_budget, init_metrics
     from suite.lora import find_targets
     from suite.measure import Phase
 
@@ -93,9 +93,11 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
                 tick(0, total=len(originals))
                 prepared = method.prepare(model, budget, None, seed=spec.seed)
                 tick(len(originals))
+            check_budget(prepared, budget, spec.method)  # before it is cached
             if ctx.settings.use_cache and prepared_cache.cacheable(prepared):
                 prepared_cache.save(prepared, entry)
-    metrics, table = init_metrics(prepared, originals, holdout.errors(prepared, originals))
+    errors = holdout.errors(prepared, originals)
+    metrics, table = init_metrics(prepared, originals, errors, budget)
     metrics.update(phase.metrics())
     return PrepareResult(prepared, metrics, table)
 

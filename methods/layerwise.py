@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from suite.budget import DEFAULT_SCALE_DTYPE
 from suite.quant import QUANTIZERS, get_quantizer
 from suite.spec import Budget, SpecError
 
@@ -30,14 +31,22 @@ GPTQ_KNOBS = ("damp", "act_order", "block_size")
 Build = Callable[[str, "nn.Linear", "torch.Tensor | None"], "QLinear"]
 
 
-def make_quantizer(name: str, config: Any) -> Any:
-    """The quantizer ``name``; GPTQ takes the method config's damp/act_order/block_size if set."""
+def make_quantizer(name: str, config: Any, scale_dtype: str = DEFAULT_SCALE_DTYPE) -> Any:
+    """The quantizer ``name`` storing its scales in ``scale_dtype`` (the budget's); GPTQ takes
+    the method config's damp/act_order/block_size if set, NF its ``double_quant`` (QLoRA's DQ
+    of the absmax values, :data:`suite.quant.dq.BNB_DQ`, with the config's ``dq_rounding``) if
+    set and true."""
     if name not in QUANTIZERS:
         raise SpecError(f"unknown quantizer '{name}'; allowed: {', '.join(sorted(QUANTIZERS))}")
     if name == "gptq":
         knobs = {k: getattr(config, k) for k in GPTQ_KNOBS if hasattr(config, k)}
-        return get_quantizer("gptq", **knobs)
-    return get_quantizer(name)
+        return get_quantizer("gptq", scale_dtype=scale_dtype, **knobs)
+    if name == "nf" and getattr(config, "double_quant", False):
+        from suite.quant.dq import DQSpec
+
+        dq = DQSpec(rounding=getattr(config, "dq_rounding", "nearest"))  # bitsandbytes' layout
+        return get_quantizer("nf", scale_dtype=scale_dtype, dq=dq)
+    return get_quantizer(name, scale_dtype=scale_dtype)
 
 
 def check_bits(budget: Budget, quantizer: str) -> int:
@@ -97,7 +106,7 @@ def prepare_standard(method: Any, model: nn.Module, budget: Budget, calib: Any, 
 
     qname = method.quantizer_for(budget)
     bits = check_bits(budget, qname)
-    quantizer = make_quantizer(qname, method.config)
+    quantizer = make_quantizer(qname, method.config, budget.scale_dtype)
     gen = torch.Generator().manual_seed(seed)
 
     def build(name, linear, gram):

@@ -38,8 +38,16 @@ class GPTQLoRA(Method):
     summary = "GPTQ INT-k base as cloq, A random, B = 0: isolates CLoQ's initialization"
     Config = GPTQLoRAConfig
     default_quantizer = "gptq"
+    lora_dropout = 0.1
+    lora_source = "CLoQ's (alpha = r, dropout 0.1), so that only the initialization differs"
+
+    @classmethod
+    def native_alpha(cls, bits: float, rank: int) -> float:
+        from methods.cloq import CLoQ
+
+        return CLoQ.native_alpha(bits, rank)
 
     def prepare(self, model, budget: Budget, calib, seed: int):
         from methods.layerwise import prepare_standard
 
-        return prepare_standard(self, model, budget, calib, seed)
+        return prepare_standard(self, model, self.resolve_budget(budget), calib, seed)

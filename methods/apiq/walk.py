@@ -184,9 +184,16 @@ class _Walk:
 
     def _lwc(self, linear, budget: Budget, gen) -> LWCLinear:
         scaling = self.config.train_alpha / budget.rank
-        return LWCLinear(linear, int(budget.bits), budget.group_size, budget.rank, scaling, gen).to(
-            linear.weight.device
+        layer = LWCLinear(
+            linear,
+            int(budget.bits),
+            budget.group_size,
+            budget.rank,
+            scaling,
+            gen,
+            budget.scale_dtype,
         )
+        return layer.to(linear.weight.device)
 
     def _packed(self, layer: LWCLinear, linear, block, budget: Budget) -> QLinear:
         q = layer.to_qlinear(linear.bias, budget.scaling)

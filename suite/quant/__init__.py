@@ -4,8 +4,9 @@ Importing this package does not import torch. A quantizer has a ``name`` and
 ``quantize(weight, bits, group_size, gram=None) -> QTensor`` / ``dequantize(qt)``; the modules
 are :mod:`suite.quant.nf` (NF-k absmax), :mod:`suite.quant.uniform` (INT-k min-max, round to
 nearest), :mod:`suite.quant.gptq` (GPTQ/OPTQ, needs the Gram matrix of the layer's inputs),
-:mod:`suite.quant.magr` (MagR weight preprocessing), :mod:`suite.quant.packing` and
-:mod:`suite.quant.qtensor` (the packed storage).
+:mod:`suite.quant.magr` (MagR weight preprocessing), :mod:`suite.quant.dq` (double
+quantization of the absmax values), :mod:`suite.quant.packing` and :mod:`suite.quant.qtensor`
+(the packed storage, counted as :mod:`suite.budget` says).
 
     >>> from suite.quant import get_quantizer
     >>> get_quantizer("gptq", act_order=True).name

@@ -237,10 +237,3 @@ def double_quantize(absmax: torch.Tensor, spec: DQSpec) -> DoubleQuant:
         codes = torch.round(padded * step[:, None]).clamp(0, maxq).reshape(-1)[:count]
         scales = amax.to(sdtype)
     return DoubleQuant(spec, count, pack(codes.to(torch.uint8), spec.bits), scales, offset)
-
-
-def dq_bits_per_weight(spec: DQSpec, group_size: int) -> float:
-    """Bits per weight that double-quantized scales add: ``b0/g + s/(g·B)`` (offset aside)."""
-    from suite.budget import scale_bits
-
-    return spec.bits / group_size + scale_bits(spec.scale_dtype) / (group_size * spec.block)

@@ -166,6 +166,15 @@ class CLoQ(Method):
     Config = CLoQConfig
     default_quantizer = "magr-gptq"
     init_uses_data = True
+    lora_dropout = 0.1
+    lora_source = (
+        "CLoQ (Deng et al. 2025) trains with an effective LoRA scaling of about 1: alpha = r; "
+        "dropout is not stated there: 0.1 assumed, as LoftQ's scripts, whose setup it follows"
+    )
+
+    @classmethod
+    def native_alpha(cls, bits: float, rank: int) -> float:
+        return float(rank)  # s = alpha / r = 1
 
     def prepare(self, model, budget: Budget, calib, seed: int):
         from methods.layerwise import build_layers, check_bits
@@ -174,6 +183,7 @@ class CLoQ(Method):
         from suite.quant.qtensor import dequantize
 
         cfg = self.config
+        budget = self.resolve_budget(budget)
         qname = self.quantizer_for(budget)
         bits = check_bits(budget, qname)
         quantizer = self.make_quantizer(budget)

@@ -24,8 +24,14 @@ class GPTQLoRA(Method):
     name = "gptq-lora"
     summary = "cloq's base (MagR + GPTQ INT-k), A random, B = 0: isolates CLoQ's initialization"
     default_quantizer = CLoQ.default_quantizer
+    lora_dropout = CLoQ.lora_dropout
+    lora_source = "CLoQ's (alpha = r, dropout 0.1), so that only the initialization differs"
+
+    @classmethod
+    def native_alpha(cls, bits: float, rank: int) -> float:
+        return CLoQ.native_alpha(bits, rank)
 
     def prepare(self, model, budget: Budget, calib, seed: int):
         from methods.layerwise import prepare_standard
 
-        return prepare_standard(self, model, budget, calib, seed)
+        return prepare_standard(self, model, self.resolve_budget(budget), calib, seed)

@@ -31,7 +31,9 @@ Build = Callable[[str, "nn.Linear", "torch.Tensor | None"], "QLinear"]
 
 
 def make_quantizer(name: str, quant: QuantSpec) -> Any:
-    """The quantizer ``name`` with the run's settings ``quant`` (the same for every method)."""
+    """The quantizer ``name`` with the run's settings ``quant`` (the same for every method;
+    resolved by the method first, :meth:`methods.base.Method.resolve_quant`: scales in the
+    budget's dtype, NF's double quantization where the method's own or the run's setting)."""
     if name not in QUANTIZERS:
         raise SpecError(f"unknown quantizer '{name}'; allowed: {', '.join(sorted(QUANTIZERS))}")
     return build_quantizer(name, quant)

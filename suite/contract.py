@@ -157,11 +157,17 @@ def run_tags(**values: str) -> dict[str, str]:
     return {k: str(v) for k, v in values.items()}
 
 
+# --- params ----------------------------------------------------------------------------------
+
+ACCOUNTING_PARAM = "quant.accounting"  # which storage accounting the bits metrics follow
+LORA_SOURCE_PARAM = "lora.native_source"  # where the method's own lora_alpha / dropout come from
+
 # --- metrics ---------------------------------------------------------------------------------
 
 INIT_WEIGHT_ERR = "init/weight_err"
 INIT_CALIB_ERR = "init/calib_err"
 EFFECTIVE_BITS = "quant/effective_bits"
+BUDGET_BITS = "quant/budget_bits"  # what --bits allows under the accounting of suite.budget
 BASE_BYTES = "quant/base_bytes"
 ADAPTER_BYTES = "lora/adapter_bytes"
 TRAIN_LOSS = "train/loss"
@@ -199,6 +205,7 @@ HARNESS_METRICS: dict[str, Direction | None] = {
     INIT_WEIGHT_ERR: "lower",
     INIT_CALIB_ERR: "lower",
     EFFECTIVE_BITS: None,  # the budget, not a score: any change is a change
+    BUDGET_BITS: None,
     BASE_BYTES: "lower",
     ADAPTER_BYTES: "lower",
     TRAIN_LOSS: "lower",

@@ -51,7 +51,8 @@ def method_of(spec: RunSpec) -> Any:
 
 def changed_settings(spec: RunSpec) -> list[str]:
     """The method and quantizer settings of ``spec`` that differ from their released defaults
-    (the config dataclasses' defaults), as ``key=value (released: default)``; only the
+    (the config dataclasses' defaults; for the quantizers, the defaults as the method resolves
+    them under the spec's budget), as ``key=value (released: default)``; only the
     ``quant.<name>`` sections the method's prepare reads are looked at."""
     import dataclasses
 
@@ -64,9 +65,10 @@ def changed_settings(spec: RunSpec) -> list[str]:
         mine, released = getattr(method.config, f.name), getattr(default, f.name)
         if mine != released:
             out.append(f"method.{spec.method}.{f.name}={mine} (released: {released})")
-    defaults = QuantSpec()
+    quant = method.resolve_quant(spec.budget)
+    defaults = QuantSpec().resolved(spec.budget.scale_dtype, method.native_quant)
     for section in method.quant_sections(spec.budget):
-        mine_s, released_s = getattr(method.quant, section), getattr(defaults, section)
+        mine_s, released_s = getattr(quant, section), getattr(defaults, section)
         for f in dataclasses.fields(mine_s):
             mine, released = getattr(mine_s, f.name), getattr(released_s, f.name)
             if mine != released:
@@ -96,7 +98,7 @@ def load_base(ctx: RunContext, model_name: str) -> tuple[Any, Any]:
 def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> PrepareResult:
     """Prepare ``spec``'s method on a copy of ``base`` (from the cache where allowed) and
     measure it: init metrics against the original weights and the prepare phase's cost."""
-    from suite.init_metrics import init_metrics
+    from suite.init_metrics import check_budget, init_metrics
     from suite.lora import find_targets
     from suite.measure import Phase
 
@@ -121,9 +123,11 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
                 tick(0, total=len(originals))
                 prepared = method.prepare(model, budget, None, seed=spec.seed)
                 tick(len(originals))
+            check_budget(prepared, budget, spec.method)  # before it is cached
             if ctx.settings.use_cache and prepared_cache.cacheable(prepared):
                 prepared_cache.save(prepared, entry)
-    metrics, table = init_metrics(prepared, originals, holdout.errors(prepared, originals))
+    errors = holdout.errors(prepared, originals)
+    metrics, table = init_metrics(prepared, originals, errors, budget)
     metrics.update(phase.metrics())
     return PrepareResult(prepared, metrics, table)
 

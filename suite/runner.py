@@ -23,6 +23,7 @@ from rich.console import Console
 
 from suite import contract as C
 from suite import models as model_lib
+from suite.budget import ACCOUNTING
 from suite.context import RunContext, Settings
 from suite.prepare import (
     PrepareResult,
@@ -32,7 +33,7 @@ from suite.prepare import (
     prepare_model,
 )
 from suite.progress import Bars
-from suite.registry import tasks
+from suite.registry import methods, tasks
 from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
@@ -145,7 +146,9 @@ def _start(ctx: RunContext, spec: RunSpec) -> str:
         changed_settings="; ".join(changed_settings(spec)),
         **ctx.tags,
     )
-    return ctx.tracker.start(run_name(spec), tags, spec.flat_params())
+    source = methods()[spec.method].lora_source or "the method's class"
+    params = {**spec.flat_params(), C.ACCOUNTING_PARAM: ACCOUNTING, C.LORA_SOURCE_PARAM: source}
+    return ctx.tracker.start(run_name(spec), tags, params)
 
 
 def _train_evaluate(

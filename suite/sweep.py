@@ -5,6 +5,10 @@ its per-task sections and its ``method:`` / ``quant:`` sections), the YAML sweep
 flags, then ``--set section.field=value`` (sections: budget, calib, train, eval,
 ``method.<name>.<field>`` for a method's own knobs, ``quant.<name>.<field>`` for the quantizer
 settings every method shares, :mod:`suite.quant.config`).
+Where none of them sets ``budget.lora_alpha`` or ``train.lora_dropout``, each method's own
+(its released code's, :class:`methods.base.Method`) is filled in, and so are the quantizer
+settings left unset (scale dtypes: the budget's; the others: the method's own,
+:meth:`methods.base.Method.resolve_quant`), so every RunSpec holds the values its run uses.
 Everything is checked here, once, before any model is loaded: names, bits per method, ranks,
 keys, every dataclass field. :func:`build_sweep` expands the sweep into its RunSpecs once and
 keeps them on the Sweep (``sweep.specs``); nothing downstream expands it again.
@@ -274,6 +278,13 @@ def _section(cls: type, *layers: dict[str, Any] | None) -> Any:
     return cls(**merged)
 
 
+def _resolve_dropout(train: Any, method_cls: Any, bits: float) -> Any:
+    """The train section with its lora_dropout set: the given one, else the method's own."""
+    if train.lora_dropout is not None:
+        return train
+    return dataclasses.replace(train, lora_dropout=method_cls.native_dropout(bits))
+
+
 def _expand(sweep: Sweep) -> list[RunSpec]:
     """Every (model, method, bits, rank, task, seed) combination, deduplicated, in order.
 
@@ -306,7 +317,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                     budget = _section(
                         Budget, prof.get("budget"), sections["budget"], {"bits": bits}
                     )
-                    budget = dataclasses.replace(budget, rank=rank)
+                    budget = method_obj.resolve_budget(dataclasses.replace(budget, rank=rank))
                     method_obj.check_budget(budget)
                     for task in sweep.tasks:
                         task_obj = known_tasks[task]()
@@ -319,11 +330,15 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 calib=_section(
                                     SECTIONS["calib"], prof.get("calib"), sections["calib"]
                                 ),
-                                train=_section(
-                                    SECTIONS["train"],
-                                    prof.get("train"),
-                                    prof.get("train_by_task", {}).get(task),
-                                    sections["train"],
+                                train=_resolve_dropout(
+                                    _section(
+                                        SECTIONS["train"],
+                                        prof.get("train"),
+                                        prof.get("train_by_task", {}).get(task),
+                                        sections["train"],
+                                    ),
+                                    method_cls,
+                                    bits,
                                 ),
                                 eval=_section(
                                     SECTIONS["eval"],
@@ -335,7 +350,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 data=data,
                                 method_config=method_obj.config_items(),
                                 task_version=task_obj.version,
-                                quant=quant.items(),
+                                quant=method_obj.resolve_quant(budget).items(),
                             )
                             task_obj.protocol_name(spec.eval)
                             specs.setdefault(run_key(spec), spec)

@@ -42,15 +42,22 @@ def test_quant_settings_are_params_and_change_the_prepare_key() -> None:
     base = spec_of("cloq", profile="paper")  # the paper profile keeps every default
     assert base.flat_params()["quant.gptq.damp"] == "0.01"
     assert base.flat_params()["quant.magr.iters"] == "200"
+    # every setting is recorded as the run uses it: unset scale dtypes are the budget's
+    # (float16), and cloq's NF base would not double-quantize (qlora's own setting)
     for key, value in QuantSpec().to_dict().items():
         for field, default in value.items():
+            if field == "scale_dtype":
+                default = "float16"
+            elif (key, field) == ("nf", "double_quant"):
+                default = False
             assert base.flat_params()[f"quant.{key}.{field}"] == str(default)
     changes = [
         "quant.gptq.damp=0.02",
         "quant.gptq.group_params=fresh",
         "quant.gptq.cd_passes=1",
         "quant.magr.iters=3",
-        "quant.nf.scale_dtype=float16",  # a section cloq does not read still changes the key
+        "quant.nf.scale_dtype=float32",  # a section cloq does not read still changes the key
+        "quant.nf.double_quant=true",
         "quant.lwc.init_logit=3",
     ]
     keys = {prepare_key(base)}
@@ -102,3 +109,25 @@ def test_the_quick_profile_shortens_and_says_so() -> None:
     cloq, qlora = spec_of("cloq"), spec_of("qlora")
     assert any(c.startswith("quant.magr.iters=") for c in changed_settings(cloq))
     assert changed_settings(qlora) == []
+
+
+def test_unset_quant_settings_are_the_budgets_and_the_methods_own() -> None:
+    qlora, loftq = spec_of("qlora"), spec_of("loftq")
+    q_nf, l_nf = QuantSpec.from_items(qlora.quant).nf, QuantSpec.from_items(loftq.quant).nf
+    assert (q_nf.double_quant, l_nf.double_quant) == (True, False)  # QLoRA's DQ is qlora's own
+    assert q_nf.scale_dtype == l_nf.scale_dtype == qlora.budget.scale_dtype == "float16"
+    assert method_of(qlora).make_quantizer(qlora.budget).dq is not None
+    assert method_of(loftq).make_quantizer(loftq.budget).dq is None
+    # set, a quant setting is every method's, and a change from the method's own is reported
+    for method in ("qlora", "loftq"):
+        spec = spec_of(method, "quant.nf.double_quant=false")
+        assert QuantSpec.from_items(spec.quant).nf.double_quant is False
+    assert changed_settings(spec_of("qlora", "quant.nf.double_quant=false")) == [
+        "quant.nf.double_quant=False (released: True)"
+    ]
+    # the budget's scale dtype is every unset scale dtype; an explicit one wins for its section
+    wide = spec_of("cloq", "budget.scale_dtype=float32", "quant.int.scale_dtype=bfloat16")
+    quant = QuantSpec.from_items(wide.quant)
+    assert (quant.gptq.scale_dtype, quant.nf.scale_dtype, quant.lwc.scale_dtype) == ("float32",) * 3
+    assert quant.int.scale_dtype == "bfloat16"
+    assert method_of(wide).make_quantizer(wide.budget).gptq.scale_dtype == "float32"

@@ -190,7 +190,7 @@ class _Walk:
 
     def _lwc(self, linear, budget: Budget, gen) -> LWCLinear:
         scaling = self.config.train_alpha / budget.rank
-        return LWCLinear(
+        layer = LWCLinear(
             linear,
             int(budget.bits),
             budget.group_size,
@@ -198,7 +198,9 @@ class _Walk:
             scaling,
             gen,
             self.lwc.init_logit,
-        ).to(linear.weight.device)
+            self.lwc.scale_dtype,
+        )
+        return layer.to(linear.weight.device)
 
     def _packed(self, layer: LWCLinear, linear, block, budget: Budget) -> QLinear:
         q = layer.to_qlinear(linear.bias, budget.scaling)

@@ -6,9 +6,11 @@ are :mod:`suite.quant.nf` (NF-k absmax), :mod:`suite.quant.uniform` (INT-k min-m
 nearest), :mod:`suite.quant.gptq` (GPTQ/OPTQ, needs the Gram matrix of the layer's inputs),
 :mod:`suite.quant.refine` (GPTQ's optional coordinate-descent refinement),
 :mod:`suite.quant.magr` (MagR weight preprocessing, and ``magr-gptq``: MagR then GPTQ),
-:mod:`suite.quant.packing` and :mod:`suite.quant.qtensor` (the packed storage). Their settings
-are one typed section each of a run's :class:`suite.quant.config.QuantSpec` (``quant.<name>.*``),
-and :func:`build_quantizer` builds a quantizer from it, the same for every method.
+:mod:`suite.quant.dq` (double quantization of the absmax values), :mod:`suite.quant.packing`
+and :mod:`suite.quant.qtensor` (the packed storage, counted as :mod:`suite.budget` says).
+Their settings are one typed section each of a run's :class:`suite.quant.config.QuantSpec`
+(``quant.<name>.*``), and :func:`build_quantizer` builds a quantizer from it, the same for every
+method.
 
     >>> from suite.quant import build_quantizer
     >>> from suite.quant.config import QuantSpec
@@ -51,5 +53,9 @@ def get_quantizer(name: str, **config: Any) -> Any:
 
 
 def build_quantizer(name: str, quant: Any) -> Any:
-    """The quantizer ``name`` with its settings from ``quant`` (a QuantSpec)."""
-    return quantizer_class(name).from_spec(quant)
+    """The quantizer ``name`` with its settings from ``quant`` (a QuantSpec; settings it leaves
+    unset take their fallbacks: the default budget's scale dtype, no double quantization; a
+    method resolves them first, :meth:`methods.base.Method.resolve_quant`)."""
+    from suite.budget import DEFAULT_SCALE_DTYPE
+
+    return quantizer_class(name).from_spec(quant.resolved(DEFAULT_SCALE_DTYPE))

@@ -66,7 +66,7 @@ from typing import ClassVar
 
 import torch
 
-from suite.quant.config import GPTQSettings, QuantSpec, check_group_params
+from suite.quant.config import GPTQSettings, QuantSpec, check_group_params, stored_scale_dtype
 from suite.quant.nf import nf_absmax, nf_codebook, nf_codes
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
@@ -385,7 +385,8 @@ def gptq_quantize(
 
 @dataclass(frozen=True)
 class GPTQQuantizer(GPTQSettings):
-    """GPTQ/OPTQ with the ``quant.gptq`` settings (:class:`suite.quant.config.GPTQSettings`)."""
+    """GPTQ/OPTQ with the ``quant.gptq`` settings (:class:`suite.quant.config.GPTQSettings`);
+    scales in ``scale_dtype``, unset: the default budget's (float16)."""
 
     name: ClassVar[str] = "gptq"
 
@@ -417,7 +418,7 @@ class GPTQQuantizer(GPTQSettings):
             self.act_order,
             self.scheme,
             None,
-            self.scale_dtype,
+            stored_scale_dtype(self.scale_dtype),
             self.fp64_cholesky,
             self.group_params,
         )

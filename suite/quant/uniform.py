@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import torch
 
-from suite.quant.config import IntSettings, QuantSpec
+from suite.quant.config import IntSettings, QuantSpec, stored_scale_dtype
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
     QTensor,
@@ -152,7 +152,9 @@ class IntQuantizer(IntSettings):
     def quantize(
         self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None
     ) -> QTensor:
-        return quantize_int(weight, bits, group_size, scale_dtype=self.scale_dtype)
+        return quantize_int(
+            weight, bits, group_size, scale_dtype=stored_scale_dtype(self.scale_dtype)
+        )
 
     def dequantize(self, qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return dequantize(qt, dtype)

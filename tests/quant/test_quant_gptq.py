@@ -116,7 +116,8 @@ def test_quantizer_needs_gram_and_validates(layer) -> None:
     assert q.name == "gptq"
     with pytest.raises(ValueError, match="needs gram"):
         q.quantize(w, 4, 64)
-    assert torch.equal(q.quantize(w, 4, 64, gram=h).codes, gptq_quantize(w, h, 4, 64).codes)
+    ref = gptq_quantize(w, h, 4, 64, scale_dtype=torch.float16)  # the budget's dtype
+    assert torch.equal(q.quantize(w, 4, 64, gram=h).codes, ref.codes)
     with pytest.raises(ValueError, match=r"gram must be a \(256, 256\)"):
         gptq_quantize(w, h[:10, :10], 4, 64)
     with pytest.raises(ValueError, match="not positive definite"):

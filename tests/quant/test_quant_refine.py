@@ -105,7 +105,8 @@ def test_passes_compose_and_validate(layer) -> None:
 def test_gptq_quantizer_refines_with_its_settings(layer) -> None:
     _, h, w = layer
     quantizer = GPTQQuantizer(cd_passes=2, cd_damp=0.5)
-    expected = coordinate_descent(w, h, gptq_quantize(w, h, 2, 64), 2, 0.5)
+    base = gptq_quantize(w, h, 2, 64, scale_dtype=torch.float16)  # the budget's dtype
+    expected = coordinate_descent(w, h, base, 2, 0.5)
     assert torch.equal(quantizer.quantize(w, 2, 64, gram=h).codes, expected.codes)
 
 

@@ -37,8 +37,12 @@ def test_quantizers_take_the_one_quant_section() -> None:
     gptq = build_quantizer("gptq", quant)
     assert (gptq.damp, gptq.cd_passes, gptq.block_size) == (0.2, 3, 128)
     magr_gptq = build_quantizer("magr-gptq", quant)
-    assert magr_gptq.gptq == quant.gptq and magr_gptq.magr.iters == 7
-    assert build_quantizer("nf", quant).scale_dtype == "float32"
+    assert magr_gptq.gptq == quant.resolved("float16").gptq and magr_gptq.magr.iters == 7
+    # unset scale dtypes are the default budget's (float16); no double quantization unless set
+    nf = build_quantizer("nf", quant)
+    assert (nf.scale_dtype, nf.double_quant, nf.dq) == ("float16", False, None)
+    dq = build_quantizer("nf", QuantSpec.from_overrides({"nf": {"double_quant": "true"}})).dq
+    assert dq is not None and dq.kind == "dynamic" and dq.rounding == "nearest"
 
 
 @pytest.mark.parametrize("name", ["nf", "int", "gptq", "magr-gptq"])

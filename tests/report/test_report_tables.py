@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from suite.report import metrics as M
-from suite.report.markdown import delta_text, render_markdown, stat_text
+from suite.report.markdown import delta_text, detail_table_rows, render_markdown, stat_text
 from suite.report.store import Filters, RunRecord, Selection
 from suite.report.tables import build_sections, pareto_front
 
@@ -136,6 +136,21 @@ def test_rank_variants_become_separate_rows():
     t = only_table(runs)
     assert sorted(t.rows) == ["loftq (r16)", "loftq (r64)"]
     assert t.cells[("loftq (r16)", "2")].metric.mean == 20.0
+
+
+def test_effective_bits_are_shown_against_the_budget_and_marked_when_over():
+    budget = {"quant/budget_bits": 2 + 18 / 64}
+    table = only_table(
+        [
+            rec("qlora", "2", 0, {**ppl(20.0), "quant/effective_bits": 2.127, **budget}),
+            rec("lqlora", "2", 0, {**ppl(19.0), "quant/effective_bits": 2.5, **budget}),
+        ]
+    )
+    headers, rows = detail_table_rows(table)
+    eff, limit = headers.index("eff. bits"), headers.index("budget bits")
+    by_method = {r[0]: r for r in rows}
+    assert (by_method["qlora"][eff], by_method["qlora"][limit]) == ("2.127", "2.281")
+    assert by_method["lqlora"][eff] == "2.500 (over budget)"
 
 
 def test_markdown_has_header_facts_and_smollm_note():

@@ -4,9 +4,11 @@ A method is a subclass of :class:`Method` that declares itself once, in class at
 ``name``, a one-line ``summary``, ``Config`` (a frozen dataclass of its own knobs, each default
 citing its paper), ``default_quantizer`` (its paper's quantizer), ``init_uses_data`` (its adapter
 initialization reads calibration data), ``bits`` (the integer widths it stores),
-``fractional_bits`` (it allocates bits, so a budget such as 2.5 is allowed), and its native LoRA
-settings as its released code runs them: ``lora_alpha`` (or :meth:`Method.native_alpha` where
-it depends on bits or rank), ``lora_dropout`` and ``lora_source`` (where they come from).
+``fractional_bits`` (it allocates bits, so a budget such as 2.5 is allowed), ``version``
+(bumped whenever its numbers change: cached prepared models are keyed on it, see
+:mod:`suite.code_version`), and its native LoRA settings as its released code runs them:
+``lora_alpha`` (or :meth:`Method.native_alpha` where it depends on bits or rank),
+``lora_dropout`` and ``lora_source`` (where they come from).
 
 The native settings fill a budget's ``lora_alpha`` and a run's ``train.lora_dropout`` when those
 are not set (:meth:`Method.resolve_budget`, :meth:`Method.native_dropout`; the sweep resolves
@@ -75,6 +77,7 @@ class Method:
     init_uses_data: ClassVar[bool] = False  # the adapter init itself needs calibration data
     bits: ClassVar[tuple[int, ...]] = INTEGER_BITS
     fractional_bits: ClassVar[bool] = False
+    version: ClassVar[str] = "1"  # bump when prepare's numbers change (suite.code_version)
     lora_alpha: ClassVar[float] = 16.0  # the released code's lora_alpha (see native_alpha)
     lora_dropout: ClassVar[float] = 0.0  # the released code's lora_dropout
     lora_source: ClassVar[str] = ""  # where the two come from

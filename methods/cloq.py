@@ -159,6 +159,7 @@ class CLoQConfig:
 
 class CLoQ(Method):
     name = "cloq"
+    version = "2"  # 2: the magr-gptq base, native lora_alpha = r
     summary = (
         "MagR + GPTQ INT-k base (group 64), closed-form calibrated init "
         "sBA = R^-1 SVD_r(R(W - Q)^T), R^T R = H (Deng et al. 2025)"

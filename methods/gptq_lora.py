@@ -22,6 +22,7 @@ from suite.spec import Budget
 
 class GPTQLoRA(Method):
     name = "gptq-lora"
+    version = "2"  # 2: the magr-gptq base, native lora_alpha = r
     summary = "cloq's base (MagR + GPTQ INT-k), A random, B = 0: isolates CLoQ's initialization"
     default_quantizer = CLoQ.default_quantizer
     lora_dropout = CLoQ.lora_dropout

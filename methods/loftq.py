@@ -115,6 +115,7 @@ class LoftQConfig:
 
 class LoftQ(Method):
     name = "loftq"
+    version = "2"  # 2: native lora_alpha (r at 2/3 bits), float16 absmax, peft_init option
     summary = (
         "NF-k base (block 64), T alternating steps Q = q(W - sBA), sBA = SVD_r(W - Q) "
         "(Li et al. 2024)"

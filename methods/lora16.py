@@ -23,6 +23,7 @@ from methods.base import Method
 
 class LoRA16(Method):
     name = "lora16"
+    version = "2"  # 2: native LoRA settings resolved per method
     summary = "unquantized base, A random, B = 0: the full-precision reference row"
     default_quantizer = "none"
     lora_alpha = 16.0

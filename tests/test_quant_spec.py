@@ -5,9 +5,11 @@ is built from, recorded on the run and part of the prepared model's key; profile
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
+from suite.context import RunContext, Settings
 from suite.prepare import changed_settings, method_of, prepare_key
 from suite.quant.config import QuantSpec
 from suite.spec import SpecError
@@ -60,7 +62,8 @@ def test_quant_settings_are_params_and_change_the_prepare_key() -> None:
         "quant.nf.double_quant=true",
         "quant.lwc.init_logit=3",
     ]
-    keys = {prepare_key(base)}
+    ctx = RunContext.create(Settings(cache=Path("unused"), device="cpu"), "quick")
+    keys = {prepare_key(ctx, base)}
     for change in changes:
         spec = spec_of("cloq", change, profile="paper")
         assert spec.flat_params()[change.split("=")[0]] == str(
@@ -69,7 +72,7 @@ def test_quant_settings_are_params_and_change_the_prepare_key() -> None:
                 change.split(".")[2].split("=")[0],
             )
         )
-        keys.add(prepare_key(spec))
+        keys.add(prepare_key(ctx, spec))
     assert len(keys) == len(changes) + 1
 
 

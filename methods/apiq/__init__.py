@@ -131,6 +131,7 @@ class ApiQConfig:
 
 class ApiQ(Method):
     name = "apiq"
+    version = "2"  # 2: aug_loss on, float16 clipping steps
     summary = (
         "INT-k base (group 64) with learnable clipping; clipping and LoRA A/B trained to match "
         "the full-precision block outputs on calibration data (Liao et al. 2024)"

@@ -119,6 +119,7 @@ class LQLoRAConfig:
 
 class LQLoRA(Method):
     name = "lqlora"
+    version = "2"  # 2: the released search space within the byte budget
     summary = (
         "W = Q + L1L2 by alternating SVD and NF re-quantization; NF bits, blocks and absmax "
         "double quantization per matrix by ILP under the byte budget; Fisher-weighted option "

@@ -389,6 +389,9 @@ class GPTQQuantizer(GPTQSettings):
     scales in ``scale_dtype``, unset: the default budget's (float16)."""
 
     name: ClassVar[str] = "gptq"
+    # bump when its numbers change (suite.code_version); 2: group parameters at the reference
+    # loop's moment, float16 scales
+    version: ClassVar[str] = "2"
 
     @classmethod
     def from_spec(cls, quant: QuantSpec) -> GPTQQuantizer:

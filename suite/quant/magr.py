@@ -108,6 +108,8 @@ class MagRGPTQQuantizer:
     """MagR preprocessing (``quant.magr``) and then GPTQ (``quant.gptq``); needs ``gram``."""
 
     name: ClassVar[str] = "magr-gptq"
+    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
+    builds_on: ClassVar[tuple[str, ...]] = ("gptq",)  # whose versions its numbers also carry
     magr: MagRSettings = dataclasses.field(default_factory=MagRSettings)
     gptq: GPTQSettings = dataclasses.field(default_factory=GPTQSettings)
 

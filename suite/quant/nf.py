@@ -158,6 +158,8 @@ class NFQuantizer(NFSettings):
     """
 
     name: ClassVar[str] = "nf"
+    # bump when its numbers change (suite.code_version); 2: float16 absmax, double quantization
+    version: ClassVar[str] = "2"
 
     @classmethod
     def from_spec(cls, quant: QuantSpec) -> NFQuantizer:

@@ -144,6 +144,8 @@ class IntQuantizer(IntSettings):
     """
 
     name: ClassVar[str] = "int"
+    # bump when its numbers change (suite.code_version); 2: float16 scales
+    version: ClassVar[str] = "2"
 
     @classmethod
     def from_spec(cls, quant: QuantSpec) -> IntQuantizer:

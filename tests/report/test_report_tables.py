@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from suite.report import metrics as M
-from suite.report.markdown import delta_text, detail_table_rows, render_markdown, stat_text
+from suite.report.markdown import (
+    MARKDOWN,
+    delta_text,
+    detail_table_rows,
+    render_markdown,
+    stat_text,
+)
 from suite.report.store import Filters, RunRecord, Selection
 from suite.report.tables import build_sections, pareto_front
 
@@ -146,7 +152,7 @@ def test_effective_bits_are_shown_against_the_budget_and_marked_when_over():
             rec("lqlora", "2", 0, {**ppl(19.0), "quant/effective_bits": 2.5, **budget}),
         ]
     )
-    headers, rows = detail_table_rows(table)
+    headers, rows = detail_table_rows(table, MARKDOWN)
     eff, limit = headers.index("eff. bits"), headers.index("budget bits")
     by_method = {r[0]: r for r in rows}
     assert (by_method["qlora"][eff], by_method["qlora"][limit]) == ("2.127", "2.281")
@@ -223,3 +229,21 @@ def test_primary_metric_prefers_known_then_ppl_then_acc():
     ) == ("eval/commonsense/acc_mean")
     assert M.primary_metric("newtask", ["eval/newtask/n", "eval/newtask/acc"]) == "eval/newtask/acc"
     assert M.primary_metric("x", ["eval/y/ppl"]) is None
+
+
+def test_section_facts_show_the_dtype_model_files_and_code_versions():
+    from suite.report.markdown import MARKDOWN, section_facts
+
+    ident = {"dtype": "float32", "model_fingerprint": "f00d", "qbench_version": "0.1.0"}
+    (section,) = build_sections(
+        [
+            rec("qlora", "4", 0, ppl(12.0), code_version="qlora=1;nf=1;harness=1", **ident),
+            rec("lora16", "16", 0, ppl(11.0), code_version="lora16=1;harness=1", **ident),
+        ]
+    )
+    assert section_facts(section, MARKDOWN) == (
+        "qbench 0.1.0 · git ? · dtype float32 · model files f00d · "
+        "code lora16=1;harness=1, qlora=1;nf=1;harness=1 · 2 runs"
+    )
+    (old,) = build_sections([rec("qlora", "4", 0, ppl(12.0))])  # runs from before these tags
+    assert section_facts(old, MARKDOWN) == "qbench ? · git ? · 1 run"

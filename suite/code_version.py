@@ -14,7 +14,7 @@ changed file whose owner's version did not move unless ``--same-numbers`` says t
 unchanged (a comment, a docstring, a refactor).
 
     >>> numbers_version("qlora", "nf"), numbers_version("cloq", "magr-gptq")
-    ('qlora=2;nf=2;harness=2', 'cloq=2;magr-gptq=1;gptq=2;harness=2')
+    ('qlora=2;nf=2;harness=2', 'cloq=2;magr-gptq=1;gptq=3;harness=2')
     >>> owner("methods/apiq/walk.py"), owner("suite/quant/gptq.py"), owner("suite/lora.py")
     ('method:apiq', 'quant:gptq', 'harness')
 """

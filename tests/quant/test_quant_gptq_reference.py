@@ -31,7 +31,8 @@ def _student_t(shape: tuple[int, ...], df: int, gen: torch.Generator) -> torch.T
 def heavy_tailed_layer(out_f: int, in_f: int, seed: int, dead: tuple[int, ...] = ()):
     """(X, H = XᵀX, W): t-distributed, correlated inputs with a few loud channels; t weights."""
     gen = torch.Generator().manual_seed(seed)
-    x = _student_t((1024, in_f), 3, gen) @ (torch.eye(in_f) + 0.3 * torch.randn(in_f, in_f) / 8)
+    mix = torch.eye(in_f) + 0.3 * torch.randn(in_f, in_f, generator=gen) / 8
+    x = _student_t((1024, in_f), 3, gen) @ mix
     x[:, torch.randperm(in_f, generator=gen)[:4]] *= 20.0  # outlier channels
     x[:, list(dead)] = 0.0
     w = 0.02 * _student_t((out_f, in_f), 4, gen)
@@ -116,6 +117,14 @@ def test_equals_the_reference_loop_bit_for_bit(heavy, bits, act_order) -> None:
     ours = run_gptq(w, h, bits, 64, act_order=act_order)
     ref = reference_gptq(w, h, bits, 64, actorder=act_order)
     assert torch.equal(ours.weight, ref)
+
+
+def test_equals_the_reference_loop_on_many_layers() -> None:
+    # the damping is the mean of the diagonal as the reference takes it (a contiguous copy): a
+    # mean over the strided diagonal view rounds differently for some layers
+    for seed in range(1, 9):
+        _, h, w = heavy_tailed_layer(48, 512, seed=seed, dead=(7,))
+        assert torch.equal(run_gptq(w, h, 2, 64).weight, reference_gptq(w, h, 2, 64)), seed
 
 
 @pytest.mark.parametrize(("block_size", "group_size"), [(48, 64), (32, 128), (256, 32)])

@@ -22,8 +22,10 @@ After the method has processed the block (replaced its linears), the walk propag
 quantized-path inputs through the processed block, in place, mini-batch by mini-batch. Only one
 block's activations are ever held: the quantized-path buffer, plus the full-precision buffer
 when targets are asked for (it turns into the targets in place), plus one mini-batch's
-activations. The first block's inputs and the keyword arguments a block needs (rotary position
-embeddings, causal mask) are captured by a pre-hook on the first block that stops the forward.
+activations. The first block's inputs are captured by a pre-hook on the first block that stops
+the forward; the keyword arguments each block needs (rotary position embeddings, causal mask)
+by pre-hooks on every block during one forward pass of one window, since blocks of one model
+may differ in them (Gemma 3's sliding-window and global-attention blocks do).
 
 A method reads each block's Grams as the walk reaches it and replaces the block's linears; the walk
 then propagates the inputs through the processed block. Here on the synthetic 2-block model, with
@@ -230,6 +232,33 @@ def capture_inputs(
     return out, kwargs
 
 
+@torch.no_grad()
+def block_kwargs(model: nn.Module, window: torch.Tensor, device: str) -> list[dict[str, Any]]:
+    """The keyword arguments each decoder block gets, from one forward pass of one window
+    (so their batch dimension broadcasts), without the KV cache. Blocks of one model may get
+    different ones: Gemma 3's sliding-window blocks get their own mask and rotary embeddings."""
+    _, layers = decoder_layers(model)
+    seen: dict[int, dict[str, Any]] = {}
+
+    def hook(index: int):
+        def fn(module, args, kwargs):
+            found = {k: v for k, v in kwargs.items() if k not in ("hidden_states", "cache")}
+            found.pop("past_key_values", None)  # transformers >= 5.24 names it cache
+            seen[index] = {**found, "use_cache": False}
+
+        return fn
+
+    handles = [
+        layer.register_forward_pre_hook(hook(i), with_kwargs=True) for i, layer in enumerate(layers)
+    ]
+    try:
+        model(input_ids=window[:1].to(device), use_cache=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [seen[i] for i in range(len(layers))]
+
+
 def _run_to_first_block(model: nn.Module, ids: torch.Tensor) -> None:
     try:
         model(input_ids=ids, use_cache=False)
@@ -355,12 +384,14 @@ def walk(
     A block not marked done when the caller asks for the next one is propagated then.
     """
     prefix, layers = decoder_layers(model)
-    hidden, kwargs = capture_inputs(model, windows, device, batch_size)
+    hidden, _ = capture_inputs(model, windows, device, batch_size)
+    per_block = block_kwargs(model, windows[:1], device)
     full = hidden.clone() if targets else None
     if progress:
         progress(0, total=len(layers))
     try:
         for index, layer in enumerate(layers):
+            kwargs = per_block[index]
             block = Block(
                 index, f"{prefix}.{index}", layer, hidden, full, kwargs, batch_size, target_modules
             )

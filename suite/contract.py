@@ -115,6 +115,7 @@ class Tag:
     PROTOCOL = "protocol"
     TASK_VERSION = "task_version"
     DATA_SOURCE = "data_source"
+    DATA_PACKAGES = "data_packages"  # the real source's pinned wheels: name==version sha256:...
     PROFILE = "profile"
     STORAGE = "storage"  # packed | dense
     QUANTIZER = "quantizer"

@@ -111,7 +111,7 @@ def _calibration(ctx: RunContext, model: Any, tokenizer: Any, spec: RunSpec) -> 
 
     key = key_of({"model": spec.model, "calib": spec.to_dict()["calib"], "data": spec.data})
     if key not in ctx.calibrations:
-        calib = build_calibration(model, tokenizer, spec, ctx.device)
+        calib = build_calibration(model, tokenizer, spec, ctx.device, cache=ctx.settings.cache)
         dtype = next(model.parameters()).dtype
         path = ctx.settings.cache / "calib" / holdout_key(spec.model, calib, dtype)
         ctx.calibrations[key] = (calib, HoldoutGrams.build(model, calib, path))

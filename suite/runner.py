@@ -56,12 +56,24 @@ def check_widths(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Con
                 check_group_size(widths, spec.budget)
 
 
+def pull_data(specs, settings: Settings, console: Console) -> None:
+    """Fetch the ``real`` data source into the cache on first use (a one-line error, before
+    anything is recorded, when it cannot be had)."""
+    if any(s.data == "real" for s in specs):
+        from tasks import real
+
+        if not real.is_pulled(settings.cache):
+            console.print("pulling the real data source (once; `qbench data pull` does it too)")
+        real.pull(settings.cache, console=console, progress=settings.progress)
+
+
 def run_sweep(
     sweep: Sweep, tracker: Tracker, settings: Settings, console: Console | None = None
 ) -> Summary:
     """Run every spec of ``sweep`` that has no FINISHED run yet (all of them with --force)."""
     console = console or Console(stderr=True)
     check_widths(sweep.specs, settings.cache, console)  # before the store is touched
+    pull_data(sweep.specs, settings, console)
     summary = Summary()
     todo = _to_run(sweep.specs, tracker, settings, console, summary)
     if not todo:
@@ -124,6 +136,7 @@ def _start(ctx: RunContext, spec: RunSpec) -> str:
     from tasks.base import parse_source
 
     task = tasks()[spec.task]()
+    source = parse_source(spec.data, ctx.settings.cache)
     tags = C.run_tags(
         method=spec.method,
         model=spec.model,
@@ -131,13 +144,17 @@ def _start(ctx: RunContext, spec: RunSpec) -> str:
         group_size=str(spec.budget.group_size),
         rank=str(spec.budget.rank),
         task=spec.task,
-        protocol=task.protocol_name(spec.eval),
+        protocol=task.protocol_name(spec.eval, source),
         task_version=spec.task_version,
-        data_source=parse_source(spec.data).tag,
+        data_source=source.tag,
         seed=str(spec.seed),
         run_key=run_key(spec),
         **ctx.tags,
     )
+    if source.kind == "real":
+        from tasks.real import packages_record
+
+        tags.update(C.run_tags(data_packages=packages_record()))
     return ctx.tracker.start(run_name(spec), tags, spec.flat_params())
 
 
@@ -152,13 +169,14 @@ def _train_evaluate(
 
     tracker = ctx.tracker
     task = tasks()[spec.task]()
-    source = parse_source(spec.data)
+    source = parse_source(spec.data, ctx.settings.cache)
     prepared = prep.prepared
     tracker.tag(run_id, C.run_tags(storage=prepared.storage, quantizer=prepared.quantizer))
     tracker.metrics(run_id, prep.metrics)
     tracker.json(run_id, prep.table, "init_layers.json")
     record = {**spec.to_dict(), "run_key": run_key(spec), "method_info": prepared.info}
     tracker.json(run_id, record, "spec.json")
+    tracker.json(run_id, task.data_record(source), "data.json")
     examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with Phase("train", ctx.device) as phase:

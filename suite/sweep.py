@@ -233,7 +233,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
     prof = load_profile(sweep.profile)
     sections, per_method = split_sets(sweep.sets, sweep.methods)
     data = sweep.data or prof.get("data", "sample")
-    parse_source(data)
+    source = parse_source(data)
     specs: dict[str, RunSpec] = {}
     known_methods, known_tasks = registry.methods(), registry.tasks()
     for model in sweep.models:
@@ -277,6 +277,6 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 method_config=method_obj.config_items(),
                                 task_version=task_obj.version,
                             )
-                            task_obj.protocol_name(spec.eval)
+                            task_obj.protocol_name(spec.eval, source)
                             specs.setdefault(run_key(spec), spec)
     return list(specs.values())

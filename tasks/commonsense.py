@@ -27,7 +27,14 @@ unweighted mean. ``eval.max_items`` keeps the first N items of each set. Protoco
 (tasks/lm_eval_protocols.py), metrics ``lm-eval/<set>/acc``, ``lm-eval/<set>/acc_norm``,
 ``lm-eval/acc_mean`` and ``lm-eval/acc_norm_mean``.
 
-Sources, each set in its Hugging Face schema: a directory (or ``sample``, tasks/data/) holds
+Sources, each set in its Hugging Face schema. ``real`` (the default) evaluates every set on its
+real items (:mod:`tasks.real`); Commonsense-170K is on no package index, so the fine-tuning
+items are real items of the same sets, disjoint from the evaluated ones, seeded and recorded
+(:mod:`tasks.real.splits`: 20% of each validation-only set, the validation splits of ARC-e,
+ARC-c and OBQA), written as Commonsense-170K writes its items (``instruction`` below, output
+"the correct answer is <answer>") and mixed in a seeded order. Their recorded protocol names
+start with ``heldout-``, so they never share a column with the papers' protocol. A directory
+(or ``sample``, tasks/data/) holds
 ``commonsense/<set>/<split>.jsonl`` and ``commonsense/commonsense_170k/train.json`` (or the same
 without the ``commonsense/`` level). ``hub`` reads the sets from ``HUB`` below through the
 datasets library; Commonsense-170K has no canonical hub dataset (it ships in the LLM-Adapters
@@ -55,6 +62,7 @@ from tasks.commonsense_sets import HUB, SETS, check_set
 from tasks.extract import choice_complete, extract_choice
 
 TRAIN_FILE = ("commonsense_170k", "train.json")
+REAL_PREFIX = "heldout-"  # recorded protocol names on the real source
 TEMPLATE = (
     "Below is an instruction that describes a task. Write a response that appropriately "
     "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
@@ -74,6 +82,11 @@ def read_rows(source: DataSource, subset: str, limit: int = 0) -> list[dict[str,
     """The evaluation rows of one set in its hub schema (the first ``limit`` if > 0)."""
     check_set(subset)
     hub_id, config, split = HUB[subset]
+    if source.kind == "real":
+        from tasks.real import splits
+
+        rows = splits.commonsense(source.path, subset).eval
+        return rows[:limit] if limit else rows
     if source.kind == "hub":
         import datasets
 
@@ -94,7 +107,11 @@ def read_rows(source: DataSource, subset: str, limit: int = 0) -> list[dict[str,
 
 
 def read_train(source: DataSource, limit: int = 0) -> list[dict[str, Any]]:
-    """Commonsense-170K items (the first ``limit`` if > 0)."""
+    """Commonsense-170K items (the first ``limit`` if > 0); for ``real``, its fine-tuning
+    items of the eight sets in that format, in a seeded order."""
+    if source.kind == "real":
+        items = real_train_items(source)
+        return items[:limit] if limit else items
     if source.kind == "hub":
         raise FileNotFoundError(
             "Commonsense-170K is not a canonical hub dataset; put LLM-Adapters' "
@@ -106,6 +123,22 @@ def read_train(source: DataSource, limit: int = 0) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"Commonsense-170K not found: {path}")
     items = json.loads(path.read_text(encoding="utf-8"))
     return items[:limit] if limit else items
+
+
+def real_train_items(source: DataSource) -> list[dict[str, Any]]:
+    """The ``real`` source's fine-tuning items as Commonsense-170K items, sets mixed (seeded)."""
+    import random
+
+    from tasks.real import splits
+
+    items = []
+    for subset in SETS:
+        for row in splits.commonsense(source.path, subset).train:
+            text, gold = instruction(subset, row)
+            output = f"the correct answer is {gold}"
+            items.append({"instruction": text, "input": "", "output": output, "answer": gold})
+    random.Random(splits.SEED).shuffle(items)
+    return items
 
 
 def _options(prefix: str, options: list[str], sep: str, before_format: str = "\n\n") -> str:
@@ -195,7 +228,7 @@ class Commonsense(Task):
     metrics = _metric_names()
     primary_metric = "acc_mean"
 
-    def protocol_name(self, spec) -> str:
+    def protocol_name(self, spec, source: DataSource | None = None) -> str:
         base = super().protocol_name(spec)
         if base.startswith("lm-eval"):
             from tasks.lm_eval_protocols import require_lm_eval
@@ -204,7 +237,17 @@ class Commonsense(Task):
             name = base
         else:
             name = f"{base}-{spec.max_new_tokens}tok"
+        if source is not None and source.kind == "real":
+            name = REAL_PREFIX + name
         return f"{name}-first{spec.max_items}" if spec.max_items else name
+
+    def data_record(self, source: DataSource) -> dict:
+        record = super().data_record(source)
+        if source.kind == "real":
+            from tasks.real import splits
+
+            record["splits"] = {s: splits.commonsense(source.path, s).record() for s in SETS}
+        return record
 
     def train_data(
         self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
@@ -214,9 +257,9 @@ class Commonsense(Task):
         return supervised_examples(tokenizer, pairs, seq_len)
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
-        protocol = self.protocol_name(spec)
+        protocol = self.protocol_name(spec, source)
         rows_by_set = {subset: read_rows(source, subset, spec.max_items) for subset in SETS}
-        if protocol.startswith("lm-eval"):
+        if protocol.removeprefix(REAL_PREFIX).startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_commonsense
 
             return evaluate_commonsense(model, tokenizer, spec, rows_by_set, protocol, progress)

@@ -28,10 +28,16 @@ prediction is correct when it equals the number after the solution's ``####`` ex
 decimals: ``3.50`` equals ``3.5``). Metric: ``acc``. The recorded protocol name carries the
 token budget and the item cap, e.g. ``greedy-256tok`` or ``greedy-128tok-first25``.
 
-Sources: ``hub`` loads ``openai/gsm8k`` config ``main``; a directory holds ``train.jsonl`` and
-``test.jsonl`` (rows with ``question`` and ``answer``, the layout of the original release), in
-``<dir>/gsm8k/`` or in ``<dir>`` itself; ``sample`` reads 2000 train and 100 test problems
-written by this project's generator (tasks/data/gsm8k/, not GSM8K problems).
+Sources: ``real`` (the default) reads the real GSM8K test set (1,319 items, :mod:`tasks.real`);
+GSM8K's train split is on no package index, so a seeded 319 of the test items are the
+fine-tuning data and the other 1,000 are evaluated (:mod:`tasks.real.splits`; the split is
+recorded on every run). Every protocol's recorded name then starts with ``heldout-``
+(``heldout-greedy-256tok``), so these numbers never share a column with the papers' protocol,
+which evaluates all 1,319 items after fine-tuning on the 7,473 train items. ``hub`` loads
+``openai/gsm8k`` config ``main`` (the real train and test splits); a directory holds
+``train.jsonl`` and ``test.jsonl`` (rows with ``question`` and ``answer``, the layout of the
+original release), in ``<dir>/gsm8k/`` or in ``<dir>`` itself; ``sample`` reads 2000 train and
+100 test problems written by this project's generator (tasks/data/gsm8k/, not GSM8K problems).
 
     >>> from tasks.gsm8k import GSM8K, prompt
     >>> GSM8K().default_protocol, prompt("What is 2+2?").endswith("final number.\\n")
@@ -51,6 +57,7 @@ from tasks.extract import extract_number, format_number, gold_number
 
 HUB_ID = ("openai/gsm8k", "main")
 FILES = MappingProxyType({"train": "train.jsonl", "test": "test.jsonl"})
+REAL_PREFIX = "heldout-"  # recorded protocol names on the real source
 QUESTION_PROMPT = (
     "\nAnswer the above question. First think step by step and then answer the final number.\n"
 )
@@ -66,7 +73,12 @@ def read_items(source: DataSource, split: str, limit: int = 0) -> list[dict]:
     """The split's rows as ``{"question", "answer"}`` dicts (the first ``limit`` if > 0)."""
     if split not in FILES:
         raise ValueError(f"unknown GSM8K split '{split}'; allowed: train, test")
-    if source.kind == "hub":
+    if source.kind == "real":
+        from tasks.real import splits
+
+        part = splits.gsm8k(source.path)
+        rows = part.train if split == "train" else part.eval
+    elif source.kind == "hub":
         import datasets
 
         data = datasets.load_dataset(*HUB_ID, split=split)
@@ -114,14 +126,24 @@ class GSM8K(Task):
     )
     primary_metric = "acc"
 
-    def protocol_name(self, spec) -> str:
+    def protocol_name(self, spec, source: DataSource | None = None) -> str:
         base = super().protocol_name(spec)
         if base.startswith("lm-eval"):
             from tasks.lm_eval_protocols import require_lm_eval
 
             require_lm_eval(base)
         name = f"{base}-{spec.max_new_tokens}tok"
+        if source is not None and source.kind == "real":
+            name = REAL_PREFIX + name
         return f"{name}-first{spec.max_items}" if spec.max_items else name
+
+    def data_record(self, source: DataSource) -> dict:
+        record = super().data_record(source)
+        if source.kind == "real":
+            from tasks.real import splits
+
+            record["split"] = splits.gsm8k(source.path).record()
+        return record
 
     def train_data(
         self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
@@ -131,18 +153,19 @@ class GSM8K(Task):
         return supervised_examples(tokenizer, pairs, seq_len)
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
-        protocol = self.protocol_name(spec)
+        protocol = self.protocol_name(spec, source)
+        base = protocol.removeprefix(REAL_PREFIX)
         items = read_items(source, "test", spec.max_items)
         if not items:
             raise ValueError("the GSM8K test split is empty")
-        if protocol.startswith("lm-eval"):
+        if base.startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_gsm8k
 
             shots = read_items(source, "train")
             return evaluate_gsm8k(model, tokenizer, spec, items, shots, protocol, progress)
         from tasks.generation import Sampling, StopRule, generate
 
-        sampling = Sampling(**PARITY_SAMPLING) if protocol.startswith("sample") else Sampling()
+        sampling = Sampling(**PARITY_SAMPLING) if base.startswith("sample") else Sampling()
         prompts = [prompt(r["question"]) for r in items]
         if progress:
             progress(0, total=len(prompts))
@@ -163,7 +186,7 @@ class GSM8K(Task):
             correct += ok
             rows.append(
                 {
-                    "id": i,
+                    "id": item.get("id", i),
                     "prompt": prompts[i],
                     "output": text,
                     "extracted": format_number(pred),

@@ -13,8 +13,15 @@ Protocols:
   ``eval.max_items`` keeps the first N articles (recorded as ``-first{N}``).
 Training data: the train split joined the same way, cut into ``train.seq_len`` blocks.
 
-Sources: ``sample`` reads tasks/data/wikitext2/wiki.{train,valid,test}.raw; a directory holds the
-same files (the layout of the original raw release); ``hub`` loads ``Salesforce/wikitext``,
+Sources: ``real`` (the default) is **not WikiText-2**, which no package index ships: it is real
+English Wikipedia prose, 10,033 lead sections (:mod:`tasks.real`), split by article into train
+(80%), validation and test (10% each), seeded (:mod:`tasks.real.splits`), each article one row,
+the rows joined with "\\n\\n" as above; its recorded protocol names start with ``wikipedia-``
+(``wikipedia-ppl-test-2048``), so its numbers never share a column with WikiText-2's, and
+calibration windows come from its train split. ``lm-eval-wikitext`` (which detokenizes
+WikiText's markup) is not offered on it. ``sample`` reads
+tasks/data/wikitext2/wiki.{train,valid,test}.raw; a directory holds the same files (the layout
+of the original raw release); ``hub`` loads ``Salesforce/wikitext``,
 config ``wikitext-2-raw-v1``, through the datasets library; ``synthetic`` replaces each split by
 seeded random ids over the tokenizer's vocabulary (:func:`tasks.base.synthetic_ids`).
 
@@ -28,14 +35,21 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from suite.spec import SpecError
 from tasks.base import DataSource, EvalResult, Task, perplexity, synthetic_ids, window_nll
 
 HUB_ID = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 FILES = {"train": "wiki.train.raw", "validation": "wiki.valid.raw", "test": "wiki.test.raw"}
+REAL_PREFIX = "wikipedia-"  # recorded protocol names on the real source (not WikiText-2)
 
 
 def read_lines(source: DataSource, split: str) -> list[str]:
-    """The split's rows as the datasets library gives them: one line each, newline kept."""
+    """The split's rows as the datasets library gives them: one line each, newline kept (for
+    ``real``: one article each)."""
+    if source.kind == "real":
+        from tasks.real import splits
+
+        return [a["text"] for a in splits.wikipedia(source.path)[0][split]]
     if source.kind == "hub":
         import datasets
 
@@ -84,9 +98,16 @@ class WikiText2(Task):
     )
     primary_metric = "ppl"
 
-    def protocol_name(self, spec) -> str:
+    def protocol_name(self, spec, source: DataSource | None = None) -> str:
         base = super().protocol_name(spec)
         name = f"{base}-{spec.seq_len}"
+        if source is not None and source.kind == "real":
+            if base.startswith("lm-eval"):
+                raise SpecError(
+                    f"protocol '{base}' scores WikiText-2's markup, and the real source is "
+                    "Wikipedia prose; allowed with --data real: ppl-test, ppl-valid"
+                )
+            name = REAL_PREFIX + name
         if base.startswith("lm-eval"):
             from tasks.lm_eval_protocols import require_lm_eval
 
@@ -94,19 +115,29 @@ class WikiText2(Task):
             return f"{name}-first{spec.max_items}" if spec.max_items else name
         return f"{name}-first{spec.max_windows}" if spec.max_windows else name
 
+    def data_record(self, source: DataSource) -> dict:
+        record = super().data_record(source)
+        if source.kind == "real":
+            from tasks.real import splits
+
+            record["split"] = splits.wikipedia(source.path)[1]
+        return record
+
     def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
         ids = joined_ids(tokenizer, source, "train")
         blocks = windows(ids, seq_len, max_examples)
         return [{"input_ids": b, "labels": b} for b in blocks]
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
-        protocol = self.protocol_name(spec)
+        protocol = self.protocol_name(spec, source)
         if protocol.startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_wikitext
 
             lines = read_lines(source, "test")
             return evaluate_wikitext(model, tokenizer, spec, lines, protocol, progress)
-        split = "validation" if protocol.startswith("ppl-valid") else "test"
+        split = (
+            "validation" if protocol.removeprefix(REAL_PREFIX).startswith("ppl-valid") else "test"
+        )
         ids = joined_ids(tokenizer, source, split)
         wins = windows(ids, spec.seq_len, spec.max_windows)
         if not wins:

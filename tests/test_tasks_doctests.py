@@ -12,6 +12,9 @@ MODULES = [
     "tasks.extract",
     "tasks.gsm8k",
     "tasks.lm_eval_protocols",
+    "tasks.real",
+    "tasks.real.extract",
+    "tasks.real.splits",
     "tasks.wikitext2",
 ]
 

@@ -232,7 +232,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
 
     prof = load_profile(sweep.profile)
     sections, per_method = split_sets(sweep.sets, sweep.methods)
-    data = sweep.data or prof.get("data", "sample")
+    data = sweep.data or prof.get("data", "real")
     source = parse_source(data)
     specs: dict[str, RunSpec] = {}
     known_methods, known_tasks = registry.methods(), registry.tasks()

@@ -148,14 +148,14 @@ def train_token_ids(tokenizer: Any, data: str, cache: Any = None) -> torch.Tenso
     return joined_ids(tokenizer, parse_source(data, cache), "train")
 
 
-def source_id(data: str, cache: Any = None) -> str:
-    """The data source as calibration records it; ``real`` names its pinned extraction."""
+def source_id(data: str) -> str:
+    """The data source as calibration records it (and as cache keys hold it): ``real`` names
+    its pinned packages and extraction format, which decide its train split."""
     if data != "real":
         return data
-    from tasks.base import parse_source
+    from tasks.real import identity
 
-    path = parse_source(data, cache).path
-    return f"real:{path.name}" if path is not None else data
+    return f"real:{identity()}"
 
 
 def build_calibration(
@@ -187,7 +187,7 @@ def build_calibration(
     def cut(starts: list[int]) -> torch.Tensor:
         return torch.stack([ids[s : s + length] for s in starts]).to(torch.long)
 
-    source = source_id(spec.data, cache)
+    source = source_id(spec.data)
     return Calibration(
         calib, source, cut(offsets), cut(hold), offsets, hold, device, batch_size, progress
     )

@@ -47,8 +47,13 @@ def method_of(spec: RunSpec) -> Any:
 
 
 def prepare_key(spec: RunSpec) -> str:
+    """The prepared model's cache key; with ``real`` calibration data it names the pinned
+    packages too, so new pins never reuse a model calibrated on other windows."""
+    from suite.calibration import source_id
+
     needs = method_of(spec).needs_calibration_for(spec.budget)
-    return key_of({"cache_format": prepared_cache.FORMAT, **spec.prepare_dict(needs)})
+    pinned = {"data_id": source_id(spec.data)} if needs and spec.data == "real" else {}
+    return key_of({"cache_format": prepared_cache.FORMAT, **spec.prepare_dict(needs), **pinned})
 
 
 def load_base(ctx: RunContext, model_name: str) -> tuple[Any, Any]:

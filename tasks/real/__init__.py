@@ -121,10 +121,15 @@ FILES: Mapping[str, tuple[Wheel, Callable[[zipfile.ZipFile], list[dict[str, Any]
 )
 
 
+def identity() -> str:
+    """The name of these pins and this extraction format (the extracted folder's name)."""
+    key = key_of({"format": FORMAT, "packages": [p.record(64) for p in PACKAGES]})
+    return f"real-{key[:12]}"
+
+
 def root(cache: Path) -> Path:
     """The folder of the extracted data for these pins and this extraction format."""
-    key = key_of({"format": FORMAT, "packages": [p.record(64) for p in PACKAGES]})
-    return cache / "data" / f"real-{key[:12]}"
+    return cache / "data" / identity()
 
 
 def is_pulled(cache: Path) -> bool:

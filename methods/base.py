@@ -3,10 +3,12 @@
 A method is a subclass of :class:`Method` that declares itself once, in class attributes: its
 ``name``, a one-line ``summary``, ``Config`` (a frozen dataclass of its own knobs, each default
 citing its paper), ``default_quantizer`` (its paper's quantizer), ``init_uses_data`` (its adapter
-initialization reads calibration data), ``bits`` (the integer widths it stores) and
-``fractional_bits`` (it allocates bits, so a budget such as 2.5 is allowed). The registry
-(:mod:`suite.registry`) finds the class in its module; nothing else lists it. Method modules
-import torch only inside functions, so listing and validating methods stays torch-free.
+initialization reads calibration data), ``bits`` (the integer widths it stores),
+``fractional_bits`` (it allocates bits, so a budget such as 2.5 is allowed) and ``version``
+(bumped whenever its numbers change: cached prepared models are keyed on it, see
+:mod:`suite.code_version`). The registry (:mod:`suite.registry`) finds the class in its
+module; nothing else lists it. Method modules import torch only inside functions, so listing
+and validating methods stays torch-free.
 
 A method owns only ``prepare(model, budget, calib, seed) -> Prepared``: it quantizes the base
 weights of the target layers and initializes LoRA A and B. Data, training, evaluation and every
@@ -55,6 +57,7 @@ class Method:
     init_uses_data: ClassVar[bool] = False  # the adapter init itself needs calibration data
     bits: ClassVar[tuple[int, ...]] = INTEGER_BITS
     fractional_bits: ClassVar[bool] = False
+    version: ClassVar[str] = "1"  # bump when prepare's numbers change (suite.code_version)
 
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.Config()

@@ -53,7 +53,7 @@ def cli() -> None:
     help="Give every method this quantizer (nf, int, gptq, ...) "
     "instead of its paper's own, for a controlled comparison.",
 )
-@click.option("--group-size", type=int, help="Quantization group size. [64]")
+@click.option("--group-size", metavar="N", help="Quantization group size. [64]")
 @click.option(
     "--set",
     "sets",
@@ -98,10 +98,17 @@ def run(
     dry_run,
 ) -> None:
     """Run a sweep: methods x bits x ranks x tasks x seeds, each recorded as one MLflow run."""
+    from suite.context import Settings, cache_dir_path, check_settings
     from suite.sweep import build_sweep
 
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise SpecError(f"device '{device}' is not allowed; allowed: auto, cpu, cuda, cuda:N")
+    settings = Settings(
+        cache=cache_dir_path(cache_dir),
+        device=device,
+        force=force,
+        use_cache=not no_cache,
+        progress=not no_progress,
+    )
+    check_settings(settings)  # everything is checked before the store is opened
     sweep = build_sweep(
         models=models,
         methods=methods,
@@ -118,25 +125,32 @@ def run(
         group_size=group_size,
     )
     if dry_run:
-        from suite.runner import run_name
+        from rich.console import Console
+
+        from suite.context import dtype_name, pick_device
+        from suite.runner import check_layers, run_name
         from suite.spec import run_key
 
+        check_layers(sweep.specs, settings.cache, Console(stderr=True))
+        chosen = pick_device(device)
         for spec in sweep.specs:
-            click.echo(f"{run_key(spec)}  {spec.model}  {run_name(spec)}")
+            key = run_key(spec, chosen.split(":")[0], dtype_name(chosen))
+            click.echo(f"{key}  {spec.model}  {run_name(spec)}")
         return
-    from suite.context import Settings, cache_dir_path
+    from suite.interrupt import Interrupted
     from suite.runner import run_sweep
     from suite.tracking import Tracker
 
-    settings = Settings(
-        cache=cache_dir_path(cache_dir),
-        device=device,
-        force=force,
-        use_cache=not no_cache,
-        progress=not no_progress,
-    )
     tracker = Tracker.connect(tracking_uri, sweep.experiment)  # checks the store, writes nothing
-    summary = run_sweep(sweep, tracker, settings)
+    try:
+        summary = run_sweep(sweep, tracker, settings)
+    except Interrupted as stop:
+        click.echo(
+            f"qbench: interrupted by {stop.name}: {stop.failed} run(s) marked FAILED "
+            "(interrupted); the next qbench run runs them again",
+            err=True,
+        )
+        sys.exit(stop.exit_code)
     click.echo(
         f"{len(summary.finished)} finished, {len(summary.skipped)} skipped, "
         f"{len(summary.failed)} failed  (store: {tracker.uri}, experiment: "

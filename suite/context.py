@@ -2,12 +2,13 @@
 
 :class:`Settings` is what the user chose (``qbench run`` flags); :class:`RunContext` adds what
 the sweep resolved from them: the device, the facts every run is tagged with, the tracker, the
-progress bars and the calibration windows built so far. The runner and the prepare step take
-one RunContext instead of a long list of arguments.
+progress bars, the calibration windows built so far and the models' fingerprints
+(:mod:`suite.fingerprint`). The runner and the prepare step take one RunContext instead of a
+long list of arguments.
 
     >>> ctx = RunContext.create(Settings(cache=Path("cache"), device="cpu"), "quick")
-    >>> ctx.device, ctx.tags["profile"], ctx.is_cuda
-    ('cpu', 'quick', False)
+    >>> ctx.device, ctx.tags["profile"], ctx.is_cuda, ctx.device_type, ctx.dtype_name
+    ('cpu', 'quick', False, 'cpu', 'float32')
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from rich.console import Console
 
 from suite.cache import cache_dir_path as cache_dir_path  # importable from here too
 from suite.contract import run_tags
+from suite.paths import check_dir
 from suite.progress import Bars
+from suite.spec import SpecError
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ class Settings:
 
 @dataclass
 class RunContext:
-    """One sweep's shared state; ``calibrations`` caches (Calibration, HoldoutGrams) per key."""
+    """One sweep's shared state; ``calibrations`` caches (Calibration, HoldoutGrams) per key,
+    ``fingerprints`` each model's fingerprint by name."""
 
     settings: Settings
     device: str
@@ -48,6 +52,7 @@ class RunContext:
     bars: Bars
     tracker: Any = None  # suite.tracking.Tracker; None where nothing is recorded (the bench)
     calibrations: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -74,11 +79,60 @@ class RunContext:
         return self.device.startswith("cuda")
 
     @property
+    def device_type(self) -> str:
+        """cpu or cuda (a run's key holds it; the device's name is a tag)."""
+        return self.device.split(":")[0]
+
+    @property
+    def dtype_name(self) -> str:
+        """The base model's dtype: bfloat16 on a GPU, float32 on a CPU."""
+        return dtype_name(self.device)
+
+    @property
     def dtype(self) -> Any:
-        """The base model's dtype: bf16 on a GPU, float32 on a CPU."""
         import torch
 
-        return torch.bfloat16 if self.is_cuda else torch.float32
+        return getattr(torch, self.dtype_name)
+
+    def fingerprint(self, model_name: str) -> str:
+        """The model's fingerprint (its files' hashes), computed once per sweep."""
+        if model_name not in self.fingerprints:
+            from suite import models
+            from suite.fingerprint import fingerprint
+
+            ref = models.resolve(model_name)
+            self.fingerprints[model_name] = fingerprint(
+                ref, self.settings.cache, say=self.console.print
+            )
+        return self.fingerprints[model_name]
+
+
+def check_settings(settings: Settings) -> None:
+    """SpecError (one line) before any work where the device or the cache folder cannot serve."""
+    check_device(settings.device)
+    check_dir(settings.cache, "cache folder")
+
+
+def check_device(requested: str) -> None:
+    """``auto``, ``cpu``, or a CUDA device that this machine has (torch is imported for CUDA)."""
+    allowed = "allowed: auto, cpu, cuda, cuda:N"
+    if requested in ("auto", "cpu"):
+        return
+    index = requested.partition(":")[2]
+    if not requested.startswith("cuda") or requested not in ("cuda", f"cuda:{index}"):
+        raise SpecError(f"device '{requested}' is not allowed; {allowed}")
+    if index and not index.isdigit():
+        raise SpecError(f"device '{requested}' is not allowed; {allowed} (N a GPU index)")
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise SpecError(f"device '{requested}' is not available: no CUDA GPU; allowed: auto, cpu")
+    if index and int(index) >= count:
+        raise SpecError(
+            f"device '{requested}' is not available: {count} CUDA GPU(s); allowed: auto, cpu, "
+            + ", ".join(f"cuda:{i}" for i in range(count))
+        )
 
 
 def pick_device(requested: str) -> str:
@@ -87,6 +141,11 @@ def pick_device(requested: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def dtype_name(device: str) -> str:
+    """The dtype base models are loaded in on ``device``: bfloat16 on a GPU, else float32."""
+    return "bfloat16" if device.startswith("cuda") else "float32"
 
 
 def device_name(device: str) -> str:

@@ -19,14 +19,20 @@ name and its direction), and the harness's own keys below, each with its directi
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
+import re
 import sqlite3
+import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Literal
 
+from suite.paths import check_file
 from suite.spec import SpecError
 
 Direction = Literal["lower", "higher"]
@@ -34,10 +40,40 @@ Direction = Literal["lower", "higher"]
 # --- where runs are recorded ----------------------------------------------------------------
 
 DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"  # a local store's artifacts: <store folder>/mlartifacts/<experiment>
 DEFAULT_EXPERIMENT = "qbench"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 FINISHED, RUNNING, FAILED = "FINISHED", "RUNNING", "FAILED"
 _ALLOWED_URIS = "allowed: sqlite:///PATH.db, or the http(s) address of a running MLflow server"
+
+
+_SAFE_FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_experiment(name: str) -> str:
+    """An experiment name as given, where it can name an MLflow experiment (any printable text:
+    its artifact folder is :func:`experiment_folder`, never the raw name); else SpecError."""
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        raise SpecError(
+            f"experiment name {name!r} is not allowed; allowed: 1 to 200 printable characters"
+        )
+    return name
+
+
+def experiment_folder(name: str) -> str:
+    """The folder an experiment's artifacts live in, under the store's ``mlartifacts/``.
+
+    A plain name is used as it is; any other name (path separators, ``..``, an absolute path,
+    spaces) is reduced to safe characters plus a hash of the name, so no name reaches outside
+    ``mlartifacts/`` and two names never share a folder.
+
+        >>> experiment_folder("nightly"), experiment_folder("../../x")
+        ('nightly', 'x-9cdf6a50')
+    """
+    if _SAFE_FOLDER.match(name) and name not in (".", ".."):
+        return name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:48] or "experiment"
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -64,12 +100,8 @@ def check_uri(uri: str, *, existing: bool) -> Path | None:
             _check_mlflow_sqlite(uri, db)
             return db.parent
         parent = db.parent if str(db.parent) else Path(".")
-        probe = parent
-        while not probe.exists():
-            probe = probe.parent
-        if not os.access(probe, os.W_OK):
-            raise SpecError(f"tracking store {uri} is not writable; {_ALLOWED_URIS}")
-        if db.exists() and db.stat().st_size and db.read_bytes()[:16] != b"SQLite format 3\x00":
+        check_file(db, "tracking store")
+        if db.exists() and db.stat().st_size and _header(db) != b"SQLite format 3\x00":
             raise SpecError(f"tracking store {uri} is not an SQLite database; {_ALLOWED_URIS}")
         return parent
     if uri.startswith(("http://", "https://")):
@@ -83,6 +115,11 @@ def check_uri(uri: str, *, existing: bool) -> Path | None:
             ) from None
         return None
     raise SpecError(f"tracking URI '{uri}' is not supported; {_ALLOWED_URIS}")
+
+
+def _header(db: Path) -> bytes:
+    with db.open("rb") as f:
+        return f.read(16)
 
 
 def _check_mlflow_sqlite(uri: str, db: Path) -> None:
@@ -120,13 +157,23 @@ class Tag:
     STORAGE = "storage"  # packed | dense
     QUANTIZER = "quantizer"
     DEVICE = "device"
+    DEVICE_TYPE = "device_type"  # cpu | cuda: in the run key, with the dtype
+    DTYPE = "dtype"  # the base model's dtype (float32, bfloat16)
+    CODE_VERSION = "code_version"  # of the method, quantizer and harness (suite.code_version)
+    MODEL_FINGERPRINT = "model_fingerprint"  # of the model's files (suite.fingerprint)
     QBENCH_VERSION = "qbench_version"
     GIT_SHA = "git_sha"
     RUN_KEY = "run_key"
     SEED = "seed"
+    # who runs it (suite.claims): host, pid and the pid's start time, the claim's stamp, and the
+    # time (unix seconds) its process last said it is alive
     HOST = "host"
     PID = "pid"
-    ERROR = "error"
+    PID_START = "pid_start"
+    CLAIM = "claim"
+    HEARTBEAT = "heartbeat"
+    ERROR = "error"  # a FAILED run's error, with its traceback where it raised
+    REASON = "failure_reason"  # a FAILED run's reason on one line
 
 
 RUN_TAGS = tuple(v for k, v in vars(Tag).items() if k.isupper())
@@ -172,6 +219,33 @@ PHASES = ("prepare", "train", "eval")
 WALL_S, PEAK_MEM_BYTES = "wall_s", "peak_mem_bytes"
 PREPARE_WALL = f"prepare/{WALL_S}"
 TRAIN_PEAK_MEM = f"train/{PEAK_MEM_BYTES}"
+
+
+NONFINITE = "non-finite metric"  # how the reason of a run that measured NaN or ±inf starts
+
+
+def nonfinite_reason(values: Mapping[str, float]) -> str | None:
+    """The one-line failure reason for metrics that are NaN or ±inf; None when all are finite.
+
+    A run that measured such a value has no result: it is recorded FAILED with this reason,
+    never FINISHED.
+
+        >>> nonfinite_reason({"eval/wikitext2/ppl": float("nan"), INIT_WEIGHT_ERR: 0.1})
+        'non-finite metric: eval/wikitext2/ppl=nan'
+    """
+    bad = sorted((k, v) for k, v in values.items() if not math.isfinite(v))
+    return f"{NONFINITE}: " + ", ".join(f"{k}={v}" for k, v in bad) if bad else None
+
+
+def stored_value(value: float) -> float:
+    """A metric value as read back from MLflow, with ±inf restored: MLflow's SQL stores save
+    ±inf as ±(largest float) and NaN as NaN, so a reader that does not map it back would rank
+    an infinite perplexity as a (309-digit) finite number.
+
+        >>> stored_value(1.7976931348623157e308), stored_value(2.5)
+        (inf, 2.5)
+    """
+    return math.copysign(math.inf, value) if abs(value) >= sys.float_info.max else value
 
 
 def phase_metric(phase: str, what: str) -> str:

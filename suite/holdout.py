@@ -3,11 +3,13 @@
 The harness's ``init/calib_err`` of a layer is ‖X(W − (Q + sBA))ᵀ‖_F / ‖XWᵀ‖_F with X the layer's
 inputs in the *original* model on the holdout windows, which no method sees. With H = XᵀX and
 E = W − (Q + sBA), ‖XEᵀ‖_F² = tr(E H Eᵀ), so the harness walks the original model once per
-(model, calibration spec, data source, device, dtype) over the holdout windows, stores each
-block's Gram matrices (float32, one per distinct input: q/k/v and gate/up share theirs) in a
-directory, and then scores every prepared model from them, one block's file at a time: no
-activations are kept and memory stays at one block's Grams. Disk: Σ in² x 4 bytes per block
-(13 MB per SmolLM2-135M block, 0.4 GB for the model).
+(model fingerprint, calibration spec, data source, device, dtype, harness code version) over the
+holdout windows, stores each block's Gram matrices (float32, one per distinct input: q/k/v and
+gate/up share theirs) in a directory with their sha256 sums (:mod:`suite.checksum`), and then
+scores every prepared model from them, one block's file at a time: no activations are kept and
+memory stays at one block's Grams. Disk: Σ in² x 4 bytes per block (13 MB per SmolLM2-135M
+block, 0.4 GB for the model). A stored set that fails its sums (a truncated or altered file) is
+reported in one line and computed again.
 
 The Grams are built from the original model before a method prepares it; here QLoRA's NF4 base
 on the synthetic 2-block model, with a stand-in token stream for the train split:
@@ -29,6 +31,7 @@ on the synthetic 2-block model, with a stand-in token stream for the train split
     >>> originals = {name: layer.weight.detach().clone() for name, layer in targets.items()}
     >>> with tempfile.TemporaryDirectory() as cache:
     ...     grams = HoldoutGrams.build(model, calib, Path(cache) / "holdout")
+    ...     again = HoldoutGrams.build(model, calib, Path(cache) / "holdout")  # checked, reused
     ...     prepared = QLoRA().prepare(model, budget, calib=None, seed=0)
     ...     errors = grams.errors(prepared, originals)  # {layer name: relative error}
     >>> len(errors), round(errors["model.layers.0.self_attn.q_proj"], 2)
@@ -38,26 +41,29 @@ on the synthetic 2-block model, with a stand-in token stream for the train split
 from __future__ import annotations
 
 import json
-import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from suite.calibration import Calibration, walk
+from suite.checksum import check_entry, discard, publish, seal, staging
+from suite.code_version import HARNESS
 from suite.lora import Prepared
 from suite.spec import LLAMA_TARGETS, key_of
 
 FORMAT = 1
 
 
-def holdout_key(model_name: str, calib: Calibration, dtype: torch.dtype) -> str:
-    """The cache key of a model's holdout Grams."""
+def holdout_key(fingerprint: str, calib: Calibration, dtype: torch.dtype) -> str:
+    """The cache key of a model's holdout Grams (``fingerprint``: the model's files')."""
     return key_of(
         {
             "format": FORMAT,
-            "model": model_name,
+            "harness": HARNESS,
+            "model_fingerprint": fingerprint,
             "calib": vars(calib.spec),
             "data": calib.source,
             "device": str(calib.device).split(":")[0],
@@ -74,17 +80,32 @@ class HoldoutGrams:
         self.index: dict[str, list[str]] = json.loads((path / "index.json").read_text())
 
     @classmethod
+    def build(
+        cls, model: nn.Module, calib: Calibration, path: Path, say: Callable[[str], None] = print
+    ) -> HoldoutGrams:
+        """The Grams stored at ``path`` once they pass their sums; computed and stored first
+        where absent, or where damaged (``say`` then warns in one line)."""
+        if path.is_dir():
+            problems = check_entry(path)
+            if not problems:
+                return cls(path)
+            say(f"warning: holdout Gram cache entry {path} is damaged ({problems[0]}); rebuilding")
+            discard(path)
+        tmp = staging(path)
+        try:
+            cls._compute(model, calib, tmp)
+            seal(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        publish(tmp, path)  # False: another process stored the same key first; keep its entry
+        return cls(path)
+
+    @staticmethod
     @torch.no_grad()
-    def build(cls, model: nn.Module, calib: Calibration, path: Path) -> HoldoutGrams:
-        """Load the Grams from ``path``, computing and storing them first if absent."""
+    def _compute(model: nn.Module, calib: Calibration, tmp: Path) -> None:
         from safetensors.torch import save_file
 
-        if (path / "index.json").is_file():
-            return cls(path)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
         index: dict[str, list[str]] = {}
         blocks = walk(
             model, calib.holdout, calib.device, calib.batch_size, target_modules=LLAMA_TARGETS
@@ -99,10 +120,6 @@ class HoldoutGrams:
             save_file(tensors, str(tmp / file))
             index.update({name: [file, leaders[id(g)]] for name, g in grams.items()})
         (tmp / "index.json").write_text(json.dumps(index))
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-        return cls(path)
 
     def gram(self, name: str) -> torch.Tensor:
         """The Gram matrix of layer ``name`` (float32, CPU)."""

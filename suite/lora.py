@@ -59,15 +59,29 @@ def find_targets(model: nn.Module, target_modules: tuple[str, ...]) -> dict[str,
     return found
 
 
-def check_group_size(widths: dict[str, int], budget: Budget) -> None:
-    """Fail before any work if the group size does not divide a target layer's input width.
+def check_layers(shapes: dict[str, tuple[int, int]], budget: Budget, model: str) -> None:
+    """Fail before any work where the budget cannot apply to the model's layers: a target name
+    that is not one of its linear sublayers, a rank above a target weight's smaller side, or a
+    group size that does not divide a target layer's input width.
 
-    ``widths`` maps a sublayer name (q_proj, down_proj, ...) to its input width.
+    ``shapes`` maps a sublayer name (q_proj, down_proj, ...) to its (input, output) width.
     """
-    used = {n: w for n, w in widths.items() if n in budget.target_modules}
-    for name, width in used.items():
+    unknown = [n for n in budget.target_modules if n not in shapes]
+    if unknown:
+        raise SpecError(
+            f"target module '{unknown[0]}' is not a linear sublayer of {model}; allowed: "
+            + ", ".join(shapes)
+        )
+    used = {n: shapes[n] for n in budget.target_modules}
+    name, (inp, out) = min(used.items(), key=lambda item: min(item[1]))
+    if budget.rank > min(inp, out):
+        raise SpecError(
+            f"rank {budget.rank} is larger than {name}'s {out}x{inp} weight in {model}; "
+            f"allowed: a rank of at most {min(inp, out)} for these target modules"
+        )
+    for name, (width, _) in used.items():
         if width % budget.group_size:
-            common = math.gcd(*used.values())
+            common = math.gcd(*(w for w, _ in used.values()))
             ok = [g for g in (16, 32, 64, 128, 256) if common % g == 0]
             raise SpecError(
                 f"group size {budget.group_size} does not divide the input width {width} of "

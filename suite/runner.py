@@ -1,10 +1,17 @@
 """Runs a sweep: skip finished runs, prepare (cached), train, evaluate, record.
 
-Each RunSpec of ``sweep.specs`` becomes one MLflow run. The base model is loaded once per model;
-a prepared model (see :mod:`suite.prepare`) is computed once per prepare key and copied for
-every task and seed that shares it. A run that raises is recorded FAILED with its error and the
-sweep goes on; the next ``qbench run`` picks it up again. Before anything is recorded, every
-group size is checked against its model's layer widths (from the model's config alone).
+Each RunSpec of ``sweep.specs`` becomes one MLflow run, found again by its run key (the spec,
+the device type and the dtype). A FINISHED run counts only while it is fresh: made from the same
+model files (their fingerprint) with the same code version; otherwise it runs again and the new
+run supersedes it. The base model is loaded once per model; a prepared model (see
+:mod:`suite.prepare`) is computed once per prepare key and copied for every task and seed that
+shares it. Before a prepare group starts, its keys are claimed (:mod:`suite.claims`): a key that
+another live process holds, or has just finished, is skipped with a line saying so, so sweeps
+that overlap on one store run each key once. A run that raises is recorded FAILED with its error
+and the sweep goes on; the next ``qbench run`` picks it up again. On SIGINT or SIGTERM every
+run the sweep holds is marked FAILED ("interrupted") before the process ends. Before anything
+is recorded, every budget is checked against its model's layers (target names, rank, group
+size; from the model's config alone).
 
     >>> from suite.sweep import build_sweep
     >>> run_name(build_sweep(methods="cloq", bits="2", models="synthetic:tiny").specs[0])
@@ -23,15 +30,27 @@ from rich.console import Console
 
 from suite import contract as C
 from suite import models as model_lib
+from suite.claims import Claims, Want
 from suite.context import RunContext, Settings
-from suite.prepare import PrepareResult, load_base, prepare_key, prepare_model
+from suite.interrupt import Interrupted, signals_ignored, signals_raise
+from suite.prepare import PrepareResult, code_version, load_base, prepare_key, prepare_model
 from suite.progress import Bars
 from suite.registry import tasks
 from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
 
-__all__ = ["Settings", "Summary", "check_widths", "run_name", "run_sweep"]
+__all__ = ["Settings", "Summary", "check_layers", "run_name", "run_sweep"]
+
+
+class NonFiniteMetric(ArithmeticError):
+    """A run measured NaN or ±inf (its message is :func:`suite.contract.nonfinite_reason`)."""
+
+
+def _require_finite(values: dict[str, float]) -> None:
+    reason = C.nonfinite_reason(values)
+    if reason:
+        raise NonFiniteMetric(reason)
 
 
 @dataclass
@@ -45,15 +64,15 @@ def run_name(spec: RunSpec) -> str:
     return f"{spec.method}-b{spec.budget.bits}-r{spec.budget.rank}-{spec.task}-s{spec.seed}"
 
 
-def check_widths(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Console) -> None:
-    """Every group size must divide its model's target input widths (config only, no weights)."""
-    from suite.lora import check_group_size
+def check_layers(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Console) -> None:
+    """Every budget must fit its model's target layers (names, rank, group size), checked from
+    the model's config alone, before any run starts."""
+    from suite import lora
 
     for model_name in dict.fromkeys(s.model for s in specs):
-        widths = model_lib.input_widths(model_lib.resolve(model_name), cache, say=console.print)
-        for spec in specs:
-            if spec.model == model_name:
-                check_group_size(widths, spec.budget)
+        shapes = model_lib.layer_shapes(model_lib.resolve(model_name), cache, say=console.print)
+        for budget in dict.fromkeys(s.budget for s in specs if s.model == model_name):
+            lora.check_layers(shapes, budget, model_name)
 
 
 def pull_data(specs, settings: Settings, console: Console) -> None:
@@ -70,73 +89,143 @@ def pull_data(specs, settings: Settings, console: Console) -> None:
 def run_sweep(
     sweep: Sweep, tracker: Tracker, settings: Settings, console: Console | None = None
 ) -> Summary:
-    """Run every spec of ``sweep`` that has no FINISHED run yet (all of them with --force)."""
+    """Run every spec of ``sweep`` that has no fresh FINISHED run yet (all of them with
+    --force), skipping keys another live process holds. Raises Interrupted on SIGINT/SIGTERM
+    after marking the runs it held FAILED."""
     console = console or Console(stderr=True)
-    check_widths(sweep.specs, settings.cache, console)  # before the store is touched
+    check_layers(sweep.specs, settings.cache, console)  # before the store is touched
     pull_data(sweep.specs, settings, console)
     summary = Summary()
-    todo = _to_run(sweep.specs, tracker, settings, console, summary)
+    ctx = RunContext.create(settings, sweep.profile, tracker, console)
+    todo = _to_run(ctx, sweep.specs, summary)
     if not todo:
         return summary
-    with Bars(console, enabled=settings.progress) as bars:
-        ctx = RunContext.create(settings, sweep.profile, tracker, console, bars)
-        for model_name in dict.fromkeys(s.model for s in todo):
-            _run_model(ctx, model_name, [s for s in todo if s.model == model_name], summary)
-            ctx.calibrations.clear()
+    claims = Claims(tracker, force=settings.force)
+    try:
+        with signals_raise(), Bars(console, enabled=settings.progress) as bars:
+            ctx.bars = bars
+            for model_name in dict.fromkeys(s.model for s in todo):
+                specs = [s for s in todo if s.model == model_name]
+                _run_model(ctx, claims, model_name, specs, summary)
+                ctx.calibrations.clear()
+    except (Interrupted, KeyboardInterrupt) as err:
+        stop = err if isinstance(err, Interrupted) else Interrupted(2)
+        with signals_ignored():
+            stop.failed = claims.interrupt(f"interrupted: {stop.name}")
+        raise stop from None
+    except BaseException as err:  # e.g. the base model cannot be loaded: no run stays RUNNING
+        with signals_ignored():
+            claims.interrupt(f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        claims.close()
     return summary
 
 
-def _to_run(specs, tracker: Tracker, settings: Settings, console: Console, summary: Summary):
+def key_of_run(ctx: RunContext, spec: RunSpec) -> str:
+    return run_key(spec, ctx.device_type, ctx.dtype_name)
+
+
+def fresh_tags(ctx: RunContext, spec: RunSpec) -> dict[str, str]:
+    """The tags a FINISHED run of the spec must carry to count as done: the code version, the
+    model's fingerprint and, on the real data source, its pinned packages."""
+    fresh = C.run_tags(
+        code_version=code_version(spec), model_fingerprint=ctx.fingerprint(spec.model)
+    )
+    if spec.data == "real":
+        from tasks.real import packages_record
+
+        fresh.update(C.run_tags(data_packages=packages_record()))
+    return fresh
+
+
+def _to_run(ctx: RunContext, specs, summary: Summary) -> list[RunSpec]:
     todo: list[RunSpec] = []
     for spec in specs:
-        key = run_key(spec)
-        reaped = tracker.reap_interrupted(key)
-        if reaped:
-            console.print(f"[yellow]{run_name(spec)}: {reaped} interrupted run(s) marked FAILED")
-        if not settings.force and tracker.finished(key):
+        key = key_of_run(ctx, spec)
+        finished = [r for r in ctx.tracker.runs(key) if r.info.status == C.FINISHED]
+        fresh = fresh_tags(ctx, spec)
+        current = [r for r in finished if all(r.data.tags.get(k) == v for k, v in fresh.items())]
+        if not ctx.settings.force and current:
             summary.skipped.append(key)
-            console.print(f"[dim]skip {run_name(spec)} ({key}): already FINISHED")
-        else:
-            todo.append(spec)
-    console.print(
+            ctx.console.print(f"[dim]skip {run_name(spec)} ({key}): already FINISHED")
+            continue
+        if finished and not current:
+            ctx.console.print(
+                f"[yellow]{run_name(spec)} ({key}): its FINISHED run is stale (made from other "
+                "model files or another code version); running it again"
+            )
+        todo.append(spec)
+    ctx.console.print(
         f"{len(specs)} run(s) in the sweep: {len(todo)} to run, {len(summary.skipped)} finished "
         f"already{' (use --force to rerun)' if summary.skipped else ''}"
     )
     return todo
 
 
-def _run_model(ctx: RunContext, model_name: str, specs: list[RunSpec], summary: Summary) -> None:
-    base, tokenizer = load_base(ctx, model_name)
+def _run_model(
+    ctx: RunContext, claims: Claims, model_name: str, specs: list[RunSpec], summary: Summary
+) -> None:
+    loaded: tuple[Any, Any] | None = None  # (base, tokenizer), once a run is claimed
     by_prepare: dict[str, list[RunSpec]] = {}
     for spec in specs:
-        by_prepare.setdefault(prepare_key(spec), []).append(spec)
-    for group in by_prepare.values():
-        runs = {run_key(s): _start(ctx, s) for s in group}
+        by_prepare.setdefault(prepare_key(ctx, spec), []).append(spec)
+    for candidates in by_prepare.values():
+        runs = _claim(ctx, claims, candidates, summary)
+        group = [s for s in candidates if key_of_run(ctx, s) in runs]
+        if not group:
+            continue
+        if loaded is None:
+            loaded = load_base(ctx, model_name)
         try:
-            prep = prepare_model(ctx, base, tokenizer, group[0])
+            prep = prepare_model(ctx, loaded[0], loaded[1], group[0])
         except Exception as err:  # the whole group fails with the same reason
             for spec in group:
-                _fail(ctx, runs[run_key(spec)], spec, err, summary)
+                _fail(ctx, claims, runs[key_of_run(ctx, spec)], spec, err, summary)
             continue
         for i, spec in enumerate(group):
             last = i == len(group) - 1  # the last run trains the prepared model itself
             model = prep.prepared.model if last else copy.deepcopy(prep.prepared.model)
-            run_id = runs[run_key(spec)]
+            run_id = runs[key_of_run(ctx, spec)]
             try:
-                _train_evaluate(ctx, run_id, spec, model, tokenizer, prep)
-                summary.finished.append(run_key(spec))
+                _train_evaluate(ctx, run_id, spec, model, loaded[1], prep)
+                claims.release(run_id)
+                summary.finished.append(key_of_run(ctx, spec))
                 ctx.console.print(f"[green]done[/] {run_name(spec)}")
             except Exception as err:
-                _fail(ctx, run_id, spec, err, summary)
+                _fail(ctx, claims, run_id, spec, err, summary)
             del model
 
 
-def _start(ctx: RunContext, spec: RunSpec) -> str:
-    """Create the spec's run (RUNNING) with its identity tags and the flattened spec."""
+def _claim(
+    ctx: RunContext, claims: Claims, specs: list[RunSpec], summary: Summary
+) -> dict[str, str]:
+    """Claim the specs' run keys; {run key: run id} of those this process now holds."""
+    outcomes = claims.claim([_want(ctx, s) for s in specs])
+    held: dict[str, str] = {}
+    for spec, outcome in zip(specs, outcomes, strict=True):
+        key = outcome.want.run_key
+        if outcome.reaped:
+            ctx.console.print(
+                f"[yellow]{run_name(spec)}: {outcome.reaped} interrupted run(s) marked FAILED"
+            )
+        if outcome.run_id is not None:
+            held[key] = outcome.run_id
+            continue
+        summary.skipped.append(key)
+        what = "FINISHED by another process" if outcome.why == "done" else outcome.why
+        ctx.console.print(f"[yellow]skip {run_name(spec)} ({key}): {what}")
+    return held
+
+
+def _want(ctx: RunContext, spec: RunSpec) -> Want:
+    """The spec's run: its identity tags and the flattened spec."""
     from tasks.base import parse_source
 
     task = tasks()[spec.task]()
     source = parse_source(spec.data, ctx.settings.cache)
+    key = key_of_run(ctx, spec)
+    fresh = fresh_tags(ctx, spec)
     tags = C.run_tags(
         method=spec.method,
         model=spec.model,
@@ -148,14 +237,13 @@ def _start(ctx: RunContext, spec: RunSpec) -> str:
         task_version=spec.task_version,
         data_source=source.tag,
         seed=str(spec.seed),
-        run_key=run_key(spec),
+        run_key=key,
+        device_type=ctx.device_type,
+        dtype=ctx.dtype_name,
+        **fresh,
         **ctx.tags,
     )
-    if source.kind == "real":
-        from tasks.real import packages_record
-
-        tags.update(C.run_tags(data_packages=packages_record()))
-    return ctx.tracker.start(run_name(spec), tags, spec.flat_params())
+    return Want(key, run_name(spec), tags, spec.flat_params(), fresh)
 
 
 def _train_evaluate(
@@ -174,9 +262,10 @@ def _train_evaluate(
     tracker.tag(run_id, C.run_tags(storage=prepared.storage, quantizer=prepared.quantizer))
     tracker.metrics(run_id, prep.metrics)
     tracker.json(run_id, prep.table, "init_layers.json")
-    record = {**spec.to_dict(), "run_key": run_key(spec), "method_info": prepared.info}
+    record = {**spec.to_dict(), "run_key": key_of_run(ctx, spec), "method_info": prepared.info}
     tracker.json(run_id, record, "spec.json")
     tracker.json(run_id, task.data_record(source), "data.json")
+    _require_finite(prep.metrics)  # recorded, so the bad value can be seen; then FAILED
     examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with Phase("train", ctx.device) as phase:
@@ -197,11 +286,20 @@ def _train_evaluate(
     tracker.metrics(run_id, {**metrics, **phase.metrics()})
     rows = "\n".join(json.dumps(r, default=str) for r in evaluation.rows)
     tracker.text(run_id, rows + "\n", f"predictions/{spec.task}.jsonl")
+    _require_finite({**trained, **metrics})
     tracker.finish(run_id, C.FINISHED)
 
 
-def _fail(ctx: RunContext, run_id: str, spec: RunSpec, err: Exception, summary: Summary) -> None:
-    reason = f"{type(err).__name__}: {err}"
-    ctx.tracker.finish(run_id, C.FAILED, reason + "\n" + traceback.format_exc()[-3000:])
-    summary.failed.append((run_key(spec), reason))
+def _fail(
+    ctx: RunContext, claims: Claims, run_id: str, spec: RunSpec, err: Exception, summary: Summary
+) -> None:
+    if isinstance(err, NonFiniteMetric):  # a measurement, not a crash: no traceback
+        reason, error = str(err), str(err)
+    else:
+        reason = f"{type(err).__name__}: {err}"
+        error = reason + "\n" + traceback.format_exc()[-3000:]
+    ctx.tracker.tag(run_id, C.run_tags(failure_reason=" ".join(reason.split())[:500]))
+    ctx.tracker.finish(run_id, C.FAILED, error)
+    claims.release(run_id)
+    summary.failed.append((key_of_run(ctx, spec), reason))
     ctx.console.print(f"[red]FAILED[/] {run_name(spec)}: {reason}")

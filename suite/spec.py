@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -32,6 +33,14 @@ def _require(cond: bool, message: str) -> None:
         raise SpecError(message)
 
 
+def _finite(obj: Any, section: str) -> None:
+    """Every float field of a spec section must be a finite number (inf and nan pass ``> 0``)."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{section}.{f.name} {value} is not allowed; allowed: a finite number")
+
+
 @dataclass(frozen=True)
 class Budget:
     """What every method in one comparison must honour: bits, group size, rank, alpha, targets,
@@ -46,6 +55,7 @@ class Budget:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        _finite(self, "budget")
         if isinstance(self.bits, float) and self.bits.is_integer():
             object.__setattr__(self, "bits", int(self.bits))
         fractional_ok = not float(self.bits).is_integer() and 2 < float(self.bits) < 8
@@ -107,6 +117,7 @@ class TrainSpec:
     warmup_steps_for_speed: int = 2  # steps left out of train/tokens_per_s
 
     def __post_init__(self) -> None:
+        _finite(self, "train")
         _require(self.steps >= 0, f"train.steps {self.steps} is not allowed; allowed: >= 0")
         _require(
             self.steps > 0 or self.epochs > 0,
@@ -214,9 +225,15 @@ def key_of(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
 
 
-def run_key(spec: RunSpec) -> str:
-    """The stable identity of a run: a hash of its canonical JSON."""
+def spec_key(spec: RunSpec) -> str:
+    """A hash of the spec's canonical JSON alone (a sweep lists each spec once by it)."""
     return key_of(spec.to_dict())
+
+
+def run_key(spec: RunSpec, device_type: str, dtype: str) -> str:
+    """The stable identity of a run: its spec, the device type (cpu, cuda) and the base
+    model's dtype it runs in; a run on another kind of device is another run."""
+    return key_of({"spec": spec.to_dict(), "device_type": device_type, "dtype": dtype})
 
 
 SECTIONS = {"budget": Budget, "calib": CalibSpec, "train": TrainSpec, "eval": EvalSpec}
@@ -227,8 +244,17 @@ def field_names(cls: type) -> list[str]:
 
 
 def coerce(cls: type, name: str, raw: Any) -> Any:
-    """Convert a raw (string or YAML) value to the type of ``cls.name``."""
+    """Convert a raw (string or YAML) value to the type of ``cls.name``; a float must be finite.
+
+    >>> coerce(TrainSpec, "lr", "1e-4"), coerce(Budget, "target_modules", "q_proj, v_proj")
+    (0.0001, ('q_proj', 'v_proj'))
+    >>> coerce(TrainSpec, "lr", "inf")
+    Traceback (most recent call last):
+    suite.spec.SpecError: lr='inf' is not allowed; allowed: a finite number
+    """
     ftype = {f.name: f.type for f in fields(cls)}[name]
+    if ftype == "float":
+        return _finite_float(name, raw)
     if not isinstance(raw, str):
         if ftype in ("tuple[str, ...]",) and isinstance(raw, list | tuple):
             return tuple(str(x) for x in raw)
@@ -237,8 +263,6 @@ def coerce(cls: type, name: str, raw: Any) -> Any:
     try:
         if ftype == "int":
             return int(text)
-        if ftype == "float":
-            return float(text)
         if ftype == "bool":
             if text.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -254,3 +278,15 @@ def coerce(cls: type, name: str, raw: Any) -> Any:
             f"{name}={raw!r} is not a valid {ftype}; give a value of that type"
         ) from None
     return text
+
+
+def _finite_float(name: str, raw: Any) -> Any:
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return raw  # the dataclass rejects it
+    try:
+        value = float(raw.strip()) if isinstance(raw, str) else raw
+    except ValueError:
+        raise SpecError(f"{name}={raw!r} is not a valid float; give a value of that type") from None
+    if not math.isfinite(value):
+        raise SpecError(f"{name}={raw!r} is not allowed; allowed: a finite number")
+    return value

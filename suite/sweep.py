@@ -15,6 +15,7 @@ keeps them on the Sweep (``sweep.specs``); nothing downstream expands it again.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import yaml
 
 from suite import models as model_names
 from suite import registry
+from suite.contract import DEFAULT_EXPERIMENT, check_experiment
 from suite.registry import lookup, unknown
 from suite.spec import (
     SECTIONS,
@@ -32,7 +34,7 @@ from suite.spec import (
     SpecError,
     coerce,
     field_names,
-    run_key,
+    spec_key,
 )
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -88,12 +90,23 @@ def _list(value: Any) -> list[str]:
     return [str(value)]
 
 
-def _number(text: str, kind: str, cast) -> Any:
+def _number(text: str, kind: str, cast, allowed: str) -> Any:
+    """A number of an axis: ``cast`` int takes only whole numbers (``1.5`` is not rank 1)."""
     try:
         value = float(text)
-        return int(value) if cast is int or value.is_integer() else value
     except ValueError:
-        raise SpecError(f"{kind} '{text}' is not a number") from None
+        raise SpecError(f"{kind} '{text}' is not a number; allowed: {allowed}") from None
+    if not math.isfinite(value) or (cast is int and not value.is_integer()):
+        raise SpecError(f"{kind} '{text}' is not allowed; allowed: {allowed}")
+    return int(value) if value.is_integer() else value
+
+
+def _axis(value: Any, flag: str, example: str) -> list[str]:
+    """The comma-separated names of one axis; an axis that names nothing is an error."""
+    items = _list(value)
+    if not items:
+        raise SpecError(f"{flag} {str(value)!r} names nothing; allowed: {example}")
+    return items
 
 
 def parse_sets(items: list[str] | dict[str, Any]) -> list[tuple[str, Any]]:
@@ -121,7 +134,7 @@ def build_sweep(
     sets: list[str] | None = None,
     config: str | Path | None = None,
     quantizer: str | None = None,
-    group_size: int | None = None,
+    group_size: int | str | None = None,
 ) -> Sweep:
     """Merge a YAML sweep file (if any) with flags (which win) and validate every name."""
     file: dict[str, Any] = {}
@@ -132,7 +145,15 @@ def build_sweep(
         try:
             file = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
-            raise SpecError(f"sweep config '{config}' is not valid YAML ({err})") from None
+            raise SpecError(
+                f"sweep config '{config}' is not valid YAML ({_yaml_problem(err)}); "
+                "allowed: a YAML mapping of " + ", ".join(SWEEP_KEYS)
+            ) from None
+        if not isinstance(file, dict):
+            raise SpecError(
+                f"sweep config '{config}' is a YAML {type(file).__name__}, not a mapping; "
+                "allowed: a YAML mapping of " + ", ".join(SWEEP_KEYS)
+            )
         bad = sorted(set(file) - set(SWEEP_KEYS))
         if bad:
             raise SpecError(f"unknown key '{bad[0]}' in {config}; allowed: {', '.join(SWEEP_KEYS)}")
@@ -145,22 +166,42 @@ def build_sweep(
     all_sets = parse_sets(file.get("set", {})) + parse_sets(sets or [])
     if pick(quantizer, "quantizer", None):
         all_sets.append(("budget.quantizer", pick(quantizer, "quantizer", None)))
-    if pick(group_size, "group_size", None):
-        all_sets.append(("budget.group_size", pick(group_size, "group_size", None)))
+    chosen_group = pick(group_size, "group_size", None)
+    if chosen_group is not None:  # 0 is a value to reject, not "unset"
+        gs = _number(str(chosen_group), "group size", int, "a positive integer, e.g. 32, 64, 128")
+        all_sets.append(("budget.group_size", gs))
+    whole = "comma-separated integers >= 0, e.g. 0,1,2"
     sweep = Sweep(
-        models=tuple(_list(pick(models, "models", "smollm2-135m"))),
-        methods=tuple(_list(pick(methods, "methods", "qlora,lora16"))),
-        bits=tuple(_number(b, "bits", float) for b in _list(pick(bits, "bits", "4"))),
-        ranks=tuple(_number(r, "rank", int) for r in _list(pick(ranks, "ranks", "64"))),
-        tasks=tuple(_list(pick(tasks, "tasks", "wikitext2"))),
-        seeds=tuple(_number(s, "seed", int) for s in _list(pick(seeds, "seeds", "0"))),
+        models=tuple(_axis(pick(models, "models", "smollm2-135m"), "--model", "smollm2-135m")),
+        methods=tuple(_axis(pick(methods, "methods", "qlora,lora16"), "--methods", "qlora")),
+        bits=tuple(
+            _number(b, "bits", float, "2, 3, 4, 8 (fractional for bit-allocating methods)")
+            for b in _axis(pick(bits, "bits", "4"), "--bits", "2,3,4")
+        ),
+        ranks=tuple(
+            _number(r, "rank", int, "positive integers, e.g. 8,16,64")
+            for r in _axis(pick(ranks, "ranks", "64"), "--rank", "8,16,64")
+        ),
+        tasks=tuple(_axis(pick(tasks, "tasks", "wikitext2"), "--tasks", "wikitext2")),
+        seeds=tuple(
+            _number(s, "seed", int, whole)
+            for s in _axis(pick(seeds, "seeds", "0"), "--seeds", whole)
+        ),
         profile=str(pick(profile, "profile", "quick")),
         data=str(pick(data, "data", "") or ""),
-        experiment=str(pick(experiment, "experiment", "qbench")),
+        experiment=check_experiment(str(pick(experiment, "experiment", DEFAULT_EXPERIMENT))),
         sets=tuple(all_sets),
     )
     _check_axes(sweep)
     return dataclasses.replace(sweep, specs=tuple(_expand(sweep)))
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (PyYAML's own text spans lines)."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def _check_axes(sweep: Sweep) -> None:
@@ -229,11 +270,16 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
     Building each dataclass checks every value; each method checks its budget.
     """
     from tasks.base import parse_source
+    from tasks.wikitext2 import split_path
 
     prof = load_profile(sweep.profile)
     sections, per_method = split_sets(sweep.sets, sweep.methods)
     data = sweep.data or prof.get("data", "real")
     source = parse_source(data)
+    # every run draws its calibration and holdout windows from the WikiText-2 train split
+    files = {}
+    if source.kind == "dir":
+        files[split_path(source, "train")] = "the WikiText-2 train split"
     specs: dict[str, RunSpec] = {}
     known_methods, known_tasks = registry.methods(), registry.tasks()
     for model in sweep.models:
@@ -278,5 +324,18 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 task_version=task_obj.version,
                             )
                             task_obj.protocol_name(spec.eval, source)
-                            specs.setdefault(run_key(spec), spec)
+                            files.update(task_obj.data_files(source, spec.eval))
+                            specs.setdefault(spec_key(spec), spec)
+    _check_files(data, source.path, files)
     return list(specs.values())
+
+
+def _check_files(data: str, root: Path | None, files: dict[Path, str]) -> None:
+    """SpecError naming the first file a local data directory lacks."""
+    for path, what in files.items():
+        if not path.is_file():
+            shown = path.relative_to(root) if root and path.is_relative_to(root) else path
+            raise SpecError(
+                f"data directory '{data}' has no {shown} ({what}); allowed: a directory in "
+                "qbench's layout, e.g. DIR/wikitext2/wiki.{train,valid,test}.raw (README, Data)"
+            )

@@ -2,13 +2,14 @@
 
 A run is created RUNNING with its tags and params, receives metrics and artifacts, and is marked
 FINISHED only after everything is written, so a FINISHED run is always complete. A run that
-raises is marked FAILED with its error; a run left RUNNING by a killed process is marked FAILED
-("interrupted") by the next sweep, which then runs that spec again. Where runs go and what their
-tags and metrics are called is :mod:`suite.contract`'s.
+raises is marked FAILED with its error. Who may create a key's run, and what happens to a run
+whose process is gone, is :mod:`suite.claims`'s. Where runs go and what their tags and metrics
+are called is :mod:`suite.contract`'s.
 
 Connecting checks the store (one line and exit 2 where it cannot be used) but writes nothing:
 the store and the experiment are created on first use, so a sweep that fails validation leaves
-no store behind.
+no store behind. A new sqlite store is created, and an experiment in it, under a lock file
+beside the database (``<db>.lock``), so processes that start together create it once.
 
     >>> tracker = Tracker.connect("sqlite:///results/mlflow.db", "qbench")
     >>> tracker.uri, tracker.experiment
@@ -17,16 +18,23 @@ no store behind.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import os
-import socket
-from dataclasses import dataclass
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from suite import contract
-from suite.contract import FAILED, FINISHED, RUNNING, Tag
+from suite.contract import FINISHED, Tag
+from suite.spec import SpecError
 
 
 @dataclass
@@ -34,56 +42,94 @@ class Tracker:
     uri: str
     experiment: str
     store_dir: Path | None = None  # a local store's folder, created on first use
+    _locked: int = field(default=0, repr=False, compare=False)  # lock() depth: it is re-entrant
 
     @classmethod
     def connect(cls, uri: str | None, experiment: str) -> Tracker:
         uri = contract.resolve_uri(uri)
         return cls(uri, experiment, contract.check_uri(uri, existing=False))
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.store_dir is not None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the sqlite store's lock file (``<db>.lock``); nothing for a server. Re-entrant
+        within one tracker (the first use of the client takes it too)."""
+        db = contract.sqlite_path(self.uri)
+        if db is None or self._locked:
+            self._locked += 1
+            try:
+                yield
+            finally:
+                self._locked -= 1
+            return
+        db.parent.mkdir(parents=True, exist_ok=True)
+        path = db.with_name(db.name + ".lock")
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise SpecError(
+                f"tracking store {self.uri}: cannot open its lock file {path} ({err.strerror}); "
+                "allowed: a store in a writable folder"
+            ) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(handle)
+            raise
+        self._locked += 1
+        try:
+            yield
+        finally:
+            self._locked -= 1
+            os.close(handle)  # closing releases the lock
+
     @functools.cached_property
     def client(self) -> Any:
-        if self.store_dir is not None:
-            self.store_dir.mkdir(parents=True, exist_ok=True)
         from mlflow.tracking import MlflowClient
 
-        return MlflowClient(tracking_uri=self.uri)
+        with self.lock():  # a new sqlite store's tables are created by one process only
+            return MlflowClient(tracking_uri=self.uri)
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Where a local store keeps this experiment's artifacts: next to the store, in a folder
+        named safely after the experiment; None for a server (it decides)."""
+        if self.store_dir is None:
+            return None
+        folder = contract.experiment_folder(self.experiment)
+        return (self.store_dir.resolve() / contract.ARTIFACTS_DIR / folder).as_uri()
 
     @functools.cached_property
     def experiment_id(self) -> str:
-        exp = self.client.get_experiment_by_name(self.experiment)
-        if exp is not None:
+        client = self.client
+        with self.lock():
+            exp = client.get_experiment_by_name(self.experiment)
+            location = self.artifact_location
+            if exp is None:
+                try:
+                    return client.create_experiment(self.experiment, artifact_location=location)
+                except Exception:  # a server: another process created it first
+                    exp = client.get_experiment_by_name(self.experiment)
+                    if exp is None:
+                        raise
+                    return exp.experiment_id
+            old = exp.artifact_location
+            if location is not None and old != location and _local_path(old) is not None:
+                db = contract.sqlite_path(self.uri)
+                assert db is not None  # a local store is a sqlite store
+                _relocate(db, exp.experiment_id, old, location)
             return exp.experiment_id
-        location = None
-        if self.store_dir is not None:
-            location = (self.store_dir.resolve() / "mlartifacts" / self.experiment).as_uri()
-        return self.client.create_experiment(self.experiment, artifact_location=location)
 
-    def _search(self, run_key: str, status: str | None = None) -> list:
+    def runs(self, run_key: str) -> list:
+        """Every active run with this key, newest first."""
         query = f"tags.{Tag.RUN_KEY} = '{run_key}'"
-        if status:
-            query += f" and attributes.status = '{status}'"
         return self.client.search_runs([self.experiment_id], query, order_by=["start_time DESC"])
 
-    def finished(self, run_key: str) -> str | None:
-        """The id of the newest FINISHED run with this key, or None."""
-        runs = self._search(run_key, FINISHED)
-        return runs[0].info.run_id if runs else None
-
-    def reap_interrupted(self, run_key: str) -> int:
-        """Mark RUNNING runs of this key whose process is gone as FAILED; return how many."""
-        host = socket.gethostname()
-        reaped = 0
-        for run in self._search(run_key, RUNNING):
-            tags = run.data.tags
-            if tags.get(Tag.HOST) == host and _alive(tags.get(Tag.PID, "")):
-                continue
-            self.client.set_tag(run.info.run_id, Tag.ERROR, "interrupted: its process ended")
-            self.client.set_terminated(run.info.run_id, FAILED)
-            reaped += 1
-        return reaped
-
     def start(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
-        tags = {**tags, **contract.run_tags(host=socket.gethostname(), pid=str(os.getpid()))}
+        """Create a RUNNING run with ``tags`` and the params; return its id."""
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=run_name)
         run_id = run.info.run_id
         from mlflow.entities import Param
@@ -126,18 +172,47 @@ class Tracker:
             self.client.set_tag(run_id, Tag.ERROR, error[:4000])
         self.client.set_terminated(run_id, status)
 
+    def status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run (MLflow's soft delete: it leaves every search and report)."""
+        self.client.delete_run(run_id)
+
+
+def _local_path(uri: str) -> Path | None:
+    """The folder of a ``file:`` (or plain path) artifact location; None for remote ones."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    return Path(uri) if not parsed.scheme and uri else None
+
+
+def _relocate(db: Path, experiment_id: str, old: str, new: str) -> None:
+    """Point an experiment of a local store that was moved or copied (or that an older qbench
+    gave a folder outside it) at its folder next to the store, so new runs write their artifacts
+    there and not into another store's folder. MLflow keeps artifact locations absolute and has
+    no call to change one, so its two columns are updated here; an old run is pointed at its
+    copy next to the store where that copy exists, and keeps its recorded location otherwise."""
+    with closing(sqlite3.connect(db, timeout=60)) as conn, conn:
+        conn.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            (new, int(experiment_id)),
+        )
+        rows = conn.execute(
+            "SELECT run_uuid, artifact_uri FROM runs WHERE experiment_id = ?",
+            (int(experiment_id),),
+        ).fetchall()
+        for run_id, uri in rows:
+            if not (uri or "").startswith(old.rstrip("/") + "/"):
+                continue
+            moved = new.rstrip("/") + uri[len(old.rstrip("/")) :]
+            path = _local_path(moved)
+            if path is not None and path.is_dir():
+                conn.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (moved, run_id))
+
 
 def _now_ms() -> int:
     import time
 
     return int(time.time() * 1000)
-
-
-def _alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True

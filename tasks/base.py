@@ -151,6 +151,12 @@ class Task:
             record["packages"] = manifest(source.path)["packages"]
         return record
 
+    def data_files(self, source: DataSource, spec) -> dict[Path, str]:
+        """The local files a run with this EvalSpec reads from ``source`` (a directory), each
+        with what it holds, so a sweep can check the layout before any run starts; none for
+        the other sources."""
+        return {}
+
     def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
         raise NotImplementedError
 

@@ -249,6 +249,15 @@ class Commonsense(Task):
             record["splits"] = {s: splits.commonsense(source.path, s).record() for s in SETS}
         return record
 
+    def data_files(self, source: DataSource, spec) -> dict[Path, str]:
+        if source.kind != "dir":
+            return {}
+        files = {root(source).joinpath(*TRAIN_FILE): "Commonsense-170K (training)"}
+        for subset in SETS:
+            split = HUB[subset][2]
+            files[root(source) / subset / f"{split}.jsonl"] = f"the {subset} {split} split"
+        return files
+
     def train_data(
         self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
     ) -> list[dict]:

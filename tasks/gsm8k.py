@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from types import MappingProxyType
 
 from tasks.base import DataSource, EvalResult, Task, supervised_examples
@@ -144,6 +145,11 @@ class GSM8K(Task):
 
             record["split"] = splits.gsm8k(source.path).record()
         return record
+
+    def data_files(self, source: DataSource, spec) -> dict[Path, str]:
+        if source.kind != "dir":
+            return {}
+        return {source.root("gsm8k") / FILES[s]: f"the GSM8K {s} split" for s in FILES}
 
     def train_data(
         self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0

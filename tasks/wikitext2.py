@@ -33,6 +33,7 @@ seeded random ids over the tokenizer's vocabulary (:func:`tasks.base.synthetic_i
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import MappingProxyType
 
 from suite.spec import SpecError
@@ -41,6 +42,16 @@ from tasks.base import DataSource, EvalResult, Task, perplexity, synthetic_ids, 
 HUB_ID = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 FILES = {"train": "wiki.train.raw", "validation": "wiki.valid.raw", "test": "wiki.test.raw"}
 REAL_PREFIX = "wikipedia-"  # recorded protocol names on the real source (not WikiText-2)
+
+
+def split_path(source: DataSource, split: str) -> Path:
+    """The file of a split in a local source (``wikitext2/wiki.<split>.raw`` or ``wiki.*``)."""
+    return source.root("wikitext2") / FILES[split]
+
+
+def eval_split(protocol: str) -> str:
+    """The split a protocol scores: validation for ``ppl-valid``, else test."""
+    return "validation" if protocol.startswith("ppl-valid") else "test"
 
 
 def read_lines(source: DataSource, split: str) -> list[str]:
@@ -54,7 +65,7 @@ def read_lines(source: DataSource, split: str) -> list[str]:
         import datasets
 
         return list(datasets.load_dataset(*HUB_ID, split=split)["text"])
-    path = source.root("wikitext2") / FILES[split]
+    path = split_path(source, split)
     if not path.is_file():
         raise FileNotFoundError(f"WikiText-2 {split} split not found: {path}")
     return path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -126,6 +137,15 @@ class WikiText2(Task):
             record["split"] = splits.wikipedia(source.path)[1]
         return record
 
+    def data_files(self, source: DataSource, spec) -> dict[Path, str]:
+        if source.kind != "dir":
+            return {}
+        split = eval_split(super().protocol_name(spec))
+        return {
+            split_path(source, "train"): "the WikiText-2 train split",
+            split_path(source, split): f"the WikiText-2 {split} split",
+        }
+
     def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
         ids = joined_ids(tokenizer, source, "train")
         blocks = windows(ids, seq_len, max_examples)
@@ -138,9 +158,7 @@ class WikiText2(Task):
 
             lines = read_lines(source, "test")
             return evaluate_wikitext(model, tokenizer, spec, lines, protocol, progress)
-        split = (
-            "validation" if protocol.removeprefix(REAL_PREFIX).startswith("ppl-valid") else "test"
-        )
+        split = eval_split(protocol.removeprefix(REAL_PREFIX))
         ids = joined_ids(tokenizer, source, split)
         wins = windows(ids, spec.seq_len, spec.max_windows)
         if not wins:

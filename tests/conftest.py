@@ -143,3 +143,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow sqlite store, made once per session: MLflow takes seconds to
+    create one, copying it takes milliseconds (see ``fresh_store``)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def fresh_store(tmp_path, empty_db) -> str:
+    """The URI of a new, empty sqlite store in the test's folder (a copy of ``empty_db``)."""
+    import shutil
+
+    path = tmp_path / "store" / "mlflow.db"
+    path.parent.mkdir()
+    shutil.copy(empty_db, path)
+    return f"sqlite:///{path}"

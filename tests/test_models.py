@@ -1,6 +1,7 @@
 """Models: the built-in checkpoint reloads exactly; names resolve or fail clearly."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,13 +32,23 @@ def test_builtin_model_is_a_real_llm(smollm2):
     assert "Paris" in tok.decode(out[0, ids.shape[1] :])
 
 
-def test_input_widths_match_the_loaded_layers(smollm2, smollm2_path, tmp_path):
+def test_layer_shapes_match_the_loaded_layers(smollm2, smollm2_path, tmp_path):
     model, _ = smollm2
-    widths = models.input_widths(models.resolve("smollm2-135m"), smollm2_path.parents[1])
+    shapes = models.layer_shapes(models.resolve("smollm2-135m"), smollm2_path.parents[1])
     layer = model.model.layers[0]
-    for name, mod in [*layer.self_attn.named_children(), *layer.mlp.named_children()]:
-        if name in widths:
-            assert widths[name] == mod.in_features
+    children = dict([*layer.self_attn.named_children(), *layer.mlp.named_children()])
+    assert set(shapes) <= set(children)
+    for name, shape in shapes.items():
+        assert shape == (children[name].in_features, children[name].out_features)
+
+
+def test_synthetic_layer_shapes_match_the_built_model(tiny):
+    model, _ = tiny
+    shapes = models.layer_shapes(models.resolve("synthetic:tiny"), Path("unused"))
+    layer = model.model.layers[0]
+    children = dict([*layer.self_attn.named_children(), *layer.mlp.named_children()])
+    linear = {n: m for n, m in children.items() if isinstance(m, torch.nn.Linear)}
+    assert {n: (m.in_features, m.out_features) for n, m in linear.items()} == shapes
 
 
 @pytest.mark.parametrize("name", ["nope", "synthetic:llama9", "./missing.gguf"])
@@ -49,17 +60,30 @@ def test_unknown_models_fail_with_the_allowed_forms(name):
 def test_resolve_kinds(tmp_path):
     assert models.resolve("smollm2-135m").kind == "builtin"
     assert models.resolve("meta-llama/Llama-2-7b-hf").kind == "hub"
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"")
     assert models.resolve(str(tmp_path)).kind == "dir"
+
+
+@pytest.mark.parametrize(
+    "files, missing",
+    [((), "config.json and no weights"), (("config.json",), "weights"), (("w.bin",), "config")],
+)
+def test_a_model_directory_without_config_or_weights_is_refused(tmp_path, files, missing):
+    for name in files:
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(SpecError, match=f"has no {missing}.*allowed: a directory"):
+        models.resolve(str(tmp_path))
 
 
 def test_an_unreadable_hub_id_is_a_one_line_spec_error(tmp_path, monkeypatch) -> None:
     import huggingface_hub.constants
 
-    from suite.models import input_widths, resolve
+    from suite.models import layer_shapes, resolve
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(SpecError, match=r"model 'nope/not-a-model' could not be read .*allowed:"):
-        input_widths(resolve("nope/not-a-model"), tmp_path)
+        layer_shapes(resolve("nope/not-a-model"), tmp_path)
 
 
 @pytest.mark.slow
@@ -84,13 +108,13 @@ def test_gemma3_checkpoint_reloads_with_the_gguf_logits(gemma3_path):
 
 
 @pytest.mark.slow
-def test_gemma3_input_widths_match_its_layers(gemma3_path):
+def test_gemma3_layer_shapes_match_its_layers(gemma3_path):
     model, _ = models.load(
         models.resolve("gemma3-270m"), gemma3_path.parents[1], "cpu", torch.float32
     )
-    widths = models.input_widths(models.resolve("gemma3-270m"), gemma3_path.parents[1])
+    shapes = models.layer_shapes(models.resolve("gemma3-270m"), gemma3_path.parents[1])
     layer = model.model.layers[0]
     for name, mod in [*layer.self_attn.named_children(), *layer.mlp.named_children()]:
-        if name in widths:
-            assert widths[name] == mod.in_features
-    assert widths["o_proj"] != widths["q_proj"]  # 4 heads x 256 = 1024 against a width of 640
+        if name in shapes:
+            assert shapes[name] == (mod.in_features, mod.out_features)
+    assert shapes["o_proj"][0] != shapes["q_proj"][0]  # 4 heads x 256 = 1024 against a width of 640

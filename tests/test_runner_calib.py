@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from methods.loftq import LoftQ
 from methods.qlora import QLoRA
 from suite.calibration import build_calibration
+from suite.context import RunContext
 from suite.runner import Settings, prepare_key, run_sweep
 from suite.spec import Budget, CalibSpec, EvalSpec, RunSpec, SpecError, TrainSpec
 from suite.sweep import build_sweep
@@ -98,13 +99,18 @@ def specs(method: str, quantizer: str | None, seed: int) -> RunSpec:
     return sweep.specs[0]
 
 
-def test_calibration_follows_the_quantizer():
+def test_calibration_follows_the_quantizer(tmp_path):
+    ctx = RunContext.create(Settings(cache=tmp_path, device="cpu"), "quick")
+
+    def key(spec):
+        return prepare_key(ctx, spec)
+
     # LoftQ's own NF base needs no data: its prepared model does not depend on calib.*
-    assert prepare_key(specs("loftq", None, 0)) == prepare_key(specs("loftq", None, 1))
+    assert key(specs("loftq", None, 0)) == key(specs("loftq", None, 1))
     # with a GPTQ base it does, and so does qlora's; cloq always calibrates
     for method, quantizer in (("loftq", "gptq"), ("qlora", "gptq"), ("cloq", "nf")):
         a, b = specs(method, quantizer, 0), specs(method, quantizer, 1)
-        assert prepare_key(a) != prepare_key(b), method
+        assert key(a) != key(b), method
     # NF has an 8-bit code book (LQ-LoRA's search space), so cloq on an NF8 base is a valid spec
     assert specs("cloq", "nf", 0).budget.quantizer == "nf"
     build_sweep(models="synthetic:tiny", methods="cloq", bits="8", quantizer="nf")

@@ -8,13 +8,17 @@ from suite.spec import Budget, SpecError, run_key
 from suite.sweep import build_sweep
 
 
-def test_run_key_is_stable_and_changes_with_any_field():
+def test_run_key_is_stable_and_changes_with_any_field_the_device_type_and_dtype():
     spec = build_sweep(methods="qlora").specs[0]
     again = build_sweep(methods="qlora").specs[0]
-    assert run_key(spec) == run_key(again)
+    assert run_key(spec, "cpu", "float32") == run_key(again, "cpu", "float32")
     changed = dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=1e-5))
-    assert run_key(changed) != run_key(spec)
-    assert run_key(dataclasses.replace(spec, seed=1)) != run_key(spec)
+    assert run_key(changed, "cpu", "float32") != run_key(spec, "cpu", "float32")
+    assert run_key(dataclasses.replace(spec, seed=1), "cpu", "float32") != run_key(
+        spec, "cpu", "float32"
+    )
+    assert run_key(spec, "cuda", "bfloat16") != run_key(spec, "cpu", "float32")
+    assert run_key(spec, "cpu", "bfloat16") != run_key(spec, "cpu", "float32")
 
 
 def test_precedence_profile_then_set():

@@ -344,6 +344,7 @@ class GPTQQuantizer:
     """GPTQ/OPTQ with the paper's defaults (1% damping, blocks of 128, no act-order)."""
 
     name: ClassVar[str] = "gptq"
+    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
     damp: float = 0.01
     block_size: int = 128
     act_order: bool = False

@@ -107,6 +107,7 @@ class NFQuantizer:
     """NF-k blockwise absmax (QLoRA's NF4; NF3/NF2 below 4 bits, NF8 above); ignores ``gram``."""
 
     name: ClassVar[str] = "nf"
+    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
     scale_dtype: str = "float32"
 
     def __post_init__(self) -> None:

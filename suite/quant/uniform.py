@@ -139,6 +139,7 @@ class IntQuantizer:
     """Asymmetric INT-k min-max per group, round to nearest; ignores ``gram``."""
 
     name: ClassVar[str] = "int"
+    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
     scale_dtype: str = "float32"
 
     def __post_init__(self) -> None:

@@ -2,9 +2,11 @@
 
 They read the MLflow tracking store (``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else
 ``sqlite:///results/mlflow.db``) and never import torch.  Bad input (an unknown filter value, an
-unreachable store, a malformed ``--rule`` or ``--since``, a missing or corrupt baseline) prints one
-line naming the bad value and what is allowed, exits 2 and writes nothing.  ``compare`` exits 1 when
-any gated metric regressed, else 0.
+unreachable store, a malformed ``--rule`` or ``--since``, a missing or corrupt baseline, one with
+NaN, Infinity or no metrics, an ``--out`` that cannot be written, a run with a non-finite metric to
+export) prints one line naming the bad value and what is allowed, exits 2 and writes nothing: the
+output files are written only once everything has succeeded, each completely or not at all.
+``compare`` exits 1 when any gated metric regressed or is NaN or infinite, else 0.
 
 Example::
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +53,37 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.get_current_context().exit(2)
 
     return wrapper
+
+
+def _check_out(path: Path, *, folder: bool) -> None:
+    """ReportError (one line) before any work when the output cannot be written."""
+    from suite.paths import check_dir, check_file
+    from suite.spec import SpecError
+
+    try:
+        (check_dir if folder else check_file)(path, "--out")
+    except SpecError as err:
+        raise ReportError(str(err)) from None
+
+
+def _write_all(texts: dict[Path, str]) -> None:
+    """Write every file or none: each goes to a temporary file beside it, then all are renamed."""
+    temps: dict[Path, Path] = {}
+    try:
+        for path, text in texts.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temps[path] = tmp
+            tmp.write_text(text, encoding="utf-8")
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    except OSError as err:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        raise ReportError(
+            f"cannot write {err.filename or '--out'}: {err.strerror or err}; "
+            "allowed: a writable --out"
+        ) from None
 
 
 def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,16 +170,14 @@ def report(
     """Leaderboard of finished runs as Markdown and one self-contained HTML page."""
     from suite.report.leaderboard import build_leaderboard
 
+    _check_out(out_dir, folder=True)
     client, sel = _selected(tracking_uri, experiment, models, tasks, since)
     board = build_leaderboard(client, sel, html=not no_html, layers_run=layers_run)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md_path = out_dir / "leaderboard.md"
-    md_path.write_text(board.markdown, encoding="utf-8")
-    written = [md_path]
+    texts = {out_dir / "leaderboard.md": board.markdown}
     if board.html is not None:
-        html_path = out_dir / "leaderboard.html"
-        html_path.write_text(board.html, encoding="utf-8")
-        written.append(html_path)
+        texts[out_dir / "leaderboard.html"] = board.html
+    _write_all(texts)
+    written = list(texts)
     if not quiet:
         click.echo(board.markdown)
     click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
@@ -171,15 +204,15 @@ def export(
     """Snapshot of the selected finished runs as a JSON baseline for `qbench compare`."""
     from suite.report.export import build_snapshot
 
+    _check_out(out_file, folder=False)
     client, sel = _selected(tracking_uri, experiment, models, tasks, since)
     if not sel.records:
         raise ReportError(
             f"no FINISHED runs in experiment {experiment!r} match the filters "
             f"({sel.filters.describe()}): nothing to export"
         )
-    text = json.dumps(build_snapshot(client, sel), indent=2, sort_keys=True) + "\n"
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(text, encoding="utf-8")
+    text = json.dumps(build_snapshot(client, sel), indent=2, sort_keys=True, allow_nan=False)
+    _write_all({out_file: text + "\n"})
     click.echo(f"wrote {len(sel.records)} baseline entries to {out_file}", err=True)
 
 
@@ -188,6 +221,8 @@ def _fmt(value: float | None, metric: str) -> str:
 
     if value is None:
         return "–"
+    if not math.isfinite(value):
+        return str(value)
     if metric.endswith(("bytes", "wall_s", "tokens_per_s")):
         return fmt_value(value, metric)
     return f"{value:.6g}"
@@ -200,7 +235,14 @@ def _print_comparison(comparison: Any, baseline: Any, show_all: bool) -> None:
     out = sys.stdout
     console = Console(file=out, width=None if out.isatty() else 140, highlight=False)
     shown = [r for r in comparison.results if show_all or r.status != "ok"]
-    order = {"missing": 0, "changed": 1, "regression": 2, "improvement": 3, "ok": 4}
+    order = {
+        "missing": 0,
+        "non-finite": 0,
+        "changed": 1,
+        "regression": 2,
+        "improvement": 3,
+        "ok": 4,
+    }
     shown.sort(key=lambda r: (order[r.status], r.entry, r.metric))
     if shown:
         table = Table(title=f"qbench compare against {baseline.path}", show_lines=False)
@@ -218,6 +260,7 @@ def _print_comparison(comparison: Any, baseline: Any, show_all: bool) -> None:
         style = {
             "regression": "bold red",
             "missing": "bold red",
+            "non-finite": "bold red",
             "changed": "bold red",
             "improvement": "green",
             "ok": "dim",
@@ -240,10 +283,12 @@ def _print_comparison(comparison: Any, baseline: Any, show_all: bool) -> None:
     else:
         console.print("no regressions or improvements beyond tolerance")
     n_reg, n_imp = len(comparison.regressions), len(comparison.improvements)
+    n_bad = sum(r.status == "non-finite" for r in comparison.results)
     console.print(
         f"checked {len(comparison.results)} metrics of {len(comparison.matches)} baseline entries: "
-        f"{n_reg} regression{'s' if n_reg != 1 else ''}, "
-        f"{n_imp} improvement{'s' if n_imp != 1 else ''}"
+        f"{n_reg} regression{'s' if n_reg != 1 else ''}"
+        + (f" ({n_bad} non-finite)" if n_bad else "")
+        + f", {n_imp} improvement{'s' if n_imp != 1 else ''}"
     )
 
 

@@ -5,7 +5,8 @@ to the newest run whose identifying tags (method, model, bits, group_size, rank,
 seed, data_source, profile) all agree, and the match says so.  Each gated metric is then compared
 direction-aware: a change for the worse beyond its tolerance is a regression, one for the better an
 improvement; a metric with no direction (``quant/effective_bits``) regresses on any change beyond
-tolerance.
+tolerance. A current value that is NaN or ±inf is an error (``non-finite``, failing the gate like a
+regression), never an improvement; a baseline holding one is refused when it is loaded.
 
 Tolerances (``METRIC:TOL``): ``0.5`` is absolute, ``5%`` relative to the baseline value, ``off``
 ungates.  METRIC is a name, a glob (``eval/*/ppl``) or a bare last segment (``wall_s``).  Rules
@@ -121,21 +122,25 @@ class MetricResult:
     current: float | None
     allowed: float
     rule: str
-    status: str  # regression | improvement | ok | changed | missing
+    status: str  # regression | improvement | ok | changed | missing | non-finite
 
     @property
     def delta(self) -> float | None:
-        return None if self.current is None else self.current - self.baseline
+        if self.current is None or not math.isfinite(self.current):
+            return None
+        return self.current - self.baseline
 
     @property
     def is_regression(self) -> bool:
-        return self.status in ("regression", "changed", "missing")
+        return self.status in ("regression", "changed", "missing", "non-finite")
 
 
 def judge(metric: str, baseline: float, current: float | None, rule: Rule) -> str:
     """Status of one metric under one rule (see module doc)."""
-    if current is None or not math.isfinite(current):
+    if current is None:
         return "missing"
+    if not math.isfinite(current):  # NaN or ±inf is an error, never an improvement
+        return "non-finite"
     delta = current - baseline
     if abs(delta) <= rule.allowed(baseline) + 1e-12 * max(1.0, abs(baseline)):
         return "ok"
@@ -213,13 +218,19 @@ def compare(baseline: Baseline, runs: Sequence[RunRecord], rules: Sequence[Rule]
                 diffs[(tag, old, new)] += 1
         for metric, base in sorted(m.entry.metrics.items()):
             rule = rule_for(metric, rules)
-            if rule is None or base is None or not math.isfinite(base):
+            if rule is None:
                 continue
             current = m.run.metrics.get(metric)
             status = judge(metric, base, current, rule)
             results.append(
                 MetricResult(label, metric, base, current, rule.allowed(base), rule.text(), status)
             )
+    if not results:
+        raise ReportError(
+            f"nothing to check: no metric of the {len(matches)} baseline entries is gated by a "
+            "rule; allowed: a baseline with gated metrics (e.g. eval/*/ppl, init/*err), or "
+            "--rule METRIC:TOL for the metrics it has"
+        )
     warnings = [
         f"{tag} differs from the baseline ({old or '?'!s} -> {new or '?'!s}) for {n} "
         f"entr{'y' if n == 1 else 'ies'}: numbers may not be comparable"

@@ -7,7 +7,9 @@ A baseline file is::
                                     "spec", "metrics"}, ...]}
 
 ``spec`` is the run's ``spec.json`` artifact when present, else its flattened params unflattened;
-``metrics`` hold each metric's latest value (so ``train/loss`` is the last logged step).  Entries
+``metrics`` hold each metric's latest value (so ``train/loss`` is the last logged step). A run with
+a NaN or infinite metric is refused (it has no result to gate against), and so is a baseline file
+that holds one, a null, or an entry without metrics.  Entries
 are sorted and keys ordered so that a re-export of the same runs gives the same file.
 
 Example::
@@ -53,10 +55,6 @@ def unflatten(params: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _clean(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def entry_sort_key(tags: Mapping[str, str]) -> tuple:
     return (
         tags.get("model", ""),
@@ -71,6 +69,13 @@ def entry_sort_key(tags: Mapping[str, str]) -> tuple:
 
 def snapshot_entry(client: Any, rec: RunRecord) -> dict[str, Any]:
     """One baseline entry for a run (reads its spec.json artifact when it has one)."""
+    bad = sorted(k for k, v in rec.metrics.items() if not math.isfinite(v))
+    if bad:
+        raise ReportError(
+            f"run {rec.run_name or rec.run_id} ({rec.label()}, run_key {rec.run_key or '?'}) "
+            f"has a non-finite {bad[0]} ({rec.metrics[bad[0]]}): not a baseline; allowed: runs "
+            "whose metrics are all finite (rerun it, or leave it out with --model/--task/--since)"
+        )
     spec = read_json_artifact(client, rec, "spec.json")
     return {
         "run_key": rec.run_key,
@@ -79,7 +84,7 @@ def snapshot_entry(client: Any, rec: RunRecord) -> dict[str, Any]:
         "start_time": rec.started.isoformat(timespec="seconds"),
         "tags": dict(sorted(rec.tags.items())),
         "spec": spec if isinstance(spec, dict) else unflatten(rec.params),
-        "metrics": {k: _clean(v) for k, v in sorted(rec.metrics.items())},
+        "metrics": dict(sorted(rec.metrics.items())),
     }
 
 
@@ -103,7 +108,7 @@ class BaselineEntry:
     run_key: str
     run_name: str
     tags: Mapping[str, str]
-    metrics: Mapping[str, float | None]
+    metrics: Mapping[str, float]
 
     def label(self) -> str:
         method, bits, task, seed = (
@@ -129,11 +134,15 @@ def _entry(path: Path, i: int, raw: Any) -> BaselineEntry:
     tags, metrics = raw.get("tags"), raw.get("metrics")
     if not isinstance(tags, dict) or not isinstance(metrics, dict):
         raise _corrupt(path, f"entry {i} lacks 'tags' or 'metrics' objects")
-    clean: dict[str, float | None] = {}
+    if not metrics:
+        raise _corrupt(path, f"entry {i} has no metrics")
+    clean: dict[str, float] = {}
     for name, value in metrics.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise _corrupt(path, f"entry {i} metric {name!r} is not a number")
-        clean[str(name)] = None if value is None else float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _corrupt(path, f"entry {i} metric {name!r} is {value!r}, not a number")
+        if not math.isfinite(value):
+            raise _corrupt(path, f"entry {i} metric {name!r} is {value}, not a finite number")
+        clean[str(name)] = float(value)
     return BaselineEntry(
         run_key=str(raw.get("run_key") or tags.get("run_key") or ""),
         run_name=str(raw.get("run_name") or ""),
@@ -142,13 +151,21 @@ def _entry(path: Path, i: int, raw: Any) -> BaselineEntry:
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # JSON has no NaN or Infinity; Python's json reads them by default
+
+
 def load_baseline(path: Path) -> Baseline:
     """Read and validate a baseline file (ReportError with one line when missing or corrupt)."""
     if not path.is_file():
         raise ReportError(f"baseline file not found: {path} (make one with `qbench export --out`)")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except ValueError as exc:
+        if exc.args and exc.args[0] in ("NaN", "Infinity", "-Infinity"):
+            raise _corrupt(path, f"it holds {exc.args[0]}, not a finite number") from None
+        raise _corrupt(path, f"invalid JSON ({exc.__class__.__name__}: {exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise _corrupt(path, f"invalid JSON ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _corrupt(path, f'expected an object with "format": "{FORMAT}"')

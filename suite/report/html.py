@@ -22,12 +22,14 @@ from typing import Any
 
 from suite.report import plots
 from suite.report.markdown import (
+    Markup,
     detail_table_rows,
     is_best,
     metric_table_rows,
     section_facts,
     selection_facts,
     table_caption,
+    table_heading,
 )
 from suite.report.store import Selection
 from suite.report.tables import Section, TaskTable
@@ -73,17 +75,12 @@ def _img(png: bytes | None, alt: str, caption: str, wide: bool = False) -> str:
     )
 
 
-def _code_spans(text: str) -> str:
-    """Escape text, then turn `x` into <code>x</code> and **x** into <strong>x</strong>."""
-    parts = escape(text).split("`")
-    out = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
-    bold = out.split("**")
-    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(bold))
+HTML = Markup(escape, lambda s: f"<code>{escape(s)}</code>", lambda s: f"<strong>{s}</strong>")
 
 
 def _metric_table(table: TaskTable) -> str:
-    headers, rows = metric_table_rows(table)
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    headers, rows = metric_table_rows(table, HTML)
+    head = "".join(f"<th>{h}</th>" for h in headers)
     body = []
     for label, line in zip(table.rows, rows, strict=True):
         cls = ' class="reference"' if label in table.reference_rows else ""
@@ -91,12 +88,11 @@ def _metric_table(table: TaskTable) -> str:
         for j, b in enumerate(table.bits):
             value, delta = line[1 + 2 * j], line[2 + 2 * j]
             best = is_best(table, label, b)
-            value_html = _code_spans(value)
-            tds.append(f'<td class="{"value best" if best else "value"}">{value_html}</td>')
-            tds.append(f'<td class="delta">{escape(delta)}</td>')
+            tds.append(f'<td class="{"value best" if best else "value"}">{value}</td>')
+            tds.append(f'<td class="delta">{delta}</td>')
         body.append(
             f'<tr{cls} data-method="{escape(table.row_methods[label])}">'
-            f"<th>{escape(label)}</th>{''.join(tds)}</tr>"
+            f"<th>{line[0]}</th>{''.join(tds)}</tr>"
         )
     return (
         f'<table class="leaderboard" data-task="{escape(table.task)}" '
@@ -106,13 +102,10 @@ def _metric_table(table: TaskTable) -> str:
 
 
 def _detail_table(table: TaskTable) -> str:
-    headers, rows = detail_table_rows(table)
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    headers, rows = detail_table_rows(table, HTML)
+    head = "".join(f"<th>{h}</th>" for h in headers)
     body = "".join(
-        "<tr>"
-        + f"<th>{escape(r[0])}</th>"
-        + "".join(f"<td>{escape(c)}</td>" for c in r[1:])
-        + "</tr>"
+        "<tr>" + f"<th>{r[0]}</th>" + "".join(f"<td>{c}</td>" for c in r[1:]) + "</tr>"
         for r in rows
     )
     return (
@@ -136,9 +129,8 @@ def _task_block(table: TaskTable) -> str:
     )
     return (
         f'<article class="task" data-task="{escape(table.task)}">'
-        f"<h3>{escape(table.task)} · protocol {escape(table.protocol)} · task version "
-        f"{escape(table.task_version)}</h3>"
-        f'<p class="caption">{_code_spans(table_caption(table))}</p>'
+        f"<h3>{table_heading(table, HTML)}</h3>"
+        f'<p class="caption">{table_caption(table, HTML)}</p>'
         f"{_metric_table(table)}"
         '<p class="caption">Cost and initialization quality (means over seeds):</p>'
         f"{_detail_table(table)}"
@@ -162,7 +154,7 @@ def _section_block(section: Section) -> str:
     tasks = "".join(_task_block(t) for t in section.tables)
     return (
         f'<section class="context" {attrs}><h2>{escape(section.title())}</h2>'
-        f'<p class="facts">{escape(section_facts(section))}</p>{notes}{tasks}'
+        f'<p class="facts">{section_facts(section, HTML)}</p>{notes}{tasks}'
         f'<div class="plots">{prep}</div></section>'
     )
 
@@ -174,9 +166,7 @@ def render_html(
     layers: tuple[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> str:
     """The whole leaderboard page; ``layers`` is (run description, init_layers.json rows)."""
-    facts = "".join(
-        f'<p class="facts">{_code_spans(f)}</p>' for f in selection_facts(sel, generated)
-    )
+    facts = "".join(f'<p class="facts">{f}</p>' for f in selection_facts(sel, generated, HTML))
     body = "".join(_section_block(s) for s in sections)
     if layers is not None:
         title, rows = layers

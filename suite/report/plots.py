@@ -28,6 +28,7 @@ from suite.report.tables import (
     bits_sort_key,
     method_rank,
     pareto_front,
+    usable,
 )
 
 SIZE = (6.4, 4.0)
@@ -63,6 +64,10 @@ def _log_if_wide(ax: Any, values: Sequence[float]) -> None:
         ax.set_yscale("log")
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def _num(bits: str) -> float | None:
     try:
         return float(bits)
@@ -82,7 +87,7 @@ def metric_vs_bits(table: TaskTable) -> bytes | None:
         pts = [
             (_num(b), table.cells[(row, b)].metric)
             for b in table.bits
-            if (row, b) in table.cells and table.cells[(row, b)].metric is not None
+            if (row, b) in table.cells and usable(table.cells[(row, b)].metric)
         ]
         pts = [(x, s) for x, s in pts if x is not None]
         if not pts:
@@ -120,10 +125,10 @@ def metric_vs_memory(table: TaskTable) -> bytes | None:
     for b in table.bits:
         for row in table.rows:
             cell = table.cells.get((row, b))
-            if cell is None or cell.metric is None:
+            if cell is None or not usable(cell.metric):
                 continue
             mem = cell.details.get(C.TRAIN_PEAK_MEM)
-            if mem is None:
+            if not usable(mem):
                 continue
             pts.append((mem.mean / 2**20, cell.metric.mean))
             names.append(f"{row.split(' (')[0]} {b}b")
@@ -200,7 +205,7 @@ def layer_errors(rows: Sequence[Mapping[str, Any]], title: str) -> bytes | None:
         ys = [r.get(key) for r in rows]
         if all(y is None for y in ys):
             continue
-        ys = [float("nan") if y is None else float(y) for y in ys]
+        ys = [float(y) if _finite(y) else float("nan") for y in ys]  # gaps, never an axis of inf
         ax.plot(xs, ys, marker=".", linewidth=1, color=color, label=key)
     names = _short_layer_names([str(r["layer"]) for r in rows])
     step = max(1, math.ceil(len(rows) / 40))

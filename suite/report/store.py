@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from suite.contract import FINISHED, Tag, check_uri
+from suite.contract import FINISHED, Tag, check_uri, stored_value
 from suite.spec import SpecError
 
 
@@ -169,7 +169,7 @@ def _to_record(run: Any) -> RunRecord:
         start_time=int(run.info.start_time or 0),
         tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
         params=dict(run.data.params),
-        metrics=dict(run.data.metrics),
+        metrics={k: stored_value(v) for k, v in run.data.metrics.items()},
         artifact_uri=run.info.artifact_uri or "",
     )
 

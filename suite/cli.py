@@ -271,6 +271,16 @@ def _add_report_commands() -> None:
 _add_report_commands()
 
 
+def _add_model_commands() -> None:
+    from suite.model_commands import eval_run, export_model
+
+    cli.add_command(export_model)
+    cli.add_command(eval_run)
+
+
+_add_model_commands()
+
+
 def _add_bench_command() -> None:
     from suite.bench.command import bench
 

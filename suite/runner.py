@@ -263,8 +263,8 @@ def _train_evaluate(
     tracker.metrics(run_id, prep.metrics)
     tracker.json(run_id, prep.table, "init_layers.json")
     record = {**spec.to_dict(), "run_key": key_of_run(ctx, spec), "method_info": prepared.info}
-    tracker.json(run_id, record, "spec.json")
-    tracker.json(run_id, task.data_record(source), "data.json")
+    tracker.json(run_id, record, C.SPEC_ARTIFACT)
+    tracker.json(run_id, task.data_record(source), C.DATA_ARTIFACT)
     _require_finite(prep.metrics)  # recorded, so the bad value can be seen; then FAILED
     examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -278,6 +278,7 @@ def _train_evaluate(
         C.TRAIN_TOKENS: result.tokens,
     }
     tracker.metrics(run_id, {**phase.metrics(), **trained})
+    tracker.adapters(run_id, model)  # the fine-tuned A and B, for export and later evaluation
     with Phase("eval", ctx.device) as phase, dense_bases(model):
         tick = ctx.bars.add(f"eval {run_name(spec)}")
         evaluation = task.evaluate(model, tokenizer, spec.eval, source, tick)

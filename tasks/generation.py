@@ -138,14 +138,32 @@ def generate(
     progress: Callable[..., None] | None = None,
 ) -> Generation:
     """Continue each prompt (see the module doc); texts come back in the prompts' order."""
+    encoded = _encode(tokenizer, prompts)
+    return generate_encoded(
+        model, tokenizer, encoded, max_new_tokens, batch_size, stop, sampling, progress
+    )
+
+
+def generate_encoded(
+    model,
+    tokenizer,
+    encoded: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    batch_size: int = 8,
+    stop: StopRule | None = None,
+    sampling: Sampling | None = None,
+    progress: Callable[..., None] | None = None,
+) -> Generation:
+    """:func:`generate` for prompts given as token ids (e.g. tokenized and truncated by the
+    caller, as lm-eval's harness does)."""
     import torch
 
     stop = stop or StopRule()
     sampling = sampling or Sampling()
-    encoded = _encode(tokenizer, prompts)
-    order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
-    result = Generation([""] * len(prompts), [0] * len(prompts), [len(e) for e in encoded])
-    result.stopped_by = ["length"] * len(prompts)
+    encoded = [list(e) for e in encoded]
+    order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i))
+    result = Generation([""] * len(encoded), [0] * len(encoded), [len(e) for e in encoded])
+    result.stopped_by = ["length"] * len(encoded)
     generator = None
     if not sampling.greedy:
         generator = torch.Generator().manual_seed(sampling.seed)

@@ -177,7 +177,9 @@ def _train_evaluate(
     record = {**spec.to_dict(), "run_key": run_key(spec), "method_info": prepared.info}
     tracker.json(run_id, record, "spec.json")
     tracker.json(run_id, task.data_record(source), "data.json")
-    examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
+    examples = task.train_data(
+        tokenizer, spec.train.seq_len, source, spec.train.max_examples, spec.eval.protocol
+    )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with Phase("train", ctx.device) as phase:
         tick = ctx.bars.add(f"train {run_name(spec)}")

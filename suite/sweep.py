@@ -278,5 +278,6 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 task_version=task_obj.version,
                             )
                             task_obj.protocol_name(spec.eval, source)
+                            task_obj.check(spec)
                             specs.setdefault(run_key(spec), spec)
     return list(specs.values())

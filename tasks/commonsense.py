@@ -250,8 +250,9 @@ class Commonsense(Task):
         return record
 
     def train_data(
-        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0, protocol: str = ""
     ) -> list[dict]:
+        self.chosen_protocol(protocol)
         items = read_train(source, max_examples)
         pairs = [(fill(it["instruction"], it.get("input", "")), it["output"]) for it in items]
         return supervised_examples(tokenizer, pairs, seq_len)

@@ -146,8 +146,9 @@ class GSM8K(Task):
         return record
 
     def train_data(
-        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0, protocol: str = ""
     ) -> list[dict]:
+        self.chosen_protocol(protocol)  # every protocol trains as LoftQ's train_gsm8k.py
         rows = read_items(source, "train", max_examples)
         pairs = [(prompt(r["question"]), target(r["answer"])) for r in rows]
         return supervised_examples(tokenizer, pairs, seq_len)

@@ -26,6 +26,8 @@ SMALL = {
     ("gsm8k", "sample-t0.1"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=1),
     ("gsm8k", "lm-eval-5shot"): EvalSpec(max_items=1, max_new_tokens=2, seq_len=4096),
     ("commonsense", "greedy"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=8),
+    ("commonsense", "llm-adapters"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=8),
+    ("commonsense", "apiq"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=8),
     ("commonsense", "lm-eval-mc"): EvalSpec(max_items=1, batch_size=8, seq_len=2048),
 }
 

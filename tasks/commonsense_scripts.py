@@ -11,7 +11,7 @@
   not cut; the loss on every token, prompt included (its default ``train_on_inputs=True``);
 - evaluation prompt: ``commonsense_evaluate.py``'s ``generate_prompt`` (``EVAL_TEMPLATE``, whose
   whitespace differs from the training one), tokenized with special tokens and left-padded in
-  batches of ``eval.batch_size`` in the sets' order; beam search with 4 beams and
+  batches of ``eval.batch_size`` per set, in its order; beam search with 4 beams and
   ``eval.max_new_tokens`` new tokens (32 in the script; ``do_sample`` is off, so its temperature
   0.1, top-p 0.75 and top-k 40 never act), tasks/beam.py; the whole sequence decoded without
   special tokens, the text after "### Response:" stripped, and the first match of the set's
@@ -35,7 +35,7 @@
   ``input_ids != pad_token_id`` gives);
 - evaluation: greedy decoding of the prompt (the leading pad has no attention and leaves the
   positions of the prompt unchanged, so it is left out), up to ``eval.max_new_tokens`` (32),
-  stopping at the tokenizer's EOS only, in batches of ``eval.batch_size`` in the sets' order;
+  stopping at the tokenizer's EOS only, in batches of ``eval.batch_size`` per set, in its order;
   the whole sequence decoded without special tokens; the text after the first
   "the correct answer is " (``APIQ_TRIGGER``), left-stripped (empty when the phrase is absent),
   is correct when, stripped, it equals the gold word: nothing may follow the answer word.
@@ -174,36 +174,46 @@ def apiq_examples(tokenizer, items: list[dict], max_length: int) -> list[dict]:
     return out
 
 
-def evaluate_script(
-    protocol: str, model, tokenizer, items: list[tuple[str, str, str]], spec, progress=None
-):
-    """Decode and score ``items`` (set, instruction, gold) as ``protocol`` ("llm-adapters" or
-    "apiq") does; per-item rows and the tokens processed."""
+def _decode(protocol: str, model, tokenizer, prompts: list[str], spec, progress):
     from tasks.beam import beam_search
     from tasks.generation import generate
 
     if protocol == "llm-adapters":
-        prompts = [eval_prompt(text) for _, text, _ in items]
-        out = beam_search(
+        return beam_search(
             model, tokenizer, prompts, spec.max_new_tokens, 4, spec.batch_size, progress=progress
         )
-    else:
-        prompts = [apiq_prompt(text) for _, text, _ in items]
-        eos = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-        out = generate(
-            model,
-            tokenizer,
-            prompts,
-            spec.max_new_tokens,
-            spec.batch_size,
-            progress=progress,
-            order="given",
-            eos=eos,
-        )
+    eos = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    return generate(
+        model,
+        tokenizer,
+        prompts,
+        spec.max_new_tokens,
+        spec.batch_size,
+        progress=progress,
+        order="given",
+        eos=eos,
+    )
+
+
+def evaluate_script(
+    protocol: str, model, tokenizer, items: list[tuple[str, str, str]], spec, progress=None
+):
+    """Decode and score ``items`` (set, instruction, gold) as ``protocol`` ("llm-adapters" or
+    "apiq") does, each set on its own as the scripts run them; per-item rows and the tokens
+    processed."""
+    make = eval_prompt if protocol == "llm-adapters" else apiq_prompt
+    prompts = [make(text) for _, text, _ in items]
+    generated: list[list[int]] = [[] for _ in items]
+    tokens = 0
+    for subset in dict.fromkeys(s for s, _, _ in items):
+        idx = [i for i, item in enumerate(items) if item[0] == subset]
+        out = _decode(protocol, model, tokenizer, [prompts[i] for i in idx], spec, progress)
+        for i, ids in zip(idx, out.ids, strict=True):
+            generated[i] = ids
+        tokens += out.tokens
     rows = []
-    for i, ((subset, _, gold), ids) in enumerate(zip(items, out.ids, strict=True)):
-        prompt_ids = tokenizer(prompts[i]).input_ids
-        full = tokenizer.decode(prompt_ids + ids, skip_special_tokens=True)
+    for i, ((subset, _, gold), ids) in enumerate(zip(items, generated, strict=True)):
+        full = tokenizer.decode(tokenizer(prompts[i]).input_ids + ids, skip_special_tokens=True)
         if protocol == "llm-adapters":
             output = llma_output(full)
             pred = llma_extract(output, subset)
@@ -220,7 +230,7 @@ def evaluate_script(
                 "extracted": pred,
                 "gold": gold,
                 "correct": ok,
-                "new_tokens": out.new_tokens[i],
+                "new_tokens": len(ids),
             }
         )
-    return rows, out.tokens
+    return rows, tokens

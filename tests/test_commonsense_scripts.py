@@ -246,3 +246,25 @@ def test_a_run_trains_in_the_chosen_protocols_format(store, tmp_path, monkeypatc
     runs = tracker.client.search_runs([tracker.experiment_id])
     protocols = sorted(r.data.tags["protocol"] for r in runs)
     assert protocols == ["apiq-2tok-first1", "llm-adapters-2tok-first1"]
+
+
+def test_each_set_is_decoded_on_its_own(tiny, monkeypatch):
+    """The scripts run one set at a time, so a batch never holds two sets' prompts."""
+    import tasks.beam
+
+    calls = []
+    real = tasks.beam.beam_search
+
+    def spy(model, tok, prompts, *args, **kwargs):
+        calls.append(list(prompts))
+        return real(model, tok, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(tasks.beam, "beam_search", spy)
+    model, tok = tiny
+    spec = EvalSpec(protocol="llm-adapters", max_items=3, max_new_tokens=2, batch_size=2)
+    result = Commonsense().evaluate(model, tok, spec, SAMPLE)
+    assert len(calls) == 8
+    for subset, prompts in zip(SETS, calls, strict=True):
+        expected = [eval_prompt(instruction(subset, r)[0]) for r in read_rows(SAMPLE, subset, 3)]
+        assert prompts == expected
+    assert [r["prompt"] for r in result.rows] == [p for c in calls for p in c]

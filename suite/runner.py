@@ -266,7 +266,9 @@ def _train_evaluate(
     tracker.json(run_id, record, C.SPEC_ARTIFACT)
     tracker.json(run_id, task.data_record(source), C.DATA_ARTIFACT)
     _require_finite(prep.metrics)  # recorded, so the bad value can be seen; then FAILED
-    examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
+    examples = task.train_data(
+        tokenizer, spec.train.seq_len, source, spec.train.max_examples, spec.eval.protocol
+    )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with Phase("train", ctx.device) as phase:
         tick = ctx.bars.add(f"train {run_name(spec)}")

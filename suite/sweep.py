@@ -324,6 +324,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 task_version=task_obj.version,
                             )
                             task_obj.protocol_name(spec.eval, source)
+                            task_obj.check(spec)
                             files.update(task_obj.data_files(source, spec.eval))
                             specs.setdefault(spec_key(spec), spec)
     _check_files(data, source.path, files)

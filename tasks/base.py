@@ -130,16 +130,24 @@ class Task:
             name = name[len(prefix) :]
         return self.metrics.get(name)
 
-    def protocol_name(self, spec, source: DataSource | None = None) -> str:
-        """The protocol a run with this EvalSpec on ``source`` follows (subclasses return its
-        full, recorded name; here the chosen protocol, checked)."""
-        chosen = spec.protocol or self.default_protocol
+    def chosen_protocol(self, protocol: str) -> str:
+        """The protocol named by ``eval.protocol`` (empty: the default), checked."""
+        chosen = protocol or self.default_protocol
         if chosen not in self.protocols:
             raise SpecError(
                 f"unknown protocol '{chosen}' for task {self.name}; allowed: "
                 + ", ".join(self.protocols)
             )
         return chosen
+
+    def protocol_name(self, spec, source: DataSource | None = None) -> str:
+        """The protocol a run with this EvalSpec on ``source`` follows (subclasses return its
+        full, recorded name; here the chosen protocol, checked)."""
+        return self.chosen_protocol(spec.protocol)
+
+    def check(self, spec) -> None:
+        """A SpecError when a RunSpec's settings contradict its protocol (checked with the
+        sweep, before any heavy work); by default every combination is allowed."""
 
     def data_record(self, source: DataSource) -> dict[str, Any]:
         """What identifies the data a run used (its ``data.json``): the source and, for
@@ -157,7 +165,11 @@ class Task:
         the other sources."""
         return {}
 
-    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+    def train_data(
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0, protocol: str = ""
+    ):
+        """Fine-tuning examples in the format of ``protocol`` (``eval.protocol``; empty: the
+        default): a protocol that reproduces a paper's script trains as that script does."""
         raise NotImplementedError
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:

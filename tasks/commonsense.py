@@ -10,10 +10,13 @@ X". Each item is put in LLM-Adapters' instruction template (``finetune.py``'s
 
 (the "paired with an input" variant when ``input`` is not empty) followed by the end-of-sequence
 token, with the loss on the response only (cut to ``train.seq_len`` tokens, 256 in LLM-Adapters;
-an item whose response would be cut away entirely is left out). Two deliberate differences from
-the released script: its template literals carry the source file's indentation into the
-prompt, and by default (``train_on_inputs=True``) it puts the loss on the prompt as well; qbench
-uses the clean template and response-only loss, as the quantized-LoRA papers describe.
+an item whose response would be cut away entirely is left out). This is qbench's own hybrid of
+LLM-Adapters and ApiQ (protocols ``greedy`` and ``lm-eval-mc``): the released script's template
+literals carry the source file's indentation into the prompt, and by default
+(``train_on_inputs=True``) it puts the loss on the prompt as well; here the template is clean
+and the loss on the response only, and decoding is greedy. The protocols ``llm-adapters`` and
+``apiq`` are each exactly one paper's scripts, training format included
+(tasks/commonsense_scripts.py).
 
 Evaluation (protocol ``greedy``, default): the eight test sets of those papers — BoolQ, PIQA,
 SIQA, HellaSwag, WinoGrande (validation splits), ARC-Easy, ARC-Challenge, OpenBookQA (test
@@ -25,7 +28,11 @@ exactly against the gold word. Metrics: ``<set>/acc`` for each set and ``acc_mea
 unweighted mean. ``eval.max_items`` keeps the first N items of each set. Protocol
 ``lm-eval-mc``: lm-eval's zero-shot log-likelihood multiple choice on the same items
 (tasks/lm_eval_protocols.py), metrics ``lm-eval/<set>/acc``, ``lm-eval/<set>/acc_norm``,
-``lm-eval/acc_mean`` and ``lm-eval/acc_norm_mean``.
+``lm-eval/acc_mean`` and ``lm-eval/acc_norm_mean``. Protocols ``llm-adapters`` (LLM-Adapters'
+``finetune.py`` and ``commonsense_evaluate.py``: its indented templates, loss on the prompt too,
+4-beam search, its per-set patterns) and ``apiq`` (ApiQ's ``train_multitask.py``: "instruction\n"
+prompts, loss after the prompt, greedy, exact match of the text after "the correct answer is ")
+score the same items into the same metric names; every protocol scores the final checkpoint.
 
 Sources, each set in its Hugging Face schema. ``real`` (the default) evaluates every set on its
 real items (:mod:`tasks.real`); Commonsense-170K is on no package index, so the fine-tuning
@@ -221,9 +228,14 @@ class Commonsense(Task):
     version = "1"
     default_protocol = "greedy"
     protocols = {
-        "greedy": "8 sets, Commonsense-170K prompts, greedy, exact match after "
-        "'the correct answer is' (LLM-Adapters)",
+        "greedy": "qbench's own (LLM-Adapters' template without its indentation, loss on the "
+        "response only): 8 sets, greedy, the answer word after 'the correct answer is'",
         "lm-eval-mc": "8 sets, lm-eval zero-shot log-likelihood multiple choice (acc, acc_norm)",
+        "llm-adapters": "LLM-Adapters' finetune.py + commonsense_evaluate.py: its indented "
+        "templates, loss on inputs too, 4-beam search, first match of its per-set regex; "
+        "final checkpoint only",
+        "apiq": "ApiQ's train_multitask.py (commonsense): 'instruction\\n' prompt, loss after "
+        "it, greedy, exact match of the text after 'the correct answer is '; final checkpoint",
     }
     metrics = _metric_names()
     primary_metric = "acc_mean"
@@ -259,9 +271,15 @@ class Commonsense(Task):
         return files
 
     def train_data(
-        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0, protocol: str = ""
     ) -> list[dict]:
+        base = self.chosen_protocol(protocol)
         items = read_train(source, max_examples)
+        if base in ("llm-adapters", "apiq"):
+            from tasks import commonsense_scripts as scripts
+
+            make = scripts.llma_examples if base == "llm-adapters" else scripts.apiq_examples
+            return make(tokenizer, items, seq_len)
         pairs = [(fill(it["instruction"], it.get("input", "")), it["output"]) for it in items]
         return supervised_examples(tokenizer, pairs, seq_len)
 
@@ -275,33 +293,46 @@ class Commonsense(Task):
         items = [  # (set, instruction, gold)
             (subset, *instruction(subset, row)) for subset in SETS for row in rows_by_set[subset]
         ]
-        prompts = [fill(text) for _, text, _ in items]
         if progress:
-            progress(0, total=len(prompts))
-        out = _generate_by_set(model, tokenizer, items, prompts, spec, progress)
-        rows, hits, counts = [], dict.fromkeys(SETS, 0), dict.fromkeys(SETS, 0)
-        for i, ((subset, _, gold), text) in enumerate(zip(items, out.texts, strict=True)):
-            pred = extract_choice(text, subset)
-            ok = pred == gold
-            hits[subset] += ok
-            counts[subset] += 1
-            rows.append(
-                {
-                    "set": subset,
-                    "id": i,
-                    "prompt": prompts[i],
-                    "output": text,
-                    "extracted": pred,
-                    "gold": gold,
-                    "correct": ok,
-                    "new_tokens": out.new_tokens[i],
-                }
-            )
+            progress(0, total=len(items))
+        base = self.chosen_protocol(spec.protocol)
+        if base in ("llm-adapters", "apiq"):
+            from tasks.commonsense_scripts import evaluate_script
+
+            rows, tokens = evaluate_script(base, model, tokenizer, items, spec, progress)
+        else:
+            rows, tokens = _evaluate_greedy(model, tokenizer, items, spec, progress)
+        hits, counts = dict.fromkeys(SETS, 0), dict.fromkeys(SETS, 0)
+        for row in rows:
+            hits[row["set"]] += row["correct"]
+            counts[row["set"]] += 1
         metrics = {f"{s}/acc": hits[s] / counts[s] for s in SETS if counts[s]}
         if not metrics:
             raise ValueError("no commonsense evaluation items")
         metrics["acc_mean"] = sum(metrics.values()) / len(metrics)
-        return EvalResult(metrics=metrics, rows=rows, tokens=out.tokens, protocol=protocol)
+        return EvalResult(metrics=metrics, rows=rows, tokens=tokens, protocol=protocol)
+
+
+def _evaluate_greedy(model, tokenizer, items, spec, progress):
+    """Protocol ``greedy``: per-item rows and the tokens processed."""
+    prompts = [fill(text) for _, text, _ in items]
+    out = _generate_by_set(model, tokenizer, items, prompts, spec, progress)
+    rows = []
+    for i, ((subset, _, gold), text) in enumerate(zip(items, out.texts, strict=True)):
+        pred = extract_choice(text, subset)
+        rows.append(
+            {
+                "set": subset,
+                "id": i,
+                "prompt": prompts[i],
+                "output": text,
+                "extracted": pred,
+                "gold": gold,
+                "correct": pred == gold,
+                "new_tokens": out.new_tokens[i],
+            }
+        )
+    return rows, out.tokens
 
 
 def _generate_by_set(model, tokenizer, items, prompts, spec, progress):

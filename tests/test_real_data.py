@@ -247,11 +247,15 @@ def test_a_run_on_real_data_records_packages_splits_and_protocols(real_data, sto
 def test_the_real_protocols_never_share_a_name_with_the_papers():
     from suite.spec import EvalSpec
 
-    spec = EvalSpec(max_new_tokens=256)
     real_source = parse_source("real", Path("/nowhere"))
     for task in (GSM8K(), Commonsense(), WikiText2()):
-        assert task.protocol_name(spec, real_source) != task.protocol_name(spec)
-        assert task.protocol_name(spec, parse_source("sample")) == task.protocol_name(spec)
+        for protocol in task.protocols:
+            if protocol.startswith("lm-eval"):
+                continue
+            spec = EvalSpec(protocol=protocol, max_new_tokens=256)
+            name = task.protocol_name(spec)
+            assert task.protocol_name(spec, real_source) in ("heldout-" + name, "wikipedia-" + name)
+            assert task.protocol_name(spec, parse_source("sample")) == name
     from suite.spec import SpecError
 
     with pytest.raises(SpecError, match="allowed with --data real: ppl-test, ppl-valid"):

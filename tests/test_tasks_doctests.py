@@ -7,7 +7,9 @@ import pytest
 
 MODULES = [
     "tasks.base",
+    "tasks.beam",
     "tasks.commonsense",
+    "tasks.commonsense_scripts",
     "tasks.commonsense_sets",
     "tasks.extract",
     "tasks.gsm8k",

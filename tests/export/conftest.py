@@ -77,7 +77,12 @@ def tiny_runs(tmp_path_factory) -> TinyRuns:
     try:
         for method, bits, extra in RUNS.values():
             sweep = build_sweep(
-                models="synthetic:tiny", methods=method, bits=bits, ranks="8", sets=TINY + extra
+                models="synthetic:tiny",
+                methods=method,
+                bits=bits,
+                ranks="8",
+                data="sample",
+                sets=TINY + extra,
             )
             summary = run_sweep(sweep, tracker, settings)
             assert len(summary.finished) == 1, summary

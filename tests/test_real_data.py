@@ -325,15 +325,18 @@ def test_a_pull_that_fails_while_extracting_leaves_nothing(tmp_path, monkeypatch
     assert list((cache / "data").iterdir()) == [] and not real.is_pulled(cache)
 
 
-def test_new_pins_never_reuse_a_model_calibrated_on_the_old_ones(monkeypatch):
+def test_new_pins_never_reuse_a_model_calibrated_on_the_old_ones(monkeypatch, tmp_path):
+    from suite.context import RunContext, Settings
     from suite.prepare import prepare_key
     from suite.sweep import build_sweep
+
+    ctx = RunContext.create(Settings(cache=tmp_path, device="cpu"), "quick")
 
     def keys():
         out = {}
         for method in ("cloq", "qlora"):  # calibrates / needs no data
             spec = build_sweep(methods=method, bits="2", models="synthetic:tiny", data="real")
-            out[method] = prepare_key(spec.specs[0])
+            out[method] = prepare_key(ctx, spec.specs[0])
         return out
 
     before = keys()

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite.contract import FAILED, FINISHED, RUNNING, Tag, run_tags
+from suite.interrupt import signals_deferred
 
 HEARTBEAT_S = 60.0
 STALE_S = 15 * 60.0
@@ -172,9 +173,10 @@ class Claims:
             **self.holder.tags(),
             **run_tags(claim=stamp, heartbeat=f"{self.clock():.0f}"),
         }
-        run_id = self.tracker.start(want.name, tags, want.params)
-        with self._lock:
-            self.held.add(run_id)
+        with signals_deferred():  # a signal here would leave a RUNNING run no one holds
+            run_id = self.tracker.start(want.name, tags, want.params)
+            with self._lock:
+                self.held.add(run_id)
         return run_id
 
     def _claim_by_settling(self, wants: list[Want]) -> list[Outcome]:

@@ -152,6 +152,7 @@ class Tag:
     PROTOCOL = "protocol"
     TASK_VERSION = "task_version"
     DATA_SOURCE = "data_source"
+    DATA_PACKAGES = "data_packages"  # the real source's pinned wheels: name==version sha256:...
     PROFILE = "profile"
     STORAGE = "storage"  # packed | dense
     QUANTIZER = "quantizer"
@@ -209,6 +210,16 @@ def run_tags(**values: str) -> dict[str, str]:
 ACCOUNTING_PARAM = "quant.accounting"  # which storage accounting the bits metrics follow
 LORA_SOURCE_PARAM = "lora.native_source"  # where the method's own lora_alpha / dropout come from
 
+
+# --- artifacts ------------------------------------------------------------------------------
+
+# The fine-tuned LoRA A and B of every target layer (safetensors, float32), saved at the end of
+# training; ``qbench export-model`` and ``qbench eval`` rebuild the trained model from them.
+ADAPTERS_ARTIFACT = "model/adapters.safetensors"
+SPEC_ARTIFACT = "spec.json"
+DATA_ARTIFACT = "data.json"  # the data source a run read: its pinned packages and splits
+LM_EVAL_ARTIFACT_DIR = "lm-eval"  # ``qbench eval``: lm-eval's results, one JSON per call
+
 # --- metrics ---------------------------------------------------------------------------------
 
 INIT_WEIGHT_ERR = "init/weight_err"
@@ -265,6 +276,20 @@ def phase_metric(phase: str, what: str) -> str:
 def eval_metric(task: str, name: str) -> str:
     """The key of a task's evaluation metric, e.g. ``eval/commonsense/boolq/acc``."""
     return f"eval/{task}/{name}"
+
+
+LM_EVAL = "lm-eval"  # the ``<task>`` part of metrics that ``qbench eval`` records
+
+
+def lm_eval_metric(task: str, metric: str, filter_name: str = "none") -> str:
+    """The key of an lm-eval result recorded by ``qbench eval``: ``eval/lm-eval/<task>/<metric>``,
+    with ``/<filter>`` appended for a filter other than lm-eval's ``none``.
+
+    >>> lm_eval_metric("arc_easy", "acc"), lm_eval_metric("gsm8k", "exact_match", "strict-match")
+    ('eval/lm-eval/arc_easy/acc', 'eval/lm-eval/gsm8k/exact_match/strict-match')
+    """
+    key = eval_metric(LM_EVAL, f"{task}/{metric}")
+    return key if filter_name == "none" else f"{key}/{filter_name}"
 
 
 def split_eval_metric(key: str) -> tuple[str, str] | None:

@@ -56,6 +56,28 @@ def signals_raise() -> Iterator[None]:
 
 
 @contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block has run, then act as they would have (e.g.
+    while a run is created and registered as held, so that no run is left half-claimed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+
+    def note(signum, frame):
+        got.append(signum)
+
+    before = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+        if got:
+            signal.raise_signal(got[0])
+
+
+@contextmanager
 def signals_ignored() -> Iterator[None]:
     """SIGINT and SIGTERM are ignored while the block runs (e.g. while runs are marked FAILED)."""
     if threading.current_thread() is not threading.main_thread():

@@ -93,11 +93,17 @@ def code_version(spec: RunSpec) -> str:
 
 def prepare_key(ctx: RunContext, spec: RunSpec) -> str:
     """The cache key of the spec's prepared model (see the module docs)."""
+    from suite.calibration import source_id
+
     needs = method_of(spec).needs_calibration_for(spec.budget)
+    # with real calibration data the key names the pinned packages too, so new pins never
+    # reuse a model calibrated on other windows
+    pinned = {"data_id": source_id(spec.data)} if needs and spec.data == "real" else {}
     return key_of(
         {
             "cache_format": prepared_cache.FORMAT,
             **spec.prepare_dict(needs),
+            **pinned,
             "model_fingerprint": ctx.fingerprint(spec.model),
             "code_version": code_version(spec),
             "device_type": ctx.device_type,
@@ -173,7 +179,7 @@ def _calibration(ctx: RunContext, model: Any, tokenizer: Any, spec: RunSpec) -> 
 
     key = key_of({"model": spec.model, "calib": spec.to_dict()["calib"], "data": spec.data})
     if key not in ctx.calibrations:
-        calib = build_calibration(model, tokenizer, spec, ctx.device)
+        calib = build_calibration(model, tokenizer, spec, ctx.device, cache=ctx.settings.cache)
         dtype = next(model.parameters()).dtype
         name = holdout_key(ctx.fingerprint(spec.model), calib, dtype)
         grams = HoldoutGrams.build(

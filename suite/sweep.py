@@ -337,10 +337,12 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
 
     prof = load_profile(sweep.profile)
     sections, per_method = split_sets(sweep.sets, sweep.methods)
-    data = sweep.data or prof.get("data", "sample")
+    data = sweep.data or prof.get("data", "real")
     source = parse_source(data)
     # every run draws its calibration and holdout windows from the WikiText-2 train split
-    files = {split_path(source, "train"): "the WikiText-2 train split"} if source.path else {}
+    files = {}
+    if source.kind == "dir":
+        files[split_path(source, "train")] = "the WikiText-2 train split"
     specs: dict[str, RunSpec] = {}
     known_methods, known_tasks = registry.methods(), registry.tasks()
     prof_methods = _nested(prof, "method", "method")
@@ -396,7 +398,8 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 task_version=task_obj.version,
                                 quant=method_obj.resolve_quant(budget).items(),
                             )
-                            task_obj.protocol_name(spec.eval)
+                            task_obj.protocol_name(spec.eval, source)
+                            task_obj.check(spec)
                             files.update(task_obj.data_files(source, spec.eval))
                             specs.setdefault(spec_key(spec), spec)
     _check_files(data, source.path, files)

@@ -162,6 +162,18 @@ class Tracker:
     def json(self, run_id: str, obj: Any, path: str) -> None:
         self.client.log_text(run_id, json.dumps(obj, indent=1, default=str), path)
 
+    def adapters(self, run_id: str, model: Any) -> None:
+        """Save the model's LoRA A and B as the run artifact ``contract.ADAPTERS_ARTIFACT``."""
+        import tempfile
+
+        from suite.adapters import save_file
+
+        folder, name = os.path.split(contract.ADAPTERS_ARTIFACT)
+        with tempfile.TemporaryDirectory(prefix="qbench-adapters-") as tmp:
+            path = Path(tmp) / name
+            save_file(model, path)
+            self.client.log_artifact(run_id, str(path), folder or None)
+
     def tag(self, run_id: str, tags: dict[str, str]) -> None:
         """Set tags on a run (names from :func:`suite.contract.run_tags`)."""
         for key, value in tags.items():

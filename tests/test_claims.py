@@ -152,6 +152,8 @@ def qbench(uri, experiment, cache, methods, bits):
         "-m",
         "suite.cli",
         "run",
+        "--data",
+        "sample",
         "--model",
         "synthetic:tiny",
         "--methods",
@@ -211,3 +213,27 @@ def test_two_sweeps_on_one_store_twenty_times(kind, tmp_path, request):
             else f"sqlite:///{tmp_path / f's{i}.db'}"
         )
         two_sweeps_at_once(uri, f"overlap-{i}-{tmp_path.name}", tmp_path / "cache")
+
+
+def test_a_signal_while_a_run_is_created_leaves_it_held_and_then_failed(store, monkeypatch):
+    """SIGINT that lands after the run exists in the store but before the sweep holds it: the
+    run is still held, so the way out marks it FAILED (no RUNNING run left behind)."""
+    import signal
+
+    from suite.interrupt import Interrupted, signals_raise
+
+    tracker = Tracker.connect(store, "qbench")
+    claims = Claims(tracker)
+    start = tracker.start
+
+    def start_then_signal(*args, **kwargs):
+        run_id = start(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return run_id
+
+    monkeypatch.setattr(tracker, "start", start_then_signal)
+    with pytest.raises(Interrupted), signals_raise():
+        claims.claim([want("k9", code_version="v1")])
+    assert claims.interrupt("interrupted: SIGINT") == 1
+    assert statuses(tracker, "k9") == [FAILED]
+    claims.close()

@@ -54,3 +54,16 @@ def test_collate_masks_padding_out_of_the_loss():
     batch = collate(ex, pad_id=0)
     assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_collate_keeps_an_examples_own_attention_mask():
+    masked = {
+        "input_ids": torch.tensor([5, 6, 7]),
+        "labels": torch.tensor([-100, 6, 7]),
+        "attention_mask": torch.tensor([0, 1, 1]),
+    }
+    plain = {"input_ids": torch.tensor([8, 9]), "labels": torch.tensor([8, 9])}
+    batch = collate([masked, plain], pad_id=0)
+    assert batch["attention_mask"].tolist() == [[0, 1, 1], [1, 1, 0]]
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 9, 0]]
+    assert batch["labels"].tolist() == [[-100, 6, 7], [8, 9, -100]]

@@ -155,6 +155,15 @@ def _selected(tracking_uri, experiment, models, tasks, since):
     "init_layers.json].",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the Markdown to stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv", "parquet", "json"]),
+    default="md",
+    show_default=True,
+    help="md: the leaderboard (Markdown + HTML); csv, parquet, json: one row per run "
+    "(tags, params, metrics) in DIR/runs.<format>.",
+)
 @_one_line_errors
 def report(
     tracking_uri: str | None,
@@ -166,12 +175,16 @@ def report(
     no_html: bool,
     layers_run: str | None,
     quiet: bool,
+    fmt: str,
 ) -> None:
     """Leaderboard of finished runs as Markdown and one self-contained HTML page."""
     from suite.report.leaderboard import build_leaderboard
 
     _check_out(out_dir, folder=True)
     client, sel = _selected(tracking_uri, experiment, models, tasks, since)
+    if fmt != "md":
+        _write_table(sel, out_dir, fmt)
+        return
     board = build_leaderboard(client, sel, html=not no_html, layers_run=layers_run)
     texts = {out_dir / "leaderboard.md": board.markdown}
     if board.html is not None:
@@ -181,6 +194,30 @@ def report(
     if not quiet:
         click.echo(board.markdown)
     click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+
+
+def _write_table(sel: Any, out_dir: Path, fmt: str) -> None:
+    """The selected runs as one table (suite.results.frame) in DIR/runs.<fmt>."""
+    import importlib.util
+
+    from suite.results import frame
+
+    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ReportError(
+            "--format parquet needs pyarrow, which is not installed; allowed: "
+            "pip install pyarrow, or --format csv|json"
+        )
+    df = frame(sel.records)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"runs.{fmt}"
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    elif fmt == "parquet":
+        df.to_parquet(path, index=False)
+    else:
+        rows = json.loads(df.to_json(orient="records", date_format="iso"))  # NaN -> null
+        path.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    click.echo(f"wrote {len(df)} runs x {len(df.columns)} columns to {path}", err=True)
 
 
 @click.command("export")

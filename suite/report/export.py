@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from suite.contract import SPEC_ARTIFACT
 from suite.report.store import ReportError, RunRecord, Selection, read_json_artifact
 from suite.report.tables import bits_sort_key, method_rank
 
@@ -76,7 +77,7 @@ def snapshot_entry(client: Any, rec: RunRecord) -> dict[str, Any]:
             f"has a non-finite {bad[0]} ({rec.metrics[bad[0]]}): not a baseline; allowed: runs "
             "whose metrics are all finite (rerun it, or leave it out with --model/--task/--since)"
         )
-    spec = read_json_artifact(client, rec, "spec.json")
+    spec = read_json_artifact(client, rec, SPEC_ARTIFACT)
     return {
         "run_key": rec.run_key,
         "run_id": rec.run_id,

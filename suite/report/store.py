@@ -252,7 +252,7 @@ def _local_artifact_dir(rec: RunRecord) -> Path | None:
 
 
 @contextmanager
-def _quiet_downloads() -> Iterator[None]:
+def quiet_downloads() -> Iterator[None]:
     """Silence MLflow's artifact progress bar for the duration of a download."""
     key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     old = os.environ.get(key)
@@ -283,7 +283,7 @@ def read_json_artifact(client: Any, rec: RunRecord, path: str) -> Any | None:
         local = _local_artifact_dir(rec)
         if local is not None:
             return json.loads((local / path).read_text(encoding="utf-8"))
-        with tempfile.TemporaryDirectory(prefix="qbench-art-") as tmp, _quiet_downloads():
+        with tempfile.TemporaryDirectory(prefix="qbench-art-") as tmp, quiet_downloads():
             got = client.download_artifacts(rec.run_id, path, tmp)
             return json.loads(Path(got).read_text(encoding="utf-8"))
     except Exception:

@@ -4,7 +4,9 @@ lm-eval imports this file by its path and calls a task's ``custom_dataset`` func
 TaskManager metadata (the folder of the documents handed to the adapter, see
 tasks/lm_eval_protocols.py) and the task's ``dataset_kwargs``; each returns, as a
 ``datasets.DatasetDict``, the documents that the qbench task handed to the adapter for that YAML
-task. A YAML file names its function so::
+task, or, when lm-eval's own command line runs the file, the documents read from the data
+source named by the metadata key ``qbench_data`` (tasks/lm_eval_docs.py). A YAML file names
+its function so::
 
     custom_dataset: !function utils.gsm8k
 """
@@ -19,7 +21,12 @@ from tasks import lm_eval_protocols as protocols
 
 
 def _dataset(meta: dict, task: str) -> datasets.DatasetDict:
-    splits = protocols.handed_docs(meta, task)
+    if protocols.DOCS_KEY in meta:  # run by qbench: the documents its task handed over
+        splits = protocols.handed_docs(meta, task)
+    else:  # run by lm-eval's own command line: read from the named data source
+        from tasks.lm_eval_docs import DATA_KEY, source_docs
+
+        splits = source_docs(task, str(meta.get(DATA_KEY, "sample")))
     return datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in splits.items()})
 
 

@@ -1,4 +1,5 @@
-"""The reporting commands never import torch (checked in a fresh interpreter)."""
+"""The reporting commands and ``suite.results`` never import torch (checked in a fresh
+interpreter)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_report_export_compare_do_not_import_torch(standard_store, tmp_path):
+def test_report_export_compare_and_results_do_not_import_torch(standard_store, tmp_path):
     script = textwrap.dedent(
         f"""
         import sys
@@ -26,6 +27,11 @@ def test_report_export_compare_do_not_import_torch(standard_store, tmp_path):
         assert r.exit_code == 0, r.output
         r = CliRunner().invoke(compare, ["--tracking-uri", uri, "--baseline", out + "/b.json"])
         assert r.exit_code == 0, r.output
+        for fmt in ("csv", "parquet", "json"):
+            r = CliRunner().invoke(report, ["--tracking-uri", uri, "--out", out, "--format", fmt])
+            assert r.exit_code == 0, r.output
+        from suite.results import load_runs
+        assert len(load_runs(uri)) > 0
         loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
         assert not loaded, loaded[:5]
         print("ok")
@@ -43,3 +49,4 @@ def test_report_export_compare_do_not_import_torch(standard_store, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("ok")
     assert (tmp_path / "leaderboard.html").is_file()
+    assert all((tmp_path / f"runs.{fmt}").is_file() for fmt in ("csv", "parquet", "json"))

@@ -14,7 +14,6 @@ names the package and says what to do; a wheel that fails its check is deleted, 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -34,9 +33,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from suite.checksum import sha256_file
 from suite.spec import SpecError
-
-CHUNK = 1 << 20
 
 
 class FetchError(SpecError):
@@ -64,14 +62,6 @@ class Wheel:
     def record(self, digits: int = 16) -> str:
         """``name==version sha256:<first digits>``, as runs record it."""
         return f"{self.requirement} sha256:{self.sha256[:digits]}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check(pin: Wheel, path: Path, redo: str) -> None:

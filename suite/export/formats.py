@@ -4,9 +4,9 @@ A format is planned once per model (:meth:`plan`: the layers' QTensors in, the f
 decisions out, or :class:`Unsupported` with the reason) and then writes each target layer's
 tensors under the layer's name. :data:`FORMATS` lists them in the order they are tried; the
 first whose plan succeeds stores the base, and :class:`Dense` always does. To add a storage
-format, add a class here with ``name``, ``library``, ``plan``, ``config``, ``extra_files``, ``tensors``, ``reads``
-(does a checkpoint's ``quantization_config`` name this format?) and ``read``, and put it in
-:data:`FORMATS`; the exporter and the reader take it from there.
+format, add a class here with ``name``, ``library``, ``plan``, ``config``, ``extra_files``,
+``tensors``, ``reads`` (does a checkpoint's ``quantization_config`` name this format?) and
+``read``, and put it in :data:`FORMATS`; the exporter and the reader take it from there.
 
 - :class:`BnbNF4`: every target layer NF4 (bits 4, a block size bitsandbytes knows): the
   codes, absmax and code book as bitsandbytes' ``Params4bit`` serializes them (``weight`` as

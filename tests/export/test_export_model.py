@@ -1,8 +1,9 @@
 """``qbench export-model``: what it writes loads in the libraries it names and is qbench's model.
 
 - qlora 4-bit: the base reloads through transformers + bitsandbytes (CPU) with bitsandbytes'
-  codes and double-quantized absmax (codes, block scales, offset) equal to qbench's, and peft's ``PeftModel.from_pretrained`` on it gives
-  qbench's logits (float32 export: max |Δ| <= 1e-5; measured 0).
+  codes and double-quantized absmax (codes, block scales, offset) equal to qbench's, and
+  peft's ``PeftModel.from_pretrained`` on it gives qbench's logits (float32 export:
+  max |Δ| <= 1e-5; measured 0).
 - cloq 2-bit: the GPTQ-layout tensors, unpacked by a reader written here (bit strings via
   numpy, not qbench's shifts), are qbench's integer codes, zero points and (float16) scales;
   peft on a plain transformers model holding that dequantized base gives qbench's logits with

@@ -7,7 +7,7 @@ QBENCH ?= qbench
 # The Python of the virtual environment the README sets up.
 PYTHON ?= .venv/bin/python
 
-.PHONY: lint format typecheck test nightly nightly-baseline
+.PHONY: lint format typecheck test sample-data nightly nightly-baseline
 
 # ruff's lint rules and formatting check (pyproject.toml [tool.ruff]).
 lint:
@@ -26,6 +26,11 @@ typecheck:
 # The default test run: the README's test command.
 test:
 	$(PYTHON) -m pytest
+
+# Regenerate the sample sets in tasks/data from their generators in tasks/data/gen (stdlib only;
+# the output is identical to the committed files, which tests/test_sample_data.py checks).
+sample-data:
+	$(PYTHON) tasks/data/gen/make_samples.py
 
 # Sweep results/nightly.yaml, write results/leaderboard.{md,html}, compare with the baseline.
 nightly:

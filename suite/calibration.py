@@ -22,8 +22,10 @@ After the method has processed the block (replaced its linears), the walk propag
 quantized-path inputs through the processed block, in place, mini-batch by mini-batch. Only one
 block's activations are ever held: the quantized-path buffer, plus the full-precision buffer
 when targets are asked for (it turns into the targets in place), plus one mini-batch's
-activations. The first block's inputs and the keyword arguments a block needs (rotary position
-embeddings, causal mask) are captured by a pre-hook on the first block that stops the forward.
+activations. The first block's inputs are captured by a pre-hook on the first block that stops
+the forward; the keyword arguments each block needs (rotary position embeddings, causal mask)
+by pre-hooks on every block during one forward pass of one window, since blocks of one model
+may differ in them (Gemma 3's sliding-window and global-attention blocks do).
 
 A method reads each block's Grams as the walk reaches it and replaces the block's linears; the walk
 then propagates the inputs through the processed block. Here on the synthetic 2-block model, with
@@ -137,12 +139,23 @@ class Calibration:
         }
 
 
-def train_token_ids(tokenizer: Any, data: str) -> torch.Tensor:
-    """The WikiText-2 train split of data source ``data``, "\\n\\n"-joined and tokenized."""
+def train_token_ids(tokenizer: Any, data: str, cache: Any = None) -> torch.Tensor:
+    """The WikiText-2 train split of data source ``data`` (for ``real``: the train articles of
+    the Wikipedia source in cache folder ``cache``), "\\n\\n"-joined and tokenized."""
     from tasks.base import parse_source
     from tasks.wikitext2 import joined_ids
 
-    return joined_ids(tokenizer, parse_source(data), "train")
+    return joined_ids(tokenizer, parse_source(data, cache), "train")
+
+
+def source_id(data: str) -> str:
+    """The data source as calibration records it (and as cache keys hold it): ``real`` names
+    its pinned packages and extraction format, which decide its train split."""
+    if data != "real":
+        return data
+    from tasks.real import identity
+
+    return f"real:{identity()}"
 
 
 def build_calibration(
@@ -153,10 +166,12 @@ def build_calibration(
     progress: Progress | None = None,
     ids: torch.Tensor | None = None,
     batch_size: int = 8,
+    cache: Any = None,
 ) -> Calibration:
     """Seeded calibration and holdout windows for a RunSpec ``spec`` (its ``calib`` and ``data``).
 
-    ``ids`` may pass the train split's token ids when they are already at hand.
+    ``ids`` may pass the train split's token ids when they are already at hand; ``cache`` is
+    the cache folder the ``real`` source was pulled into (default: ``$QBENCH_CACHE``).
     """
     calib: CalibSpec = spec.calib
     limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
@@ -165,15 +180,16 @@ def build_calibration(
             f"calib.seq_len {calib.seq_len} exceeds the model's {limit} positions; "
             f"allowed: at most {limit}"
         )
-    ids = train_token_ids(tokenizer, spec.data) if ids is None else ids
+    ids = train_token_ids(tokenizer, spec.data, cache) if ids is None else ids
     offsets, hold = sample_offsets(ids.numel(), calib)
     length = calib.seq_len
 
     def cut(starts: list[int]) -> torch.Tensor:
         return torch.stack([ids[s : s + length] for s in starts]).to(torch.long)
 
+    source = source_id(spec.data)
     return Calibration(
-        calib, spec.data, cut(offsets), cut(hold), offsets, hold, device, batch_size, progress
+        calib, source, cut(offsets), cut(hold), offsets, hold, device, batch_size, progress
     )
 
 
@@ -228,6 +244,33 @@ def capture_inputs(
     finally:
         handle.remove()
     return out, kwargs
+
+
+@torch.no_grad()
+def block_kwargs(model: nn.Module, window: torch.Tensor, device: str) -> list[dict[str, Any]]:
+    """The keyword arguments each decoder block gets, from one forward pass of one window
+    (so their batch dimension broadcasts), without the KV cache. Blocks of one model may get
+    different ones: Gemma 3's sliding-window blocks get their own mask and rotary embeddings."""
+    _, layers = decoder_layers(model)
+    seen: dict[int, dict[str, Any]] = {}
+
+    def hook(index: int):
+        def fn(module, args, kwargs):
+            found = {k: v for k, v in kwargs.items() if k not in ("hidden_states", "cache")}
+            found.pop("past_key_values", None)  # transformers >= 5.24 names it cache
+            seen[index] = {**found, "use_cache": False}
+
+        return fn
+
+    handles = [
+        layer.register_forward_pre_hook(hook(i), with_kwargs=True) for i, layer in enumerate(layers)
+    ]
+    try:
+        model(input_ids=window[:1].to(device), use_cache=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [seen[i] for i in range(len(layers))]
 
 
 def _run_to_first_block(model: nn.Module, ids: torch.Tensor) -> None:
@@ -355,12 +398,14 @@ def walk(
     A block not marked done when the caller asks for the next one is propagated then.
     """
     prefix, layers = decoder_layers(model)
-    hidden, kwargs = capture_inputs(model, windows, device, batch_size)
+    hidden, _ = capture_inputs(model, windows, device, batch_size)
+    per_block = block_kwargs(model, windows[:1], device)
     full = hidden.clone() if targets else None
     if progress:
         progress(0, total=len(layers))
     try:
         for index, layer in enumerate(layers):
+            kwargs = per_block[index]
             block = Block(
                 index, f"{prefix}.{index}", layer, hidden, full, kwargs, batch_size, target_modules
             )

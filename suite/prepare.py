@@ -22,7 +22,7 @@ and ``qbench bench`` both prepare through :func:`prepare_model`.
     >>> spec = build_sweep(methods="qlora", models="synthetic:tiny").specs[0]
     >>> ctx = RunContext.create(Settings(cache=Path("unused"), device="cpu"), "quick")
     >>> len(prepare_key(ctx, spec)), code_version(spec)
-    (16, 'qlora=1;nf=1;harness=1')
+    (16, 'qlora=2;nf=2;harness=2')
 """
 
 from __future__ import annotations
@@ -49,8 +49,38 @@ class PrepareResult:
 
 
 def method_of(spec: RunSpec) -> Any:
-    """The method object a spec runs (its class with the spec's config)."""
-    return methods()[spec.method].from_overrides(dict(spec.method_config))
+    """The method object a spec runs (its class with the spec's config and quant settings)."""
+    from suite.quant.config import QuantSpec
+
+    quant = QuantSpec.from_items(spec.quant)
+    return methods()[spec.method].from_overrides(dict(spec.method_config), quant)
+
+
+def changed_settings(spec: RunSpec) -> list[str]:
+    """The method and quantizer settings of ``spec`` that differ from their released defaults
+    (the config dataclasses' defaults; for the quantizers, the defaults as the method resolves
+    them under the spec's budget), as ``key=value (released: default)``; only the
+    ``quant.<name>`` sections the method's prepare reads are looked at."""
+    import dataclasses
+
+    from suite.quant.config import QuantSpec
+
+    method = method_of(spec)
+    out = []
+    default = method.Config()
+    for f in dataclasses.fields(method.config):
+        mine, released = getattr(method.config, f.name), getattr(default, f.name)
+        if mine != released:
+            out.append(f"method.{spec.method}.{f.name}={mine} (released: {released})")
+    quant = method.resolve_quant(spec.budget)
+    defaults = QuantSpec().resolved(spec.budget.scale_dtype, method.native_quant)
+    for section in method.quant_sections(spec.budget):
+        mine_s, released_s = getattr(quant, section), getattr(defaults, section)
+        for f in dataclasses.fields(mine_s):
+            mine, released = getattr(mine_s, f.name), getattr(released_s, f.name)
+            if mine != released:
+                out.append(f"quant.{section}.{f.name}={mine} (released: {released})")
+    return out
 
 
 def code_version(spec: RunSpec) -> str:
@@ -63,11 +93,17 @@ def code_version(spec: RunSpec) -> str:
 
 def prepare_key(ctx: RunContext, spec: RunSpec) -> str:
     """The cache key of the spec's prepared model (see the module docs)."""
+    from suite.calibration import source_id
+
     needs = method_of(spec).needs_calibration_for(spec.budget)
+    # with real calibration data the key names the pinned packages too, so new pins never
+    # reuse a model calibrated on other windows
+    pinned = {"data_id": source_id(spec.data)} if needs and spec.data == "real" else {}
     return key_of(
         {
             "cache_format": prepared_cache.FORMAT,
             **spec.prepare_dict(needs),
+            **pinned,
             "model_fingerprint": ctx.fingerprint(spec.model),
             "code_version": code_version(spec),
             "device_type": ctx.device_type,
@@ -93,7 +129,7 @@ def load_base(ctx: RunContext, model_name: str) -> tuple[Any, Any]:
 def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> PrepareResult:
     """Prepare ``spec``'s method on a copy of ``base`` (from the cache where allowed) and
     measure it: init metrics against the original weights and the prepare phase's cost."""
-    from suite.init_metrics import init_metrics
+    from suite.init_metrics import check_budget, init_metrics
     from suite.lora import find_targets
     from suite.measure import Phase
 
@@ -123,9 +159,11 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
                 tick(0, total=len(originals))
                 prepared = method.prepare(model, budget, None, seed=spec.seed)
                 tick(len(originals))
+            check_budget(prepared, budget, spec.method)  # before it is cached
             if ctx.settings.use_cache and prepared_cache.cacheable(prepared):
                 prepared_cache.save(prepared, entry)
-    metrics, table = init_metrics(prepared, originals, holdout.errors(prepared, originals))
+    errors = holdout.errors(prepared, originals)
+    metrics, table = init_metrics(prepared, originals, errors, budget)
     metrics.update(phase.metrics())
     return PrepareResult(prepared, metrics, table)
 
@@ -141,7 +179,7 @@ def _calibration(ctx: RunContext, model: Any, tokenizer: Any, spec: RunSpec) -> 
 
     key = key_of({"model": spec.model, "calib": spec.to_dict()["calib"], "data": spec.data})
     if key not in ctx.calibrations:
-        calib = build_calibration(model, tokenizer, spec, ctx.device)
+        calib = build_calibration(model, tokenizer, spec, ctx.device, cache=ctx.settings.cache)
         dtype = next(model.parameters()).dtype
         name = holdout_key(ctx.fingerprint(spec.model), calib, dtype)
         grams = HoldoutGrams.build(

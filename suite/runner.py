@@ -31,12 +31,20 @@ from rich.console import Console
 
 from suite import contract as C
 from suite import models as model_lib
+from suite.budget import ACCOUNTING
 from suite.claims import Claims, Want
 from suite.context import RunContext, Settings
 from suite.interrupt import Interrupted, signals_ignored, signals_raise
-from suite.prepare import PrepareResult, code_version, load_base, prepare_key, prepare_model
+from suite.prepare import (
+    PrepareResult,
+    changed_settings,
+    code_version,
+    load_base,
+    prepare_key,
+    prepare_model,
+)
 from suite.progress import Bars
-from suite.registry import tasks
+from suite.registry import methods, tasks
 from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
@@ -90,6 +98,17 @@ def check_layers(specs: list[RunSpec] | tuple[RunSpec, ...], cache, console: Con
             lora.check_layers(shapes, budget, model_name)
 
 
+def pull_data(specs, settings: Settings, console: Console) -> None:
+    """Fetch the ``real`` data source into the cache on first use (a one-line error, before
+    anything is recorded, when it cannot be had)."""
+    if any(s.data == "real" for s in specs):
+        from tasks import real
+
+        if not real.is_pulled(settings.cache):
+            console.print("pulling the real data source (once; `qbench data pull` does it too)")
+        real.pull(settings.cache, console=console, progress=settings.progress)
+
+
 def run_sweep(
     sweep: Sweep, tracker: Tracker, settings: Settings, console: Console | None = None
 ) -> Summary:
@@ -98,6 +117,7 @@ def run_sweep(
     after marking the runs it held FAILED."""
     console = console or Console(stderr=True)
     check_layers(sweep.specs, settings.cache, console)  # before the store is touched
+    pull_data(sweep.specs, settings, console)
     summary = Summary()
     ctx = RunContext.create(settings, sweep.profile, tracker, console)
     todo = to_run(ctx, sweep.specs, summary)
@@ -130,10 +150,16 @@ def key_of_run(ctx: RunContext, spec: RunSpec) -> str:
 
 
 def fresh_tags(ctx: RunContext, spec: RunSpec) -> dict[str, str]:
-    """The tags a FINISHED run of the spec must carry to count as done."""
-    return C.run_tags(
+    """The tags a FINISHED run of the spec must carry to count as done: the code version, the
+    model's fingerprint and, on the real data source, its pinned packages."""
+    fresh = C.run_tags(
         code_version=code_version(spec), model_fingerprint=ctx.fingerprint(spec.model)
     )
+    if spec.data == "real":
+        from tasks.real import packages_record
+
+        fresh.update(C.run_tags(data_packages=packages_record()))
+    return fresh
 
 
 def to_run(ctx: RunContext, specs, summary: Summary) -> list[RunSpec]:
@@ -242,6 +268,7 @@ def want(ctx: RunContext, spec: RunSpec) -> Want:
     from tasks.base import parse_source
 
     task = tasks()[spec.task]()
+    source = parse_source(spec.data, ctx.settings.cache)
     key = key_of_run(ctx, spec)
     fresh = fresh_tags(ctx, spec)
     tags = C.run_tags(
@@ -251,17 +278,20 @@ def want(ctx: RunContext, spec: RunSpec) -> Want:
         group_size=str(spec.budget.group_size),
         rank=str(spec.budget.rank),
         task=spec.task,
-        protocol=task.protocol_name(spec.eval),
+        protocol=task.protocol_name(spec.eval, source),
         task_version=spec.task_version,
-        data_source=parse_source(spec.data).tag,
+        data_source=source.tag,
         seed=str(spec.seed),
         run_key=key,
         device_type=ctx.device_type,
         dtype=ctx.dtype_name,
+        changed_settings="; ".join(changed_settings(spec)),
         **fresh,
         **ctx.tags,
     )
-    return Want(key, run_name(spec), tags, spec.flat_params(), fresh)
+    source = methods()[spec.method].lora_source or "the method's class"
+    params = {**spec.flat_params(), C.ACCOUNTING_PARAM: ACCOUNTING, C.LORA_SOURCE_PARAM: source}
+    return Want(key, run_name(spec), tags, params, fresh)
 
 
 def _train_evaluate(
@@ -275,15 +305,18 @@ def _train_evaluate(
 
     tracker = ctx.tracker
     task = tasks()[spec.task]()
-    source = parse_source(spec.data)
+    source = parse_source(spec.data, ctx.settings.cache)
     prepared = prep.prepared
     tracker.tag(run_id, C.run_tags(storage=prepared.storage, quantizer=prepared.quantizer))
     tracker.metrics(run_id, prep.metrics)
     tracker.json(run_id, prep.table, "init_layers.json")
     record = {**spec.to_dict(), "run_key": key_of_run(ctx, spec), "method_info": prepared.info}
     tracker.json(run_id, record, C.SPEC_ARTIFACT)
+    tracker.json(run_id, task.data_record(source), C.DATA_ARTIFACT)
     _require_finite(prep.metrics)  # recorded, so the bad value can be seen; then FAILED
-    examples = task.train_data(tokenizer, spec.train.seq_len, source, spec.train.max_examples)
+    examples = task.train_data(
+        tokenizer, spec.train.seq_len, source, spec.train.max_examples, spec.eval.protocol
+    )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with Phase("train", ctx.device) as phase:
         tick = ctx.bars.add(f"train {run_name(spec)}")

@@ -3,7 +3,9 @@
 AdamW over the trainable LoRA parameters only, a cosine schedule with linear warm-up, gradient
 accumulation, bf16 autocast where the device supports it (CUDA with bf16; CPU runs float32),
 optional gradient checkpointing; the same code on CUDA and CPU. Examples are dicts with
-``input_ids`` and ``labels`` (-100 marks tokens that carry no loss), padded per batch.
+``input_ids`` and ``labels`` (-100 marks tokens that carry no loss) and, where a task's format
+masks some of its own tokens from attention (ApiQ's leading pad token), ``attention_mask``;
+they are right-padded per batch.
 
     >>> import torch
     >>> from methods.qlora import QLoRA
@@ -13,7 +15,7 @@ optional gradient checkpointing; the same code on CUDA and CPU. Examples are dic
     >>> prepared = QLoRA().prepare(model, Budget(bits=4, rank=8), calib=None, seed=0)
     >>> ids = tok("The cat sat on the mat. " * 4, return_tensors="pt").input_ids[0]
     >>> examples = [{"input_ids": ids, "labels": ids}] * 8
-    >>> spec = TrainSpec(steps=10, batch_size=2, lr=1e-2)
+    >>> spec = TrainSpec(steps=10, batch_size=2, lr=1e-2, lora_dropout=0.1)  # qlora's dropout
     >>> result = train(prepared.model, examples, spec, device="cpu", seed=0)
     >>> result.steps, result.tokens, result.losses[-1][1] < result.losses[0][1]
     (10, 1920, True)
@@ -69,7 +71,8 @@ def cosine_lambda(warmup: int, total: int) -> Callable[[int], float]:
 
 
 def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a list of examples into input_ids, labels and attention_mask tensors."""
+    """Right-pad a list of examples into input_ids, labels and attention_mask tensors (an
+    example's own ``attention_mask``, when it has one, else ones over its tokens)."""
     width = max(ex["input_ids"].numel() for ex in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -78,7 +81,7 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
         n = ex["input_ids"].numel()
         ids[i, :n] = ex["input_ids"]
         labels[i, :n] = ex["labels"]
-        mask[i, :n] = 1
+        mask[i, :n] = ex.get("attention_mask", 1)
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
@@ -108,6 +111,11 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
+    if spec.lora_dropout is None:
+        raise ValueError(
+            "train.lora_dropout is not resolved; allowed: a value in [0, 1), or a spec from the "
+            "sweep, which fills in the method's own (Method.native_dropout)"
+        )
     for mod in model.modules():
         if isinstance(mod, QLinear):
             mod.dropout = spec.lora_dropout

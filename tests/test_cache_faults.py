@@ -29,7 +29,7 @@ def sweep(store, cache, model="synthetic:tiny", **settings):
     """Run qlora at 4 bits on ``model``; (the newest FINISHED run's numbers, console text)."""
     out = io.StringIO()
     console = Console(file=out, width=400)
-    spec = build_sweep(models=model, methods="qlora", bits="4", ranks="4", sets=TINY)
+    spec = build_sweep(models=model, methods="qlora", bits="4", ranks="4", data="sample", sets=TINY)
     summary = run_sweep(
         spec,
         Tracker.connect(store, "qbench"),
@@ -121,6 +121,11 @@ def write_model(path, seed):
     byte_tokenizer().save_pretrained(path)
 
 
+def m_spec():
+    """The qlora spec of model directory ``m`` (relative to the working directory)."""
+    return build_sweep(models="m", methods="qlora", data="sample").specs[0]
+
+
 def test_one_relative_name_for_two_models_and_a_model_replaced_in_place(tmp_path, monkeypatch):
     from suite.context import RunContext
     from suite.prepare import prepare_key
@@ -132,7 +137,7 @@ def test_one_relative_name_for_two_models_and_a_model_replaced_in_place(tmp_path
     for folder in ("A", "B"):
         monkeypatch.chdir(tmp_path / folder)
         ctx = RunContext.create(Settings(cache=cache, device="cpu"), "quick")
-        keys[folder] = prepare_key(ctx, build_sweep(models="m", methods="qlora").specs[0])
+        keys[folder] = prepare_key(ctx, m_spec())
         numbers[folder], _ = sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", cache, model="m")
     assert keys["A"] != keys["B"]
     # B's numbers are those of B alone: a run with no cache at all agrees
@@ -143,7 +148,7 @@ def test_one_relative_name_for_two_models_and_a_model_replaced_in_place(tmp_path
     # B replaced in place by another model: a new key, and the finished run is stale
     write_model(tmp_path / "B" / "m", 3)
     ctx = RunContext.create(Settings(cache=cache, device="cpu"), "quick")
-    assert prepare_key(ctx, build_sweep(models="m", methods="qlora").specs[0]) not in keys.values()
+    assert prepare_key(ctx, m_spec()) not in keys.values()
     replaced, said = sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", cache, model="m")
     assert "stale" in said and "from cache" not in said
     assert replaced != numbers["B"]

@@ -181,3 +181,35 @@ def test_live_memory_is_one_blocks_whatever_the_depth(targets):
     copies = 2 if targets else 1
     # the block buffers, plus small things (captured rotary tables, a mask)
     assert copies * one_copy <= shallow < (copies + 0.5) * one_copy
+
+
+@torch.no_grad()
+def test_the_walk_reproduces_a_gemma3_model_with_sliding_and_global_blocks():
+    """Gemma 3 calls its sliding-window blocks and its global-attention blocks with different
+    rotary embeddings (and masks); walking the unchanged blocks must give the model's own
+    hidden states at every depth, the global block and those after it included."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=300,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=8,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+        max_position_embeddings=256,
+    )
+    torch.manual_seed(0)
+    model = Gemma3ForCausalLM(config).eval()
+    windows = torch.randint(0, 300, (3, 24))
+    hidden = model(input_ids=windows, output_hidden_states=True).hidden_states
+    depth = 0
+    for block in walk(model, windows, "cpu", batch_size=2):
+        block.done()
+        depth = block.index + 1
+        if depth < config.num_hidden_layers:  # the last entry has the final norm applied
+            assert torch.allclose(block.inputs, hidden[depth], atol=1e-5), block.name
+    assert depth == config.num_hidden_layers

@@ -105,6 +105,8 @@ def qbench(uri, experiment, cache, methods, bits):
         "-m",
         "suite.cli",
         "run",
+        "--data",
+        "sample",
         "--model",
         "synthetic:tiny",
         "--methods",

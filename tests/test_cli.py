@@ -30,6 +30,7 @@ from suite.cli import cli
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, fragment):
     store = tmp_path / "results" / "mlflow.db"
     base = ["run", "--tracking-uri", f"sqlite:///{store}", "--cache-dir", str(tmp_path / "c")]
+    base += ["--data", "sample"]
     result = CliRunner().invoke(cli, base + args)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()

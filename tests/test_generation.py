@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tasks.generation import Sampling, StopRule, generate, pick
+from tasks.generation import Sampling, StopRule, generate, pick, warp
 
 PROMPTS = [
     "Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:",
@@ -161,3 +161,99 @@ def test_the_loop_raises_no_deprecation_warning(tiny):
         if issubclass(w.category, deprecations)
     ]
     assert found == []
+
+
+SETTINGS = [
+    Sampling(temperature=0.1, top_k=40, top_p=0.95, seed=42),  # LoftQ's/ApiQ's test_gsm8k.py
+    Sampling(temperature=1.3, top_k=20, top_p=0.8, seed=5),
+    Sampling(temperature=0.7, top_p=0.5, seed=1),
+    Sampling(temperature=2.0, top_k=3, seed=2),
+]
+
+
+@pytest.mark.parametrize("sampling", SETTINGS)
+def test_warp_equals_transformers_logits_warpers(sampling):
+    from transformers import (
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    warpers = [TemperatureLogitsWarper(sampling.temperature)]
+    if sampling.top_k:
+        warpers.append(TopKLogitsWarper(sampling.top_k))
+    if sampling.top_p < 1:
+        warpers.append(TopPLogitsWarper(sampling.top_p))
+    logits = torch.randn(32, 259, generator=torch.Generator().manual_seed(7)) * 3
+    ours = warp(logits, sampling)
+    ref = LogitsProcessorList(warpers)(None, logits.clone())
+    assert torch.equal(ours, ref)
+    assert ((ours > float("-inf")).sum(-1) < 259).all()  # something was really cut
+
+
+def plain_scores(logits: list[float], sampling: Sampling) -> list[float]:
+    """Temperature, then top-k (drop what is below the k-th largest), then top-p (drop, from the
+    least probable up, tokens while the mass so far is at most 1 - p, keeping the most
+    probable), written out with Python lists."""
+    import math
+
+    scores = [x / sampling.temperature for x in logits]
+    if sampling.top_k:
+        kth = sorted(scores, reverse=True)[sampling.top_k - 1]
+        scores = [x if x >= kth else -math.inf for x in scores]
+    if sampling.top_p < 1:
+        top = max(scores)
+        weights = [math.exp(x - top) for x in scores]
+        total = sum(weights)
+        mass = 0.0
+        order = sorted(range(len(scores)), key=lambda i: scores[i])
+        for i in order[:-1]:
+            mass += weights[i] / total
+            if mass > 1 - sampling.top_p:
+                break
+            scores[i] = -math.inf
+    return scores
+
+
+def plain_sample(model, tok, prompts, n_new, sampling):
+    """Sampling without batching tricks: each row's whole sequence through the model at every
+    step (no cache, no padding), one draw per row from one torch generator seeded alike."""
+    gen = torch.Generator().manual_seed(sampling.seed)
+    seqs = [tok(p).input_ids for p in prompts]
+    out = [[] for _ in prompts]
+    with torch.inference_mode():
+        for _ in range(n_new):
+            rows = []
+            for seq in seqs:
+                last = model(input_ids=torch.tensor([seq])).logits[0, -1].float().tolist()
+                rows.append(torch.tensor(plain_scores(last, sampling)).softmax(-1))
+            drawn = torch.multinomial(torch.stack(rows), 1, generator=gen)[:, 0].tolist()
+            for r, t in enumerate(drawn):
+                seqs[r].append(t)
+                out[r].append(t)
+    return out
+
+
+@pytest.mark.parametrize("sampling", SETTINGS[:2])
+def test_sampled_tokens_equal_a_plain_sampler(tiny, sampling):
+    model, tok = tiny
+    prompts = ["The quick brown fox", "1, 2,", "hello there, my friend"]
+    out = generate(
+        model, tok, prompts, 10, batch_size=3, sampling=sampling, order="given", eos=set()
+    )
+    assert out.ids == plain_sample(model, tok, prompts, 10, sampling)
+    assert len({tuple(ids) for ids in out.ids}) == 3
+
+
+def test_given_order_keeps_the_batches_as_listed(tiny):
+    """Sorted by length, the long prompt shares a batch with another one; in the given order
+    the draws of the first batch are those of the first two prompts alone."""
+    model, tok = tiny
+    prompts = ["ab", "cd", "a much longer prompt than the others"]
+    hot = Sampling(temperature=1.5, seed=3)
+    given = generate(model, tok, prompts, 8, batch_size=2, sampling=hot, order="given", eos=set())
+    alone = generate(model, tok, prompts[:2], 8, batch_size=2, sampling=hot, eos=set())
+    assert given.ids[:2] == alone.ids
+    with pytest.raises(ValueError, match="allowed: length, given"):
+        generate(model, tok, prompts, 2, order="random")

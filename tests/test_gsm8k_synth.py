@@ -1,13 +1,21 @@
-"""The procedural GSM8K sample: answers recomputed from the worked solutions, seeded, disjoint."""
+"""The procedural GSM8K sample (tasks/data/gen/gsm8k_synth.py): answers recomputed from the worked
+solutions, seeded, disjoint; its doctest runs too."""
 
 import ast
+import importlib.util
 import re
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 from tasks.base import parse_source
 from tasks.gsm8k import read_items
-from tasks.gsm8k_synth import TEMPLATES, split_items
+
+GEN = Path(__file__).resolve().parents[1] / "tasks" / "data" / "gen"
+_spec = importlib.util.spec_from_file_location("gsm8k_synth", GEN / "gsm8k_synth.py")
+gsm8k_synth = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gsm8k_synth)
+TEMPLATES, split_items = gsm8k_synth.TEMPLATES, gsm8k_synth.split_items
 
 STEP = re.compile(r"<<([^=<>]+)=([^<>]+)>>([^\s]+)")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -89,3 +97,10 @@ def test_the_sample_source_serves_the_generated_splits():
     assert len(test) == 100 and len(read_items(src, "train", 5)) == 5
     assert test == split_items("test")
     assert all(Decimal(t["answer"].rsplit("#### ", 1)[1]) > 0 for t in test)
+
+
+def test_the_generator_docstring_example_runs():
+    import doctest
+
+    result = doctest.testmod(gsm8k_synth, report=False)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,5 +1,6 @@
 """Models: the built-in checkpoint reloads exactly; names resolve or fail clearly."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from suite import models
 from suite.spec import SpecError
+from suite.wheels import sha256_file
 
 
 def test_cached_builtin_reloads_with_the_gguf_logits(smollm2_path):
@@ -82,3 +84,37 @@ def test_an_unreadable_hub_id_is_a_one_line_spec_error(tmp_path, monkeypatch) ->
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(SpecError, match=r"model 'nope/not-a-model' could not be read .*allowed:"):
         layer_shapes(resolve("nope/not-a-model"), tmp_path)
+
+
+@pytest.mark.slow
+def test_gemma3_checkpoint_reloads_with_the_gguf_logits(gemma3_path):
+    """The second built-in architecture: the joined, checked GGUF and the cached safetensors
+    checkpoint give identical logits."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    info = json.loads((gemma3_path / "qbench-model.json").read_text())
+    assert info["gguf_sha256"] == models.BUILTIN["gemma3-270m"].gguf_sha256
+    gguf = gemma3_path / models.SOURCE_GGUF
+    assert sha256_file(gguf) == info["gguf_sha256"]
+    tok = AutoTokenizer.from_pretrained(gemma3_path)
+    ref = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    cached = AutoModelForCausalLM.from_pretrained(gemma3_path, dtype=torch.float32)
+    assert cached.config.model_type == "gemma3_text"
+    ids = tok("Paris is the capital of France, and Rome is", return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert torch.equal(ref(ids).logits, cached(ids).logits)
+
+
+@pytest.mark.slow
+def test_gemma3_layer_shapes_match_its_layers(gemma3_path):
+    model, _ = models.load(
+        models.resolve("gemma3-270m"), gemma3_path.parents[1], "cpu", torch.float32
+    )
+    shapes = models.layer_shapes(models.resolve("gemma3-270m"), gemma3_path.parents[1])
+    layer = model.model.layers[0]
+    for name, mod in [*layer.self_attn.named_children(), *layer.mlp.named_children()]:
+        if name in shapes:
+            assert shapes[name] == (mod.in_features, mod.out_features)
+    assert shapes["o_proj"][0] != shapes["q_proj"][0]  # 4 heads x 256 = 1024 against a width of 640

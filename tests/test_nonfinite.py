@@ -28,7 +28,9 @@ def _runs(store):
 
 
 def _sweep(*sets):
-    return build_sweep(models="synthetic:tiny", methods="qlora", ranks="4", sets=[*TINY, *sets])
+    return build_sweep(
+        models="synthetic:tiny", methods="qlora", ranks="4", data="sample", sets=[*TINY, *sets]
+    )
 
 
 def test_a_diverged_training_is_failed_with_its_reason(fresh_store, tmp_path):

@@ -85,7 +85,8 @@ def test_a_plugin_method_is_listed_validated_and_run(plugin_env, tmp_path):
     store = tmp_path / "mlflow.db"
     common = ["run", "--model", "synthetic:tiny", "--methods", "toy-rtn", "--rank", "4"]
     common += ["--tracking-uri", f"sqlite:///{store}", "--cache-dir", str(tmp_path / "cache")]
-    common += ["--no-progress", "--set", "train.steps=2", "--set", "train.seq_len=64"]
+    common += ["--no-progress", "--data", "sample", "--set", "train.steps=2"]
+    common += ["--set", "train.seq_len=64"]
     common += ["--set", "eval.seq_len=128", "--set", "eval.max_windows=2"]
     bad = qbench([*common, "--bits", "2"], plugin_env, tmp_path)
     assert bad.returncode == 2 and "bits 2 is not allowed for toy-rtn; allowed: 4, 8" in bad.stderr

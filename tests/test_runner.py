@@ -29,6 +29,7 @@ def runs(store, experiment="qbench", status=None):
 
 
 def sweep(**kw):
+    kw.setdefault("data", "sample")
     return build_sweep(
         models="synthetic:tiny", methods="qlora,lora16", bits="4", ranks="4", sets=TINY, **kw
     )
@@ -132,6 +133,8 @@ def test_sigkill_mid_sweep_then_rerun_completes_without_duplicates(store, tmp_pa
         "--cache-dir",
         str(tmp_path / "cache"),
         "--no-progress",
+        "--data",
+        "sample",
     ]
     for s in TINY:
         cmd += ["--set", s]

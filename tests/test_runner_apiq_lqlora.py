@@ -40,8 +40,9 @@ def runs(store, status=None):
 def test_recorded_like_every_method(store, tmp_path):
     tracker = Tracker.connect(store, "qbench")
     sweep = build_sweep(
-        models="synthetic:tiny", methods="apiq,lqlora", bits="2", ranks="4", sets=SETS
-    )
+        models="synthetic:tiny", methods="apiq,lqlora", bits="2", ranks="4", sets=SETS,
+        data="sample",
+    )  # fmt: skip
     summary = run_sweep(sweep, tracker, Settings(cache=tmp_path / "cache", progress=False))
     assert len(summary.finished) == 2 and not summary.failed, summary.failed
     client = MlflowClient(store)
@@ -66,13 +67,15 @@ def test_recorded_like_every_method(store, tmp_path):
 def test_a_diverged_apiq_run_is_failed_with_the_block(store, tmp_path, monkeypatch):
     original = ApiQ.__init__
 
-    def planted(self, config=None):
-        original(self, config)
+    def planted(self, config=None, quant=None):
+        original(self, config, quant)
         self.fault = Fault(block=0, step=0, attempts=99)
 
     monkeypatch.setattr(ApiQ, "__init__", planted)
     tracker = Tracker.connect(store, "qbench")
-    sweep = build_sweep(models="synthetic:tiny", methods="apiq", bits="2", ranks="4", sets=SETS)
+    sweep = build_sweep(
+        models="synthetic:tiny", methods="apiq", bits="2", ranks="4", sets=SETS, data="sample"
+    )
     summary = run_sweep(sweep, tracker, Settings(cache=tmp_path / "cache", progress=False))
     assert len(summary.failed) == 1
     (run,) = runs(store, "FAILED")

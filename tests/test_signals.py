@@ -21,6 +21,7 @@ def runs(store):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_fails_the_running_run_and_a_rerun_completes_it(sig, store, tmp_path):
     cmd = [sys.executable, "-m", "suite.cli", "run", "--model", "synthetic:tiny"]
+    cmd += ["--data", "sample"]
     cmd += ["--methods", "qlora", "--bits", "4", "--rank", "4", "--no-progress"]
     cmd += ["--tracking-uri", store, "--cache-dir", str(tmp_path / "cache")]
     for s in ("train.steps=60", "train.seq_len=64", "train.batch_size=2", "eval.max_windows=2"):

@@ -20,11 +20,14 @@ HAS_LM_EVAL = importlib.util.find_spec("lm_eval") is not None
 SMALL = {
     ("wikitext2", "ppl-test"): EvalSpec(seq_len=64, max_windows=1, batch_size=1),
     ("wikitext2", "ppl-valid"): EvalSpec(seq_len=64, max_windows=1, batch_size=1),
+    ("wikitext2", "loftq-clm"): EvalSpec(seq_len=64, max_windows=1, batch_size=1),
     ("wikitext2", "lm-eval-wikitext"): EvalSpec(seq_len=128, max_items=1, batch_size=1),
     ("gsm8k", "greedy"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=1),
     ("gsm8k", "sample-t0.1"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=1),
     ("gsm8k", "lm-eval-5shot"): EvalSpec(max_items=1, max_new_tokens=2, seq_len=4096),
     ("commonsense", "greedy"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=8),
+    ("commonsense", "llm-adapters"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=8),
+    ("commonsense", "apiq"): EvalSpec(max_items=1, max_new_tokens=2, batch_size=8),
     ("commonsense", "lm-eval-mc"): EvalSpec(max_items=1, batch_size=8, seq_len=2048),
 }
 

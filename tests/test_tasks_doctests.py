@@ -7,12 +7,16 @@ import pytest
 
 MODULES = [
     "tasks.base",
+    "tasks.beam",
     "tasks.commonsense",
+    "tasks.commonsense_scripts",
     "tasks.commonsense_sets",
     "tasks.extract",
     "tasks.gsm8k",
-    "tasks.gsm8k_synth",
     "tasks.lm_eval_protocols",
+    "tasks.real",
+    "tasks.real.extract",
+    "tasks.real.splits",
     "tasks.wikitext2",
 ]
 

@@ -117,7 +117,7 @@ def test_a_run_records_metrics_and_per_item_predictions(store, tmp_path):
     ]
     sweep = build_sweep(
         models="synthetic:tiny", methods="qlora", bits="4", ranks="4",
-        tasks="gsm8k,commonsense", sets=sets,
+        tasks="gsm8k,commonsense", sets=sets, data="sample",
     )  # fmt: skip
     tracker = Tracker.connect(store, "qbench")
     summary = run_sweep(sweep, tracker, Settings(cache=tmp_path / "cache", progress=False))

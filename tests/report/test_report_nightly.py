@@ -28,10 +28,10 @@ SWEEP_KEYS = {
 def test_sweep_config():
     cfg = yaml.safe_load((REPO / "results" / "nightly.yaml").read_text())
     assert set(cfg) <= SWEEP_KEYS
-    assert cfg["models"] == ["smollm2-135m"]
+    assert cfg["models"] == ["smollm2-135m", "gemma3-270m"]  # both built-in architectures
     assert {"qlora", "lora16", "loftq", "cloq", "gptq-lora"} <= set(cfg["methods"])
     assert cfg["bits"] == [2, 4] and cfg["tasks"] == ["wikitext2"] and cfg["seeds"] == [0]
-    assert (cfg["profile"], cfg["data"], cfg["experiment"]) == ("quick", "sample", "nightly")
+    assert (cfg["profile"], cfg["data"], cfg["experiment"]) == ("quick", "real", "nightly")
     assert isinstance(cfg["set"], dict)
 
 

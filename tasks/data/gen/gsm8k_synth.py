@@ -1,7 +1,7 @@
 """A seeded generator of grade-school word problems with worked solutions, in GSM8K's format.
 
-The ``sample`` source of the gsm8k task: items are ``{"question", "answer"}`` like the rows of
-``openai/gsm8k``; an answer is a worked solution whose calculations carry GSM8K's calculator
+The generator of the gsm8k task's ``sample`` data (``make_gsm8k.py`` writes its output to
+tasks/data/gsm8k/): items are ``{"question", "answer"}`` like the rows of ``openai/gsm8k``; an answer is a worked solution whose calculations carry GSM8K's calculator
 annotations (``4 * 3 = <<4*3=12>>12``) and whose last line is ``#### N``. Templates cover
 shopping with change, rates and times, fractions of a whole, ages, areas and perimeters,
 percentages, equal sharing, and longer multi-step chains; each draws its numbers so that every

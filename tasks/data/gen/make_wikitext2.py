@@ -10,7 +10,7 @@ in ``wikigen/`` and laid out in the WikiText raw format:
 * text is tokenized as in WikiText: ``word , word .``, ``1 @,@ 200``, ``3 @.@ 5``, ``role @-@ playing``,
   ``the town 's``, ``( text )``.
 
-Stdlib only and deterministic: ``python tasks/data/make_wikitext2.py`` rewrites the three files
+Stdlib only and deterministic: ``python tasks/data/gen/make_wikitext2.py`` rewrites the three files
 identically. Every article has its own subject; test, validation and train articles never share a
 title or subject. Split sizes are set in characters (about 3.9 characters per SmolLM2 token).
 """
@@ -28,7 +28,7 @@ from wikigen.names import Names  # noqa: E402
 SEED = 2
 # Characters per split; the test and validation splits are drawn first.
 TARGET_CHARS = {"test": 62_000, "valid": 47_000, "train": 505_000}
-OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wikitext2")
+DATA_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tasks/data
 
 
 def layout(article):
@@ -65,11 +65,12 @@ def generate(seed):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--out", default=OUT_DIR)
+    parser.add_argument("--out", default=DATA_DIR, help="data folder; files go to OUT/wikitext2")
     args = parser.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    out = os.path.join(args.out, "wikitext2")
+    os.makedirs(out, exist_ok=True)
     for split, lines in generate(args.seed).items():
-        path = os.path.join(args.out, f"wiki.{split}.raw")
+        path = os.path.join(out, f"wiki.{split}.raw")
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.writelines(lines)
         print(f"{path}: {len(lines)} lines, {sum(map(len, lines))} characters")

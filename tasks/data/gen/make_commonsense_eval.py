@@ -6,9 +6,10 @@ Every item below was written by hand for qbench. Each set is written in its Hugg
 allenai/ai2_arc ARC-Easy / ARC-Challenge, allenai/openbookqa main). Items are given here with the
 correct choice first; the script places the correct choice at a position drawn from a seeded, balanced
 list of labels, so every label value is used equally often. Deterministic:
-``python tasks/data/make_commonsense_eval.py`` rewrites the files identically.
+``python tasks/data/gen/make_commonsense_eval.py`` rewrites the files identically.
 """
 
+import argparse
 import json
 import os
 import random
@@ -28,7 +29,7 @@ from commonsense_items import (  # noqa: E402
 )
 
 SEED = 11
-OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commonsense")
+DATA_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tasks/data
 
 
 def balanced_labels(n, k, rng):
@@ -153,9 +154,12 @@ def build(seed=SEED):
     }
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=DATA_DIR, help="data folder; files go to OUT/commonsense")
+    args = parser.parse_args(argv)
     for rel, rows in build().items():
-        path = os.path.join(OUT_DIR, rel)
+        path = os.path.join(args.out, "commonsense", rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             for row in rows:

@@ -9,9 +9,10 @@ Commonsense-170K training mixture of the LLM-Adapters project: one instruction t
 Items are composed with a seeded RNG from the hand-written pools in commonsense_pools.py. None of them
 repeats an evaluation item: the script refuses to write an item whose instruction contains the question
 text of any item in commonsense_items.py. Deterministic:
-``python tasks/data/make_commonsense_train.py`` rewrites the file identically.
+``python tasks/data/gen/make_commonsense_train.py`` rewrites the file identically.
 """
 
+import argparse
 import json
 import os
 import random
@@ -35,9 +36,8 @@ from commonsense_pools import (  # noqa: E402
 )
 
 SEED = 5
-OUT = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "commonsense", "commonsense_170k", "train.json"
-)
+DATA_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tasks/data
+TRAIN_FILE = os.path.join("commonsense", "commonsense_170k", "train.json")
 
 
 def item(instruction, answer):
@@ -254,13 +254,17 @@ def build(seed=SEED):
     return unique
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=DATA_DIR, help=f"data folder; writes OUT/{TRAIN_FILE}")
+    args = parser.parse_args(argv)
     items = build()
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w", encoding="utf-8", newline="\n") as f:
+    out = os.path.join(args.out, TRAIN_FILE)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w", encoding="utf-8", newline="\n") as f:
         json.dump(items, f, ensure_ascii=False, indent=2)
         f.write("\n")
-    print(f"{OUT}: {len(items)} items")
+    print(f"{out}: {len(items)} items")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tasks/data
 CS = os.path.join(HERE, "commonsense")
 ABCD = ["A", "B", "C", "D"]
 

@@ -1,12 +1,13 @@
 """The Ray executor's driver: run a sweep as prepare and run tasks on a Ray cluster.
 
 :func:`run_sweep_ray` connects (or starts a cluster here), checks that every node sees the cache
-folder and reaches the tracking server, checks every budget against its model, and drops the
-specs that already have a fresh FINISHED run (:func:`suite.runner.to_run`, as the local
-executor). It then submits one prepare task per prepare key and one run task per spec, each run
-task taking its prepare task's ObjectRef as an argument, so Ray starts it once the prepared model
-is in the cache (:mod:`suite.cluster.work`). Each task asks for one CPU, and one GPU where the
-cluster has GPUs; Ray's own retries are off, the driver resubmits instead:
+folder and reaches the tracking server, checks every budget against its model, pulls the real
+data source into the shared cache where a spec reads it, and drops the specs that already have a
+fresh FINISHED run (:func:`suite.runner.to_run`, as the local executor). It then submits one
+prepare task per prepare key and one run task per spec, each run task taking its prepare task's
+ObjectRef as an argument, so Ray starts it once the prepared model is in the cache
+(:mod:`suite.cluster.work`). Each task asks for one CPU, and one GPU where the cluster has GPUs;
+Ray's own retries are off, the driver resubmits instead:
 
 - a task whose worker died (killed, out of memory, its node lost) is resubmitted up to
   ``--retries`` times; the run its attempt had started is first marked FAILED ("interrupted: its
@@ -42,7 +43,7 @@ from suite.context import RunContext, Settings
 from suite.contract import FAILED, RUNNING, Tag, run_tags
 from suite.interrupt import Interrupted, signals_ignored, signals_noted
 from suite.progress import Bars
-from suite.runner import Summary, check_layers, key_of_run, run_name, to_run
+from suite.runner import Summary, check_layers, key_of_run, pull_data, run_name, to_run
 from suite.spec import RunSpec
 from suite.sweep import Sweep
 
@@ -67,6 +68,7 @@ def run_sweep_ray(
         device = cluster_device(ray, settings.device)
         check_nodes(ray, settings.cache, tracker.uri)
         check_layers(sweep.specs, settings.cache, console)
+        pull_data(sweep.specs, settings, console)  # into the shared cache, once, by the driver
         settings = replace(settings, device=device)
         ctx = RunContext(
             settings, device, run_tags(profile=sweep.profile), console, Bars(console, False)

@@ -71,7 +71,9 @@ def changed_settings(spec: RunSpec) -> list[str]:
     for f in dataclasses.fields(method.config):
         mine, released = getattr(method.config, f.name), getattr(default, f.name)
         if mine != released:
-            out.append(f"method.{spec.method}.{f.name}={mine} (released: {released})")
+            out.append(
+                f"method.{spec.method}.{f.name}={_shown(mine)} (released: {_shown(released)})"
+            )
     quant = method.resolve_quant(spec.budget)
     defaults = QuantSpec().resolved(spec.budget.scale_dtype, method.native_quant)
     for section in method.quant_sections(spec.budget):
@@ -79,8 +81,18 @@ def changed_settings(spec: RunSpec) -> list[str]:
         for f in dataclasses.fields(mine_s):
             mine, released = getattr(mine_s, f.name), getattr(released_s, f.name)
             if mine != released:
-                out.append(f"quant.{section}.{f.name}={mine} (released: {released})")
+                out.append(
+                    f"quant.{section}.{f.name}={_shown(mine)} (released: {_shown(released)})"
+                )
     return out
+
+
+def _shown(value: object) -> str:
+    """A setting as ``--set`` spells it: a list comma-joined, an empty one (the grid's or
+    the method's own choice) as ``all``."""
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value)) if value else "all"
+    return str(value)
 
 
 def code_version(spec: RunSpec) -> str:

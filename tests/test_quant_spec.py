@@ -112,6 +112,10 @@ def test_the_quick_profile_shortens_and_says_so() -> None:
     cloq, qlora = spec_of("cloq"), spec_of("qlora")
     assert any(c.startswith("quant.magr.iters=") for c in changed_settings(cloq))
     assert changed_settings(qlora) == []
+    # lists read as --set spells them; the released "every choice of the grid" reads "all"
+    lq = changed_settings(spec_of("lqlora"))
+    blocks = ",".join(map(str, quick["method"]["lqlora"]["block_choices"]))
+    assert f"method.lqlora.block_choices={blocks} (released: all)" in lq
 
 
 def test_unset_quant_settings_are_the_budgets_and_the_methods_own() -> None:

@@ -20,9 +20,13 @@ every call, so capture is inside its time, as in an evaluation. tok/s = rows x `
 the prompts' pass included. The bound is the weight-bandwidth bound: each decoding step must
 read every weight once (the base as stored, LoRA factors in bf16, the LM head and norms; not the
 embedding table, of which a step reads one row per token), so at most ``rows x copy GB/s /
-step bytes`` tokens per second; ``of bound`` is the measured rate over it. ``same rows`` is the
-fraction of rows whose tokens equal ``generate``'s (attention kernels differ, so bf16 rounding
-can turn a near-tie). It runs on a GPU (``qbench bench --parts generation``)::
+step bytes`` tokens per second; ``of bound`` is the measured rate over it. ``step ms`` is ours'
+time per decoding step (the call's time less that of a call making one token, i.e. the prompts'
+pass, over ``new - 1`` steps; graph capture included) against ``bound step ms``, the step bytes
+at the copy bandwidth. ``same rows`` is the fraction of rows whose tokens all equal
+``generate``'s, ``same prefix`` the mean share of each row's tokens before the first difference
+(the attention kernels differ, and on a random-weight model in bf16 a near-tie soon turns one
+token and the rest of the row with it). It runs on a GPU (``qbench bench --parts generation``)::
 
     rows = generation_rows("synthetic:llama2-7b", ["lora16"], [8, 64], 128, cache, 4300.0)
 """
@@ -111,23 +115,32 @@ def _reference(model, prompts: list[list[int]], new: int, repeats: int):
 
 
 def _ours(model, prompts: list[list[int]], new: int, repeats: int, share: float):
+    """(seconds of the call, seconds of a one-token call, ids, mode of the bases)."""
     from suite.quant.eval_bases import evaluation_bases
     from tasks.generation import StopRule, generate_encoded
 
     rows = len(prompts)
     with evaluation_bases(model, rows, share) as mode:
 
-        def run():
+        def run(count: int):
             return generate_encoded(
-                model, IdsText(), prompts, new, rows, StopRule(), None, None, "given", set()
+                model, IdsText(), prompts, count, rows, StopRule(), None, None, "given", set()
             ).ids
 
-        seconds, ids = _timed(run, repeats)
-    return seconds, ids, mode
+        seconds, ids = _timed(lambda: run(new), repeats)
+        prompt_s, _ = _timed(lambda: run(1), repeats)
+    return seconds, prompt_s, ids, mode
 
 
-def _agreement(ours: list[list[int]], ref: list[list[int]]) -> float:
-    return sum(a == b for a, b in zip(ours, ref, strict=True)) / len(ref)
+def _agreement(ours: list[list[int]], ref: list[list[int]]) -> tuple[float, float]:
+    """(share of rows equal throughout, mean share of each row before its first difference)."""
+    prefixes = []
+    for a, b in zip(ours, ref, strict=True):
+        pairs = zip(a, b, strict=False)
+        same = next((i for i, (x, y) in enumerate(pairs) if x != y), min(len(a), len(b)))
+        prefixes.append(same / max(len(b), 1))
+    whole = sum(a == b for a, b in zip(ours, ref, strict=True)) / len(ref)
+    return whole, sum(prefixes) / len(prefixes)
 
 
 def config_rows(
@@ -147,7 +160,8 @@ def config_rows(
         paths = [("ours", 0.5)] + ([("ours packed", 0.0)] if packed else [])
         bound = batch * copy_gbps * 1e9 / bytes_per_step
         for name, share in paths:
-            seconds, ids, mode = _ours(model, chunk, new, repeats, share)
+            seconds, prompt_s, ids, mode = _ours(model, chunk, new, repeats, share)
+            whole, prefix = _agreement(ids, ref_ids)
             rows.append(
                 {
                     "config": config,
@@ -159,7 +173,11 @@ def config_rows(
                     "bound_tokens_per_s": bound,
                     "of_bound": tokens / seconds / bound,
                     "generate_of_bound": tokens / ref_s / bound,
-                    "same_rows": _agreement(ids, ref_ids),
+                    "step_ms": 1e3 * (seconds - prompt_s) / max(new - 1, 1),
+                    "bound_step_ms": 1e3 * bytes_per_step / (copy_gbps * 1e9),
+                    "prompt_s": prompt_s,
+                    "same_rows": whole,
+                    "same_prefix": prefix,
                     "step_bytes": bytes_per_step,
                     "new_tokens": new,
                     "prompt_tokens": [len(p) for p in chunk],

@@ -44,7 +44,10 @@ GENERATION_COLUMNS = (
     ("bound_tokens_per_s", "bound tok/s", "{:,.0f}"),
     ("of_bound", "of bound", "pct"),
     ("generate_of_bound", "generate of bound", "pct"),
+    ("step_ms", "step ms", "{:.2f}"),
+    ("bound_step_ms", "bound step ms", "{:.2f}"),
     ("same_rows", "same rows", "pct"),
+    ("same_prefix", "same prefix", "pct"),
     ("error", "error", "{}"),
 )
 

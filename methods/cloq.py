@@ -8,9 +8,10 @@ invertible once H is damped). In PyTorch's (out, in) layout L = (R⁻¹ · SVD_r
 
 Choices the paper leaves open, and ours:
 
-- Damping: H + λI with λ = ``damp`` · mean(diag H), ``damp`` = 0.01, the same relative damping
-  GPTQ uses (one knob serves both). It makes R invertible and keeps the correction away from
-  input directions the calibration data barely visit (which would not generalise).
+- Damping: H + λI with λ = ``damp`` · mean(diag H), ``damp`` = 0.01 (``method.cloq.damp``), the
+  same relative damping GPTQ uses by default (GPTQ's own is ``quant.gptq.damp``). It makes R
+  invertible and keeps the correction away from input directions the calibration data barely
+  visit (which would not generalise).
 - Square root: the upper Cholesky factor of the damped H in float64 (with damping its condition
   number is at most about in / damp, so Cholesky is safe). Any R with RᵀR = H gives the same L
   (two such roots differ by an orthogonal factor on the left). Without damping, or should
@@ -23,15 +24,16 @@ Choices the paper leaves open, and ours:
 - Factors: the closed form fixes only the product; B and A are the balanced SVD factors of
   L / s (√σ on each side, as LoftQ shares them), so B·A = L / s whatever ``lora_alpha`` is and
   the initial s·B·A does not change with it.
-- Quantizer: GPTQ/OPTQ, asymmetric INT-k, group 64 (``budget.group_size``), 1% damping, blocks
-  of 128, no act-order (GPTQ's defaults; ``act_order=true`` is a knob). ``--quantizer`` swaps it
-  (e.g. nf for an NF base with the same calibrated init); the init always uses calibration data.
-- MagR weight preprocessing (Zhang et al., 2024, from the same group) is an option, off by
-  default: it costs about 100 s per SmolLM2 block on one CPU core (150 proximal steps per
-  layer), far more than GPTQ, and it changes the base, not the initialization this method
-  isolates. ``magr=true`` applies its group-wise variant (the quantizer's groups, α = 1e-4, 150
-  iterations, the MagR authors' group-wise settings) before quantizing; the correction is still
-  fitted to the original W.
+- Quantizer: the authors' pipeline, ``magr-gptq``: MagR weight preprocessing (Zhang et al., 2024,
+  from the same group; group-wise on the budget's groups, α = 1e-4, 200 proximal iterations, the
+  MagR code's defaults, ``quant.magr.*``) and then GPTQ/OPTQ, asymmetric INT-k, group 64
+  (``budget.group_size``), 1% damping, blocks of 128, no act-order, group parameters at the
+  reference loop's moment (``quant.gptq.*``). The MagR code's GPTQ also refines its result by
+  coordinate descent (30 passes at 2 bits, 1 at 3 and 4); here that is an option,
+  ``quant.gptq.cd_passes`` (off by default). The correction is fitted to the original W, not to
+  MagR's. ``--quantizer`` swaps the base (``gptq`` for plain GPTQ, ``nf`` for an NF base with the
+  same calibrated init); the init always uses calibration data. The quick profile shortens
+  MagR (``quant.magr.iters``), which its runs record.
 - Calibration: the harness's Calibrator, 128 windows x 2048 tokens of the WikiText-2 train split
   in the paper profile (16 x 256 in the quick one); H is collected along the quantized path.
 
@@ -148,46 +150,44 @@ def cloq_init(
 
 @dataclass(frozen=True)
 class CLoQConfig:
-    damp: float = 0.01  # GPTQ's damping and CLoQ's λ, as a fraction of mean(diag H)
-    act_order: bool = False
-    block_size: int = 128
-    magr: bool = False
-    magr_alpha: float = 1e-4
-    magr_iters: int = 150
+    damp: float = 0.01  # CLoQ's λ, as a fraction of mean(diag H)
 
     def __post_init__(self) -> None:
         if not self.damp > 0:
             raise SpecError(f"method.cloq.damp {self.damp} is not allowed; allowed: > 0")
-        if self.block_size <= 0:
-            raise SpecError(f"method.cloq.block_size {self.block_size}: allowed > 0")
-        if not self.magr_alpha > 0 or self.magr_iters < 0:
-            raise SpecError(
-                f"method.cloq.magr_alpha {self.magr_alpha} / magr_iters {self.magr_iters}: "
-                "allowed alpha > 0 and iters >= 0"
-            )
 
 
 class CLoQ(Method):
     name = "cloq"
+    version = "2"  # 2: the magr-gptq base, native lora_alpha = r
     summary = (
-        "GPTQ INT-k base (group 64), closed-form calibrated init sBA = R^-1 SVD_r(R(W - Q)^T), "
-        "R^T R = H (Deng et al. 2025)"
+        "MagR + GPTQ INT-k base (group 64), closed-form calibrated init "
+        "sBA = R^-1 SVD_r(R(W - Q)^T), R^T R = H (Deng et al. 2025)"
     )
     Config = CLoQConfig
-    default_quantizer = "gptq"
+    default_quantizer = "magr-gptq"
     init_uses_data = True
+    lora_dropout = 0.1
+    lora_source = (
+        "CLoQ (Deng et al. 2025) trains with an effective LoRA scaling of about 1: alpha = r; "
+        "dropout is not stated there: 0.1 assumed, as LoftQ's scripts, whose setup it follows"
+    )
+
+    @classmethod
+    def native_alpha(cls, bits: float, rank: int) -> float:
+        return float(rank)  # s = alpha / r = 1
 
     def prepare(self, model, budget: Budget, calib, seed: int):
-        from methods.layerwise import build_layers, check_bits, make_quantizer
+        from methods.layerwise import build_layers, check_bits
         from suite.lora import Prepared
-        from suite.quant.magr import magr
         from suite.quant.qlinear import QLinear
         from suite.quant.qtensor import dequantize
 
         cfg = self.config
+        budget = self.resolve_budget(budget)
         qname = self.quantizer_for(budget)
         bits = check_bits(budget, qname)
-        quantizer = make_quantizer(qname, cfg)
+        quantizer = self.make_quantizer(budget)
         cache: list = []  # [(gram, root)] of the last Gram matrix: shared inputs are adjacent
         clamped = []
 
@@ -196,10 +196,7 @@ class CLoQ(Method):
                 cache[:] = [(gram, gram_root(gram, cfg.damp))]
                 clamped.append(cache[0][1].clamped)
             w = linear.weight.detach().float()
-            w_q = w
-            if cfg.magr:
-                w_q = magr(w, gram, cfg.magr_alpha, cfg.magr_iters, budget.group_size)
-            qt = quantizer.quantize(w_q, bits, budget.group_size, gram=gram)
+            qt = quantizer.quantize(w, bits, budget.group_size, gram=gram)
             a, b = cloq_init(w, dequantize(qt), cache[0][1], budget.rank, budget.scaling)
             return QLinear(qt, a, b, budget.scaling, linear.bias)
 
@@ -209,7 +206,6 @@ class CLoQ(Method):
             "calibration": calib.record(),
             "quantizer": qname,
             "damp": cfg.damp,
-            "magr": cfg.magr,
             "clamped_eigenvalues": sum(clamped),
         }
         return Prepared(model, "packed", qname, info)

@@ -7,7 +7,8 @@ blocks before it already processed, GPTQ's sequential order) and the next block 
 processed block's outputs; without, ``gram`` is None and no data is touched.
 
     >>> from methods.layerwise import make_quantizer
-    >>> make_quantizer("gptq", None).damp
+    >>> from suite.quant.config import QuantSpec
+    >>> make_quantizer("gptq", QuantSpec()).damp
     0.01
 """
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from suite.quant import QUANTIZERS, get_quantizer
+from suite.quant import QUANTIZERS, build_quantizer
+from suite.quant.config import QuantSpec
 from suite.spec import Budget, SpecError
 
 if TYPE_CHECKING:
@@ -25,19 +27,16 @@ if TYPE_CHECKING:
 
     from suite.quant.qlinear import QLinear
 
-GPTQ_KNOBS = ("damp", "act_order", "block_size")
-
 Build = Callable[[str, "nn.Linear", "torch.Tensor | None"], "QLinear"]
 
 
-def make_quantizer(name: str, config: Any) -> Any:
-    """The quantizer ``name``; GPTQ takes the method config's damp/act_order/block_size if set."""
+def make_quantizer(name: str, quant: QuantSpec) -> Any:
+    """The quantizer ``name`` with the run's settings ``quant`` (the same for every method;
+    resolved by the method first, :meth:`methods.base.Method.resolve_quant`: scales in the
+    budget's dtype, NF's double quantization where the method's own or the run's setting)."""
     if name not in QUANTIZERS:
         raise SpecError(f"unknown quantizer '{name}'; allowed: {', '.join(sorted(QUANTIZERS))}")
-    if name == "gptq":
-        knobs = {k: getattr(config, k) for k in GPTQ_KNOBS if hasattr(config, k)}
-        return get_quantizer("gptq", **knobs)
-    return get_quantizer(name)
+    return build_quantizer(name, quant)
 
 
 def check_bits(budget: Budget, quantizer: str) -> int:
@@ -97,7 +96,7 @@ def prepare_standard(method: Any, model: nn.Module, budget: Budget, calib: Any, 
 
     qname = method.quantizer_for(budget)
     bits = check_bits(budget, qname)
-    quantizer = make_quantizer(qname, method.config)
+    quantizer = method.make_quantizer(budget)
     gen = torch.Generator().manual_seed(seed)
 
     def build(name, linear, gram):

@@ -23,8 +23,15 @@ from methods.base import Method
 
 class LoRA16(Method):
     name = "lora16"
+    version = "2"  # 2: native LoRA settings resolved per method
     summary = "unquantized base, A random, B = 0: the full-precision reference row"
     default_quantizer = "none"
+    lora_alpha = 16.0
+    lora_dropout = 0.1
+    lora_source = (
+        "the 16-bit LoRA baselines of QLoRA (Dettmers et al. 2023, App. B: alpha 16, dropout "
+        "0.1) and LoftQ (scripts/train_gsm8k.sh: --lora_alpha 16; train_gsm8k.py: dropout 0.1)"
+    )
 
     def quantizer_for(self, budget) -> str:
         return "none"  # the base stays unquantized whatever --quantizer says
@@ -35,6 +42,7 @@ class LoRA16(Method):
         from suite.lora import Prepared, replace_targets, standard_init
         from suite.quant.qlinear import QLinear
 
+        budget = self.resolve_budget(budget)
         gen = torch.Generator().manual_seed(seed)
 
         def build(name, linear):

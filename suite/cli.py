@@ -50,7 +50,7 @@ def cli() -> None:
 )
 @click.option(
     "--quantizer",
-    help="Give every method this quantizer (nf, int, gptq, ...) "
+    help="Give every method this quantizer (nf, int, gptq, magr-gptq) "
     "instead of its paper's own, for a controlled comparison.",
 )
 @click.option("--group-size", metavar="N", help="Quantization group size. [64]")
@@ -60,7 +60,7 @@ def cli() -> None:
     multiple=True,
     metavar="KEY=VALUE",
     help="Override any field, e.g. train.lr=1e-4, calib.n_windows=32, "
-    "method.loftq.iters=5. Repeatable.",
+    "method.loftq.iters=5, quant.gptq.damp=0.1. Repeatable.",
 )
 @click.option("--config", type=click.Path(), help="YAML sweep file (flags win over it).")
 @click.option("--experiment", help="MLflow experiment name. [qbench]")

@@ -2,8 +2,9 @@
 
 Cached prepared models, holdout Gram matrices and the freshness of finished runs are keyed on
 :func:`numbers_version`: the version of the method (``version`` in its class), of its quantizer
-(``version`` in its class) and of the shared harness code (:data:`HARNESS`). Bump the one
-whose numbers change, and every cache entry and run made with the old numbers is left behind.
+(``version`` in its class; with the versions of the quantizers it builds on, its class's
+``builds_on``: ``magr-gptq`` runs GPTQ) and of the shared harness code (:data:`HARNESS`). Bump the
+one whose numbers change, and every cache entry and run made with the old numbers is left behind.
 
 So that a change cannot slip by unversioned, ``numbers.sha256`` (beside this module) records the
 sha256 of every source under :data:`SOURCES` with the version of its owner at the time.
@@ -12,8 +13,8 @@ version to bump; ``python -m suite.code_version --record`` writes the new sums, 
 changed file whose owner's version did not move unless ``--same-numbers`` says the numbers are
 unchanged (a comment, a docstring, a refactor).
 
-    >>> numbers_version("qlora", "nf")
-    'qlora=1;nf=1;harness=1'
+    >>> numbers_version("qlora", "nf"), numbers_version("cloq", "magr-gptq")
+    ('qlora=2;nf=2;harness=2', 'cloq=2;magr-gptq=1;gptq=3;harness=2')
     >>> owner("methods/apiq/walk.py"), owner("suite/quant/gptq.py"), owner("suite/lora.py")
     ('method:apiq', 'quant:gptq', 'harness')
 """
@@ -26,10 +27,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-HARNESS = "1"  # bump when suite/quant's shared storage, suite/lora, the calibration walk change
+# bump when suite/quant's shared storage, suite/lora, the calibration walk, the byte budget
+# change; 2: float16 scales and double quantization in the storage, the one quant section
+HARNESS = "2"
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).with_name("numbers.sha256")
-SOURCES = ("methods", "suite/quant", "suite/calibration.py", "suite/lora.py", "suite/holdout.py")
+SOURCES = (
+    "methods",
+    "suite/quant",
+    "suite/budget.py",
+    "suite/calibration.py",
+    "suite/lora.py",
+    "suite/holdout.py",
+)
 _HEADER = (
     "# sha256, owner=version and path of every source behind prepared-model numbers.\n"
     "# Checked by tests/test_code_version.py; rewrite with: python -m suite.code_version --record\n"
@@ -41,7 +51,10 @@ def numbers_version(method: str, quantizer: str) -> str:
     current = versions()
     parts = [f"{method}={current['method:' + method]}"]
     if "quant:" + quantizer in current:
-        parts.append(f"{quantizer}={current['quant:' + quantizer]}")
+        from suite.quant import quantizer_class
+
+        for name in (quantizer, *getattr(quantizer_class(quantizer), "builds_on", ())):
+            parts.append(f"{name}={current['quant:' + name]}")
     return ";".join([*parts, f"harness={HARNESS}"])
 
 
@@ -139,14 +152,19 @@ def record(
     root: Path = ROOT, path: Path = RECORD, same_numbers: bool = False
 ) -> tuple[dict[str, Entry], list[str]]:
     """The new record of the sources, and the changed files refused because their owner's
-    version did not move (none with ``same_numbers``); the record is written only if none."""
+    version did not move (none with ``same_numbers``; a file that changed owner is not refused);
+    the record is written only if none."""
     old = read_record(path) if path.is_file() else {}
     current = versions()
     entries, refused = {}, []
     for name, digest in sources(root).items():
         who = owner(name)
         prior = old.get(name)
-        if prior and prior.sha256 != digest and prior.version == current[who] and not same_numbers:
+        # a file whose owner changed (e.g. harness code that became a new quantizer's) is
+        # versioned by its new owner from now on: nothing made before carries that version
+        same_owner = prior is not None and prior.owner == who
+        unmoved = same_owner and prior.version == current[who]
+        if prior and prior.sha256 != digest and unmoved and not same_numbers:
             refused.append(f"{name} changed but {who} is still version {current[who]}")
         entries[name] = Entry(digest, who, current[who])
     if not refused:

@@ -156,6 +156,8 @@ class Tag:
     PROFILE = "profile"
     STORAGE = "storage"  # packed | dense
     QUANTIZER = "quantizer"
+    # method / quant settings not at their released defaults, "key=value (released: x); ..."
+    CHANGED_SETTINGS = "changed_settings"
     DEVICE = "device"
     DEVICE_TYPE = "device_type"  # cpu | cuda: in the run key, with the dtype
     DTYPE = "dtype"  # the base model's dtype (float32, bfloat16)
@@ -203,6 +205,12 @@ def run_tags(**values: str) -> dict[str, str]:
     return {k: str(v) for k, v in values.items()}
 
 
+# --- params ----------------------------------------------------------------------------------
+
+ACCOUNTING_PARAM = "quant.accounting"  # which storage accounting the bits metrics follow
+LORA_SOURCE_PARAM = "lora.native_source"  # where the method's own lora_alpha / dropout come from
+
+
 # --- artifacts ------------------------------------------------------------------------------
 
 # The fine-tuned LoRA A and B of every target layer (safetensors, float32), saved at the end of
@@ -217,6 +225,7 @@ LM_EVAL_ARTIFACT_DIR = "lm-eval"  # ``qbench eval``: lm-eval's results, one JSON
 INIT_WEIGHT_ERR = "init/weight_err"
 INIT_CALIB_ERR = "init/calib_err"
 EFFECTIVE_BITS = "quant/effective_bits"
+BUDGET_BITS = "quant/budget_bits"  # what --bits allows under the accounting of suite.budget
 BASE_BYTES = "quant/base_bytes"
 ADAPTER_BYTES = "lora/adapter_bytes"
 TRAIN_LOSS = "train/loss"
@@ -295,6 +304,7 @@ HARNESS_METRICS: dict[str, Direction | None] = {
     INIT_WEIGHT_ERR: "lower",
     INIT_CALIB_ERR: "lower",
     EFFECTIVE_BITS: None,  # the budget, not a score: any change is a change
+    BUDGET_BITS: None,
     BASE_BYTES: "lower",
     ADAPTER_BYTES: "lower",
     TRAIN_LOSS: "lower",

@@ -22,7 +22,7 @@ and ``qbench bench`` both prepare through :func:`prepare_model`.
     >>> spec = build_sweep(methods="qlora", models="synthetic:tiny").specs[0]
     >>> ctx = RunContext.create(Settings(cache=Path("unused"), device="cpu"), "quick")
     >>> len(prepare_key(ctx, spec)), code_version(spec)
-    (16, 'qlora=1;nf=1;harness=1')
+    (16, 'qlora=2;nf=2;harness=2')
 """
 
 from __future__ import annotations
@@ -49,8 +49,50 @@ class PrepareResult:
 
 
 def method_of(spec: RunSpec) -> Any:
-    """The method object a spec runs (its class with the spec's config)."""
-    return methods()[spec.method].from_overrides(dict(spec.method_config))
+    """The method object a spec runs (its class with the spec's config and quant settings)."""
+    from suite.quant.config import QuantSpec
+
+    quant = QuantSpec.from_items(spec.quant)
+    return methods()[spec.method].from_overrides(dict(spec.method_config), quant)
+
+
+def changed_settings(spec: RunSpec) -> list[str]:
+    """The method and quantizer settings of ``spec`` that differ from their released defaults
+    (the config dataclasses' defaults; for the quantizers, the defaults as the method resolves
+    them under the spec's budget), as ``key=value (released: default)``; only the
+    ``quant.<name>`` sections the method's prepare reads are looked at."""
+    import dataclasses
+
+    from suite.quant.config import QuantSpec
+
+    method = method_of(spec)
+    out = []
+    default = method.Config()
+    for f in dataclasses.fields(method.config):
+        mine, released = getattr(method.config, f.name), getattr(default, f.name)
+        if mine != released:
+            out.append(
+                f"method.{spec.method}.{f.name}={_shown(mine)} (released: {_shown(released)})"
+            )
+    quant = method.resolve_quant(spec.budget)
+    defaults = QuantSpec().resolved(spec.budget.scale_dtype, method.native_quant)
+    for section in method.quant_sections(spec.budget):
+        mine_s, released_s = getattr(quant, section), getattr(defaults, section)
+        for f in dataclasses.fields(mine_s):
+            mine, released = getattr(mine_s, f.name), getattr(released_s, f.name)
+            if mine != released:
+                out.append(
+                    f"quant.{section}.{f.name}={_shown(mine)} (released: {_shown(released)})"
+                )
+    return out
+
+
+def _shown(value: object) -> str:
+    """A setting as ``--set`` spells it: a list comma-joined, an empty one (the grid's or
+    the method's own choice) as ``all``."""
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value)) if value else "all"
+    return str(value)
 
 
 def code_version(spec: RunSpec) -> str:
@@ -99,7 +141,7 @@ def load_base(ctx: RunContext, model_name: str) -> tuple[Any, Any]:
 def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> PrepareResult:
     """Prepare ``spec``'s method on a copy of ``base`` (from the cache where allowed) and
     measure it: init metrics against the original weights and the prepare phase's cost."""
-    from suite.init_metrics import init_metrics
+    from suite.init_metrics import check_budget, init_metrics
     from suite.lora import find_targets
     from suite.measure import Phase
 
@@ -129,9 +171,11 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
                 tick(0, total=len(originals))
                 prepared = method.prepare(model, budget, None, seed=spec.seed)
                 tick(len(originals))
+            check_budget(prepared, budget, spec.method)  # before it is cached
             if ctx.settings.use_cache and prepared_cache.cacheable(prepared):
                 prepared_cache.save(prepared, entry)
-    metrics, table = init_metrics(prepared, originals, holdout.errors(prepared, originals))
+    errors = holdout.errors(prepared, originals)
+    metrics, table = init_metrics(prepared, originals, errors, budget)
     metrics.update(phase.metrics())
     return PrepareResult(prepared, metrics, table)
 

@@ -30,12 +30,20 @@ from rich.console import Console
 
 from suite import contract as C
 from suite import models as model_lib
+from suite.budget import ACCOUNTING
 from suite.claims import Claims, Want
 from suite.context import RunContext, Settings
 from suite.interrupt import Interrupted, signals_ignored, signals_raise
-from suite.prepare import PrepareResult, code_version, load_base, prepare_key, prepare_model
+from suite.prepare import (
+    PrepareResult,
+    changed_settings,
+    code_version,
+    load_base,
+    prepare_key,
+    prepare_model,
+)
 from suite.progress import Bars
-from suite.registry import tasks
+from suite.registry import methods, tasks
 from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
@@ -240,10 +248,13 @@ def _want(ctx: RunContext, spec: RunSpec) -> Want:
         run_key=key,
         device_type=ctx.device_type,
         dtype=ctx.dtype_name,
+        changed_settings="; ".join(changed_settings(spec)),
         **fresh,
         **ctx.tags,
     )
-    return Want(key, run_name(spec), tags, spec.flat_params(), fresh)
+    source = methods()[spec.method].lora_source or "the method's class"
+    params = {**spec.flat_params(), C.ACCOUNTING_PARAM: ACCOUNTING, C.LORA_SOURCE_PARAM: source}
+    return Want(key, run_name(spec), tags, params, fresh)
 
 
 def _train_evaluate(

@@ -3,7 +3,7 @@
 Everything a run depends on lives in these dataclasses; CLI flags, YAML sweep files and
 ``--set key=value`` overrides all fill the same fields, and unknown keys are errors.
 
-    >>> Budget(bits=2, rank=16).scaling
+    >>> Budget(bits=2, rank=16, lora_alpha=16).scaling
     1.0
     >>> Budget(bits=5)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -18,6 +18,8 @@ import json
 import math
 from dataclasses import dataclass, fields
 from typing import Any
+
+from suite.budget import SCALE_DTYPE_BITS, budget_bits
 
 LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 INTEGER_BITS = (2, 3, 4, 8)
@@ -44,14 +46,18 @@ def _finite(obj: Any, section: str) -> None:
 @dataclass(frozen=True)
 class Budget:
     """What every method in one comparison must honour: bits, group size, rank, alpha, targets,
-    and the quantizer (None: each method's own, from its paper)."""
+    the quantizer (None: each method's own, from its paper) and the one dtype of stored scales.
+
+    ``bits`` and ``group_size`` set the byte budget of :mod:`suite.budget` (at ``bits`` b and
+    group g: an INT-b base with one ``scale_dtype`` scale and one b-bit zero per group)."""
 
     bits: float = 4
     group_size: int = 64
     rank: int = 64
-    lora_alpha: float = 16.0
+    lora_alpha: float | None = None  # None: each method's own (Method.native_alpha)
     target_modules: tuple[str, ...] = LLAMA_TARGETS
     quantizer: str | None = None  # None: the method's own quantizer, from its paper
+    scale_dtype: str = "float16"  # every method's stored scales (the papers count float16)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
@@ -73,13 +79,30 @@ class Budget:
             isinstance(self.rank, int) and self.rank > 0,
             f"rank {self.rank} is not allowed; allowed: a positive integer (e.g. 8, 16, 64)",
         )
-        _require(self.lora_alpha > 0, f"lora_alpha {self.lora_alpha} is not allowed; allowed: > 0")
+        _require(
+            self.lora_alpha is None or self.lora_alpha > 0,
+            f"lora_alpha {self.lora_alpha} is not allowed; allowed: > 0 (unset: each method's own)",
+        )
         _require(len(self.target_modules) > 0, "target_modules is empty; name at least one")
+        _require(
+            self.scale_dtype in SCALE_DTYPE_BITS,
+            f"budget.scale_dtype {self.scale_dtype!r} is not allowed; allowed: "
+            + ", ".join(SCALE_DTYPE_BITS),
+        )
 
     @property
     def scaling(self) -> float:
         """The LoRA scaling s = alpha / r that multiplies B @ A in the forward pass."""
+        if self.lora_alpha is None:
+            raise SpecError(
+                "budget.lora_alpha is not resolved; allowed: a number, or a budget passed "
+                "through the method's resolve_budget (its native alpha)"
+            )
         return self.lora_alpha / self.rank
+
+    def budget_bits(self) -> float:
+        """Bits per weight this budget allows (:func:`suite.budget.budget_bits`)."""
+        return budget_bits(self.bits, self.group_size, self.scale_dtype)
 
 
 @dataclass(frozen=True)
@@ -110,7 +133,7 @@ class TrainSpec:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.03
     max_grad_norm: float = 1.0
-    lora_dropout: float = 0.0
+    lora_dropout: float | None = None  # None: the method's own (Method.native_dropout)
     grad_checkpointing: bool = False
     bf16: str = "auto"  # auto: bf16 autocast where the device supports it; "on" / "off"
     max_examples: int = 0  # 0: all training examples
@@ -131,7 +154,8 @@ class TrainSpec:
             0 <= self.warmup_ratio < 1, f"train.warmup_ratio {self.warmup_ratio}: allowed [0, 1)"
         )
         _require(
-            0 <= self.lora_dropout < 1, f"train.lora_dropout {self.lora_dropout}: allowed [0, 1)"
+            self.lora_dropout is None or 0 <= self.lora_dropout < 1,
+            f"train.lora_dropout {self.lora_dropout}: allowed [0, 1) (unset: the method's own)",
         )
         _require(
             self.bf16 in ("auto", "on", "off"),
@@ -174,20 +198,28 @@ class RunSpec:
     data: str = "sample"
     method_config: tuple[tuple[str, Any], ...] = ()
     task_version: str = ""
+    # every quant.<name>.<field> (suite.quant.config.QuantSpec.items(); () holds the defaults)
+    quant: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["budget"]["target_modules"] = list(self.budget.target_modules)
         out["method_config"] = dict(self.method_config)
+        out["quant"] = {name: dict(items) for name, items in self.quant}
         return out
 
     def flat_params(self) -> dict[str, str]:
-        """The spec flattened to ``section.field`` keys, as recorded in MLflow params."""
+        """The spec flattened to ``section.field`` keys, as recorded in MLflow params
+        (``method.<name>.<field>`` for the method's config, ``quant.<name>.<field>``)."""
         flat: dict[str, str] = {}
         for key, value in self.to_dict().items():
             if key == "method_config":
                 for k, v in value.items():
                     flat[f"method.{self.method}.{k}"] = _param(v)
+            elif key == "quant":
+                for name, section in value.items():
+                    for k, v in section.items():
+                        flat[f"quant.{name}.{k}"] = _param(v)
             elif isinstance(value, dict):
                 for k, v in value.items():
                     flat[f"{key}.{k}"] = _param(v)
@@ -202,6 +234,7 @@ class RunSpec:
             "method": self.method,
             "budget": self.to_dict()["budget"],
             "method_config": dict(self.method_config),
+            "quant": self.to_dict()["quant"],  # every quant setting, whichever the method uses
             "seed": self.seed,
         }
         if needs_calibration:
@@ -243,6 +276,15 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in fields(cls)]
 
 
+def coerce_bool(text: str) -> bool:
+    """``text`` as a bool (1/true/yes/on, 0/false/no/off); ValueError otherwise."""
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
 def coerce(cls: type, name: str, raw: Any) -> Any:
     """Convert a raw (string or YAML) value to the type of ``cls.name``; a float must be finite.
 
@@ -264,15 +306,17 @@ def coerce(cls: type, name: str, raw: Any) -> Any:
         if ftype == "int":
             return int(text)
         if ftype == "bool":
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
+            return coerce_bool(text)
         if ftype == "tuple[str, ...]":
             return tuple(t.strip() for t in text.split(",") if t.strip())
         if ftype == "str | None":
             return None if text.lower() in ("", "none", "default") else text
+        if ftype == "float | None":
+            return None if text.lower() in ("", "none", "default") else _finite_float(name, text)
+        if ftype == "bool | None":
+            if text.lower() in ("", "none", "default"):
+                return None
+            return coerce_bool(text)
     except ValueError:
         raise SpecError(
             f"{name}={raw!r} is not a valid {ftype}; give a value of that type"

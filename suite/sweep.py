@@ -1,8 +1,14 @@
 """Sweeps: CLI flags + optional YAML + ``--set`` overrides -> validated RunSpecs.
 
 Precedence, lowest first: the dataclass defaults, the profile (suite/profiles/<name>.yaml, with
-its per-task sections), the YAML sweep file, the CLI flags, then ``--set section.field=value``
-(sections: budget, calib, train, eval, and ``method.<name>.<field>`` for a method's own knobs).
+its per-task sections and its ``method:`` / ``quant:`` sections), the YAML sweep file, the CLI
+flags, then ``--set section.field=value`` (sections: budget, calib, train, eval,
+``method.<name>.<field>`` for a method's own knobs, ``quant.<name>.<field>`` for the quantizer
+settings every method shares, :mod:`suite.quant.config`).
+Where none of them sets ``budget.lora_alpha`` or ``train.lora_dropout``, each method's own
+(its released code's, :class:`methods.base.Method`) is filled in, and so are the quantizer
+settings left unset (scale dtypes: the budget's; the others: the method's own,
+:meth:`methods.base.Method.resolve_quant`), so every RunSpec holds the values its run uses.
 Everything is checked here, once, before any model is loaded: names, bits per method, ranks,
 keys, every dataclass field. :func:`build_sweep` expands the sweep into its RunSpecs once and
 keeps them on the Sweep (``sweep.specs``); nothing downstream expands it again.
@@ -38,6 +44,17 @@ from suite.spec import (
 )
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILE_KEYS = (
+    "data",
+    "budget",
+    "calib",
+    "train",
+    "eval",
+    "train_by_task",
+    "eval_by_task",
+    "method",
+    "quant",
+)
 SWEEP_KEYS = (
     "models",
     "methods",
@@ -62,7 +79,33 @@ def load_profile(name: str) -> dict[str, Any]:
     path = PROFILE_DIR / f"{name}.yaml"
     if not path.is_file():
         raise SpecError(unknown("profile", name, profiles()))
-    return yaml.safe_load(path.read_text()) or {}
+    prof = yaml.safe_load(path.read_text()) or {}
+    bad = sorted(set(prof) - set(PROFILE_KEYS))
+    if bad:
+        raise SpecError(
+            f"unknown key '{bad[0]}' in profile {name}; allowed: {', '.join(PROFILE_KEYS)}"
+        )
+    return prof
+
+
+def _nested(prof: dict[str, Any], key: str, what: str) -> dict[str, dict[str, Any]]:
+    """A profile's ``method:`` or ``quant:`` section, {name: {field: value}}."""
+    section = prof.get(key) or {}
+    if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+        raise SpecError(
+            f"profile section '{key}' must map each {what} to its settings, "
+            f"e.g. {key}: {{name: {{field: value}}}}"
+        )
+    return section
+
+
+def merge_nested(*layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{name: {field: value}} layers merged field by field, later layers winning."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for name, values in layer.items():
+            out.setdefault(name, {}).update(values)
+    return out
 
 
 @dataclass(frozen=True)
@@ -225,19 +268,29 @@ def _check_axes(sweep: Sweep) -> None:
 
 
 def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Section overrides and per-method overrides, with unknown keys rejected."""
+    """Section overrides and per-method overrides, with unknown keys rejected.
+
+    ``quant.<name>.<field>`` overrides come back as ``sections["quant"]``, {name: {field: raw}}.
+    """
+    from suite.quant.config import QuantSpec
+
     sections: dict[str, dict[str, Any]] = {k: {} for k in SECTIONS}
     per_method: dict[str, dict[str, Any]] = {}
+    quant: dict[str, dict[str, Any]] = {}
     for key, value in sets:
         parts = key.split(".")
         if parts[0] == "method" and len(parts) == 3:
             lookup(registry.methods(), "method", parts[1])
             per_method.setdefault(parts[1], {})[parts[2]] = value
             continue
+        if parts[0] == "quant" and len(parts) == 3:
+            quant.setdefault(parts[1], {})[parts[2]] = value
+            QuantSpec.from_overrides({parts[1]: {parts[2]: value}})  # names and value checked
+            continue
         if len(parts) != 2 or parts[0] not in SECTIONS:
             raise SpecError(
                 f"unknown setting '{key}'; allowed: budget.*, calib.*, train.*, eval.*, "
-                "method.<name>.<field>"
+                "method.<name>.<field>, quant.<name>.<field>"
             )
         cls = SECTIONS[parts[0]]
         if parts[1] not in field_names(cls):
@@ -248,6 +301,8 @@ def split_sets(sets, methods) -> tuple[dict[str, dict[str, Any]], dict[str, dict
         if parts[0] == "budget" and parts[1] in ("bits", "rank"):
             raise SpecError(f"set {key} with --{parts[1]}, not --set")
         sections[parts[0]][parts[1]] = coerce(cls, parts[1], value)
+    if quant:
+        sections["quant"] = quant
     return sections, per_method
 
 
@@ -264,11 +319,19 @@ def _section(cls: type, *layers: dict[str, Any] | None) -> Any:
     return cls(**merged)
 
 
+def _resolve_dropout(train: Any, method_cls: Any, bits: float) -> Any:
+    """The train section with its lora_dropout set: the given one, else the method's own."""
+    if train.lora_dropout is not None:
+        return train
+    return dataclasses.replace(train, lora_dropout=method_cls.native_dropout(bits))
+
+
 def _expand(sweep: Sweep) -> list[RunSpec]:
     """Every (model, method, bits, rank, task, seed) combination, deduplicated, in order.
 
     Building each dataclass checks every value; each method checks its budget.
     """
+    from suite.quant.config import QuantSpec
     from tasks.base import parse_source
     from tasks.wikitext2 import split_path
 
@@ -282,10 +345,17 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
         files[split_path(source, "train")] = "the WikiText-2 train split"
     specs: dict[str, RunSpec] = {}
     known_methods, known_tasks = registry.methods(), registry.tasks()
+    prof_methods = _nested(prof, "method", "method")
+    for name, values in prof_methods.items():  # every method the profile names, checked
+        lookup(known_methods, "method", name).from_overrides(values)
+    per_method = merge_nested(prof_methods, per_method)
+    quant = QuantSpec.from_overrides(
+        merge_nested(_nested(prof, "quant", "quantizer"), sections.pop("quant", {}))
+    )
     for model in sweep.models:
         for method in sweep.methods:
             method_cls = known_methods[method]
-            method_obj = method_cls.from_overrides(per_method.get(method, {}))
+            method_obj = method_cls.from_overrides(per_method.get(method, {}), quant)
             for bits in sweep.bits:
                 if method_cls.default_quantizer == "none":
                     bits = UNQUANTIZED_BITS
@@ -293,7 +363,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                     budget = _section(
                         Budget, prof.get("budget"), sections["budget"], {"bits": bits}
                     )
-                    budget = dataclasses.replace(budget, rank=rank)
+                    budget = method_obj.resolve_budget(dataclasses.replace(budget, rank=rank))
                     method_obj.check_budget(budget)
                     for task in sweep.tasks:
                         task_obj = known_tasks[task]()
@@ -306,11 +376,15 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 calib=_section(
                                     SECTIONS["calib"], prof.get("calib"), sections["calib"]
                                 ),
-                                train=_section(
-                                    SECTIONS["train"],
-                                    prof.get("train"),
-                                    prof.get("train_by_task", {}).get(task),
-                                    sections["train"],
+                                train=_resolve_dropout(
+                                    _section(
+                                        SECTIONS["train"],
+                                        prof.get("train"),
+                                        prof.get("train_by_task", {}).get(task),
+                                        sections["train"],
+                                    ),
+                                    method_cls,
+                                    bits,
                                 ),
                                 eval=_section(
                                     SECTIONS["eval"],
@@ -322,6 +396,7 @@ def _expand(sweep: Sweep) -> list[RunSpec]:
                                 data=data,
                                 method_config=method_obj.config_items(),
                                 task_version=task_obj.version,
+                                quant=method_obj.resolve_quant(budget).items(),
                             )
                             task_obj.protocol_name(spec.eval, source)
                             task_obj.check(spec)

@@ -15,7 +15,7 @@ they are right-padded per batch.
     >>> prepared = QLoRA().prepare(model, Budget(bits=4, rank=8), calib=None, seed=0)
     >>> ids = tok("The cat sat on the mat. " * 4, return_tensors="pt").input_ids[0]
     >>> examples = [{"input_ids": ids, "labels": ids}] * 8
-    >>> spec = TrainSpec(steps=10, batch_size=2, lr=1e-2)
+    >>> spec = TrainSpec(steps=10, batch_size=2, lr=1e-2, lora_dropout=0.1)  # qlora's dropout
     >>> result = train(prepared.model, examples, spec, device="cpu", seed=0)
     >>> result.steps, result.tokens, result.losses[-1][1] < result.losses[0][1]
     (10, 1920, True)
@@ -111,6 +111,11 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
+    if spec.lora_dropout is None:
+        raise ValueError(
+            "train.lora_dropout is not resolved; allowed: a value in [0, 1), or a spec from the "
+            "sweep, which fills in the method's own (Method.native_dropout)"
+        )
     for mod in model.modules():
         if isinstance(mod, QLinear):
             mod.dropout = spec.lora_dropout

@@ -137,3 +137,21 @@ def test_settings_are_validated():
     with pytest.raises(SpecError, match="needs calibration"):
         ApiQ().prepare(None, Budget(bits=2), None, seed=0)
     assert ApiQ().needs_calibration_for(Budget(bits=2))
+
+
+def test_aug_loss_is_on_and_adds_the_fp_block_on_the_quantized_path(tiny):
+    """The released scripts pass --aug_loss: loss = MSE(out, fp block on its own inputs) +
+    MSE(out, fp block on the quantized-path inputs). In block 0 both paths start from the same
+    embeddings, so the first step's loss is exactly twice the plain one; in block 1 the paths
+    have diverged and the extra term is the distance to a different target."""
+    assert ApiQ().config.aug_loss is True
+    model, tok = tiny
+    calib = calibration(model, tok, n=4, seq_len=32)
+    budget = Budget(bits=2, rank=4)
+    first = {}
+    for aug in ("true", "false"):
+        cfg = {"epochs": "1", "batch_size": "4", "max_steps": "1", "aug_loss": aug}
+        prepared = ApiQ.from_overrides(cfg).prepare(copy.deepcopy(model), budget, calib, seed=0)
+        first[aug] = [b["first_loss"] for b in prepared.info["blocks"].values()]
+    assert first["true"][0] == pytest.approx(2 * first["false"][0], rel=1e-5)
+    assert first["true"][1] > first["false"][1] * 1.001

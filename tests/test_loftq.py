@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from methods.cloq import CLoQ
-from methods.loftq import LoftQ, loftq_init
+from methods.loftq import LoftQ, loftq_init, loftq_init_peft
 from suite.calibration import build_calibration
 from suite.quant.nf import quantize_nf
 from suite.quant.qtensor import dequantize
@@ -72,6 +72,44 @@ def test_matches_peft_loftq_with_nf4(iters):
     assert (ours - theirs).norm() / theirs.norm() < 1e-5
     # the balanced factors match row by row up to sign (√σ on each side, as peft)
     torch.testing.assert_close(a.norm(dim=1), a_peft.norm(dim=1), rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("iters", [1, 3])
+def test_peft_init_parity_option_equals_peft_exactly(tiny, iters):
+    """``peft_init=true`` is peft's loftq_init bit for bit (NF4 with float32 absmax, as
+    bitsandbytes stores it), and ignores s as peft does."""
+    pytest.importorskip("bitsandbytes")
+    w, rank = heavy_tailed(), 8
+    q_peft, a_peft, b_peft = peft_loftq(w.clone(), rank, iters)
+    nf4 = partial(quantize_nf, bits=4, group_size=64, scale_dtype="float32")
+    qt, a, b = loftq_init_peft(w, nf4, rank, iters)
+    assert torch.equal(dequantize(qt), q_peft)
+    assert torch.equal(a, a_peft) and torch.equal(b, b_peft)
+    # through the method, on every target layer of the model, whatever lora_alpha is
+    model, _ = tiny
+    method = LoftQ.from_overrides({"peft_init": "true", "iters": str(iters)})
+    budget = Budget(bits=4, rank=rank, lora_alpha=16.0, scale_dtype="float32")  # s = 2
+    originals = {n: m.weight.detach().clone() for n, m in model.named_modules() if "proj" in n}
+    prepared = method.prepare(copy.deepcopy(model), budget, None, seed=0)
+    for name, layer in list(prepared.layers().items())[:3]:
+        q_ref, a_ref, b_ref = peft_loftq(originals[name].clone(), rank, iters)
+        assert torch.equal(layer.base_weight(), q_ref), name
+        assert torch.equal(layer.lora_A, a_ref) and torch.equal(layer.lora_B, b_ref), name
+        assert layer.scaling == 2.0  # peft's forward adds s·B·A: twice the computed correction
+    assert prepared.info["peft_init"] is True
+
+
+@pytest.mark.parametrize(
+    ("bits", "rank", "alpha"), [(4, 64, 16.0), (4, 8, 16.0), (3, 64, 64.0), (2, 16, 16.0)]
+)
+def test_native_lora_settings_are_quantize_save_py(bits, rank, alpha):
+    """LoftQ's quantize_save.py: alpha 16 at 4 bits, alpha = r below; dropout 0.1."""
+    from suite.sweep import build_sweep
+
+    assert LoftQ.native_alpha(bits, rank) == alpha
+    spec = build_sweep(methods="loftq", bits=str(bits), ranks=str(rank), models="synthetic:tiny")
+    assert spec.specs[0].budget.lora_alpha == alpha
+    assert spec.specs[0].train.lora_dropout == 0.1
 
 
 @pytest.mark.parametrize("bits", [2, 4])

@@ -1,4 +1,5 @@
-"""LQ-LoRA: beats LoftQ's one step; the ILP is exact and within budget; Fisher; s is honoured."""
+"""LQ-LoRA: beats LoftQ's one step; the ILP is exact and within budget; the released search
+space (432 configurations with double-quantized absmax values); Fisher; s is honoured."""
 
 import copy
 import itertools
@@ -12,15 +13,23 @@ from methods.lqlora import LQLoRA
 from methods.lqlora.decompose import factor_weights, lq_decompose, nf_fake
 from methods.lqlora.fisher import empirical_fisher
 from methods.lqlora.ilp import NFConfig, allocate
+from methods.lqlora.search import search_space
+from suite.budget import budget_bytes
 from suite.calibration import build_calibration
 from suite.init_metrics import init_metrics
 from suite.lora import find_targets
+from suite.quant.dq import DQSpec
 from suite.quant.nf import quantize_nf
 from suite.quant.qtensor import dequantize
 from suite.spec import Budget, CalibSpec, SpecError
 from suite.sweep import build_sweep
 
-FAST = {"max_iterations": "4", "bits_choices": "2,3,4", "block_choices": "32,64,128"}
+FAST = {
+    "max_iterations": "4",
+    "grid": "plain",
+    "bits_choices": "2,3,4",
+    "block_choices": "32,64,128",
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -40,12 +49,64 @@ def loftq_one_step(w: torch.Tensor, rank: int, bits: int, block: int) -> float:
     return float(torch.linalg.norm(w - q - corr) / torch.linalg.norm(w))
 
 
-@pytest.mark.parametrize(("bits", "block", "dtype"), [(2, 64, "float32"), (8, 16, "float16")])
-def test_fake_quantization_and_byte_count_equal_the_packed_qtensor(bits, block, dtype):
+@pytest.mark.parametrize(
+    ("bits", "block", "dtype", "dq"),
+    [
+        (2, 64, "float32", None),
+        (8, 16, "float16", None),
+        (3, 32, "float16", DQSpec("uint", 4, 16, "bfloat16")),
+        (2, 64, "float16", DQSpec("uint", 8, 256, "float32")),  # a partial second-level block
+    ],
+)
+def test_fake_quantization_and_byte_count_equal_the_packed_qtensor(bits, block, dtype, dq):
     w = torch.randn(24, 128, generator=torch.Generator().manual_seed(bits))
-    qt = quantize_nf(w, bits, block, dtype)
-    assert torch.equal(nf_fake(w, bits, block, dtype), dequantize(qt))
-    assert NFConfig(bits, block, dtype).nbytes((24, 128)) == qt.nbytes()
+    qt = quantize_nf(w, bits, block, dtype, dq=dq)
+    assert torch.equal(nf_fake(w, bits, block, dtype, dq), dequantize(qt))
+    assert NFConfig(bits, block, dtype, dq).nbytes((24, 128)) == qt.accounted_nbytes()
+
+
+def test_released_grid_is_the_released_enumeration():
+    """models/allocation_utils.py of HanGuo97/lq-lora: b × b0 × b1 × B0 × B1, 432 configs."""
+    expected = set()
+    for b in (2, 3, 4, 8):
+        for b0 in (2, 3, 4, 8):
+            for b1 in ("bfloat16", "float16", "float32"):
+                for block0 in (16, 32, 64):
+                    for block1 in (16, 64, 256):
+                        expected.add((b, b0, b1, block0, block1))
+    space = search_space(LQLoRA().config, Budget(bits=3))
+    got = {(c.bits, c.dq.bits, c.dq.scale_dtype, c.block, c.dq.block) for c in space}
+    assert len(space) == 432 and got == expected
+    assert all(c.dq.kind == "uint" for c in space)
+    plain = search_space(LQLoRA.from_overrides({"grid": "plain"}).config, Budget(bits=3))
+    assert len(plain) == 20 and all(c.dq is None and c.scale_dtype == "float16" for c in plain)
+
+
+def test_double_quantized_size_is_the_released_formula():
+    """numel · (b + b0/B0 + b1/(B0·B1)) bits, plus the float32 offset, when blocks divide."""
+    shape = (256, 1024)
+    for c in search_space(LQLoRA().config, Budget(bits=3)):
+        b1 = 32 if c.dq.scale_dtype == "float32" else 16
+        bits = c.bits + c.dq.bits / c.block + b1 / (c.block * c.dq.block)
+        assert 8 * c.nbytes(shape) == shape[0] * shape[1] * bits + 32, c.label
+
+
+def test_released_grid_allocates_within_the_int_budget(tiny):
+    model, _ = tiny
+    budget = Budget(bits=2, rank=8, target_modules=("q_proj", "down_proj"))
+    orig = originals(model, budget)
+    cfg = {"max_iterations": "1", "bits_choices": "2,3", "block_choices": "64"}
+    prepared = LQLoRA.from_overrides(cfg).prepare(copy.deepcopy(model), budget, None, seed=0)
+    metrics, _ = init_metrics(prepared, orig, budget=budget)
+    shapes = [tuple(w.shape) for w in orig.values()]
+    limit = budget_bytes(shapes, 2, 64, "float16")
+    used = sum(layer.accounted_bytes() for layer in prepared.layers().values())
+    space = search_space(LQLoRA.from_overrides(cfg).config, budget)
+    cheapest = sum(min(c.nbytes(shape) for c in space) for shape in shapes)
+    assert cheapest < used <= limit  # the ILP spends spare bytes, never more than the budget
+    assert metrics["quant/effective_bits"] <= metrics["quant/budget_bits"] == 2 + 18 / 64
+    assert prepared.info["search_space"] == 2 * 36  # NF2/NF3 at block 64, every DQ setting
+    assert all("-dq" in label for label in prepared.info["allocation"].values())
 
 
 def test_decomposition_beats_loftq_one_step_on_real_weights(smollm2):
@@ -65,14 +126,14 @@ def test_decomposition_beats_loftq_one_step_on_real_weights(smollm2):
 def test_method_weight_error_at_most_loftq_one_step(tiny):
     """Same storage as LoftQ (NF2, block 64, float32 absmax, no allocation): lower weight error."""
     model, _ = tiny
-    budget = Budget(bits=2, rank=8)
+    budget = Budget(bits=2, rank=8, scale_dtype="float32")
     orig = originals(model, budget)
-    cfg = {"allocate": "false", "scale_dtype": "float32", "max_iterations": "8"}
+    cfg = {"allocate": "false", "max_iterations": "8"}
     prepared = LQLoRA.from_overrides(cfg).prepare(copy.deepcopy(model), budget, None, seed=0)
-    metrics, _ = init_metrics(prepared, orig)
+    metrics, _ = init_metrics(prepared, orig, budget=budget)
     loftq = np.mean([loftq_one_step(w, 8, 2, 64) for w in orig.values()])
     assert metrics["init/weight_err"] <= loftq
-    assert metrics["quant/effective_bits"] == pytest.approx(2.5, abs=0.01)
+    assert metrics["quant/effective_bits"] == 2.5  # 2 + 32/64, code books aside
 
 
 def test_ilp_finds_the_brute_force_optimum():
@@ -100,15 +161,15 @@ def test_allocation_meets_the_budget_and_is_recorded(tiny, bits):
     budget = Budget(bits=bits, rank=8)
     orig = originals(model, budget)
     prepared = LQLoRA.from_overrides(FAST).prepare(copy.deepcopy(model), budget, None, seed=0)
-    metrics, table = init_metrics(prepared, orig)
+    metrics, table = init_metrics(prepared, orig, budget=budget)
     info = prepared.info
     # what the harness measures from the packed QTensors is within the budget
-    assert metrics["quant/effective_bits"] <= info["budget_bits"] + 1e-12
+    assert metrics["quant/effective_bits"] <= info["budget_bits"] == metrics["quant/budget_bits"]
     assert info["stored_bits"] == pytest.approx(metrics["quant/effective_bits"])
     if bits == 2.75:
         assert info["budget_bits"] == 2.75
-    else:  # an integer budget: qlora's storage at 3 bits (NF3, block 64, float32 absmax)
-        assert info["budget_bits"] == pytest.approx(3.5, abs=0.02)  # + code books
+    else:  # an integer budget: INT3 with a float16 scale and a 3-bit zero per 64 weights
+        assert info["budget_bits"] == 3 + 19 / 64
     assert set(info["allocation"]) == set(orig)
     assert len(set(info["allocation"].values())) > 1  # a real mix, not one uniform setting
     for row in table:  # every matrix is stored as the ILP chose

@@ -8,8 +8,9 @@ import torch
 from methods.lora16 import LoRA16
 from methods.qlora import QLoRA
 from suite.lora import find_targets, set_module
+from suite.quant.config import QuantSpec
 from suite.quant.qlinear import QLinear
-from suite.spec import Budget
+from suite.spec import Budget, SpecError
 
 
 def logits(model, ids):
@@ -62,21 +63,40 @@ def test_only_adapters_are_trainable(tiny):
     assert names == {"lora_A", "lora_B"}
 
 
-def test_bnb_backend_matches_the_native_nf4_layers(tiny):
+@pytest.mark.parametrize("double_quant", [True, False])
+def test_bnb_backend_matches_the_native_nf4_layers(tiny, double_quant):
+    """Native NF4 equals bitsandbytes' Linear4bit, double-quantized (the CPU kernel's rounding)
+    or with float32 absmax values (which only a float32 budget allows)."""
     pytest.importorskip("bitsandbytes")
     model, _ = tiny
     ids = torch.randint(0, 256, (2, 16))
-    native = QLoRA().prepare(copy.deepcopy(model), Budget(bits=4, rank=8), None, seed=0)
-    bnb = QLoRA.from_overrides({"backend": "bnb"}).prepare(
-        copy.deepcopy(model), Budget(bits=4, rank=8), None, seed=0
+    dq = QuantSpec.from_overrides(
+        {"nf": {"double_quant": str(double_quant), "dq_rounding": "bnb-cpu"}}
     )
+    budget = Budget(bits=4, rank=8, scale_dtype="float16" if double_quant else "float32")
+    native = QLoRA.from_overrides({}, dq).prepare(copy.deepcopy(model), budget, None, seed=0)
+    bnb_method = QLoRA.from_overrides({"backend": "bnb"}, dq)
+    bnb_method.check_budget(budget)
+    bnb = bnb_method.prepare(copy.deepcopy(model), budget, None, seed=0)
     for name, layer in native.layers().items():
         other = bnb.layers()[name]
         assert torch.equal(layer.base_weight(), other.base_weight()), name
-        assert layer.base_bytes() == other.base_bytes()
+        assert layer.accounted_bytes() == other.accounted_bytes()
+        numel = layer.in_features * layer.out_features
+        groups = numel // 64
+        scales = groups + 4 * -(-groups // 256) + 4 if double_quant else 4 * groups
+        assert other.accounted_bytes() == numel // 2 + scales
     torch.testing.assert_close(logits(bnb.model, ids), logits(native.model, ids))
     # gradients flow through bitsandbytes' layers to the adapters (and not into its weights)
     out = bnb.model(input_ids=ids, labels=ids)
     out.loss.backward()
     grads = [m.lora_B.grad for m in bnb.layers().values()]  # B = 0, so A's gradient is 0
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_bnb_without_double_quant_is_refused_under_a_float16_budget():
+    no_dq = QuantSpec.from_overrides({"nf": {"double_quant": "false"}})
+    method = QLoRA.from_overrides({"backend": "bnb"}, no_dq)
+    with pytest.raises(SpecError, match="quant.nf.double_quant=true"):
+        method.check_budget(Budget(bits=4))
+    method.check_budget(Budget(bits=4, scale_dtype="float32"))

@@ -41,7 +41,9 @@ def test_storage_equals_accounted_bits():
         numel = 48 * 128
         expected = numel * bits / 8 + numel / 64 * 4 + 2**bits * 4
         assert layer.base_bytes() == expected
-        assert abs(layer.effective_bits() - 8 * expected / numel) < 1e-12
+        book = 2**bits * 4  # the code book is stored, and accounted aside (suite.budget)
+        assert layer.accounted_bytes() == expected - book
+        assert abs(layer.effective_bits() - 8 * (expected - book) / numel) < 1e-12
 
 
 def test_dense_base_for_lora16():

@@ -67,8 +67,8 @@ def test_recorded_like_every_method(store, tmp_path):
 def test_a_diverged_apiq_run_is_failed_with_the_block(store, tmp_path, monkeypatch):
     original = ApiQ.__init__
 
-    def planted(self, config=None):
-        original(self, config)
+    def planted(self, config=None, quant=None):
+        original(self, config, quant)
         self.fault = Fault(block=0, step=0, attempts=99)
 
     monkeypatch.setattr(ApiQ, "__init__", planted)

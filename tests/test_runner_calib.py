@@ -64,8 +64,8 @@ def test_calibrating_methods_run_end_to_end_with_calib_err(store, tmp_path, smal
     exp = client.get_experiment_by_name("qbench")
     runs = {r.data.tags["method"]: r for r in client.search_runs([exp.experiment_id])}
     assert {m: r.data.tags["quantizer"] for m, r in runs.items()} == {
-        "cloq": "gptq",
-        "gptq-lora": "gptq",
+        "cloq": "magr-gptq",
+        "gptq-lora": "magr-gptq",
         "loftq": "nf",
         "qlora": "nf",
     }
@@ -78,7 +78,7 @@ def test_calibrating_methods_run_end_to_end_with_calib_err(store, tmp_path, smal
         assert len(table) == 14 and all(row["calib_err"] is not None for row in table)
         mean = sum(row["calib_err"] for row in table) / len(table)
         assert mean == pytest.approx(m["init/calib_err"])
-    # gptq-lora starts as its GPTQ base: no adapter, so its init error is GPTQ's alone, and
+    # gptq-lora starts as its MagR + GPTQ base: no adapter, so its init error is the base's, and
     # loftq's adapter lowers the error of its NF base (qlora's, the same NF2 base without one)
     assert (
         runs["loftq"].data.metrics["init/weight_err"]

@@ -24,7 +24,7 @@ def test_a_few_steps_lower_the_loss_on_the_sample_data(smollm2):
     prepared = QLoRA().prepare(copy.deepcopy(model), Budget(bits=4, rank=8), None, seed=0)
     before = held_out_loss(prepared.model, probe)
     frozen = {n: p.clone() for n, p in prepared.model.named_parameters() if not p.requires_grad}
-    spec = TrainSpec(steps=6, batch_size=2, seq_len=64, lr=2e-3, warmup_ratio=0.1)
+    spec = TrainSpec(steps=6, batch_size=2, seq_len=64, lr=2e-3, warmup_ratio=0.1, lora_dropout=0)
     result = train(prepared.model, examples[:-4], spec, "cpu", seed=0, pad_id=tok.pad_token_id)
     after = held_out_loss(prepared.model, probe)
     assert after < before - 0.05, (before, after)

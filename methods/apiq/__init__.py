@@ -8,10 +8,14 @@ trained on its inputs along the quantized path (earlier blocks already quantized
 included) against the full-precision block's outputs, then its base is packed with the learned
 clipping (:func:`suite.quant.lwc.lwc_quantize`) and the walk propagates through the packed block.
 
-Defaults (each from the released code's ``apiq/main.py``): 20 epochs; AdamW with LoRA lr 5e-4 and
-clipping lr 5e-3, weight decay 0.1 on both; one window per step; clipping logits start at 4;
-LoRA rank 64 and alpha 16 (the budget's defaults, recorded in ``Prepared.info``), A Kaiming-
-uniform and B = 0 (peft's init) before training. Choices the paper leaves open, and ours:
+Defaults (each from the released code's ``apiq/main.py`` and ``scripts/quantize.sh``): 20 epochs;
+AdamW with LoRA lr 5e-4 and clipping lr 5e-3, weight decay 0.1 on both; one window per step;
+clipping logits start at 4 (``quant.lwc.init_logit``, the learnable clipping's setting, shared
+like every quantizer's; its steps are stored in ``quant.lwc.scale_dtype``, unset: the budget's);
+the augmented loss on (``--aug_loss``, as the script and README run it); LoRA alpha 16 and
+dropout 0 (``--peft_args``' default, the adapter its fine-tuning scripts load; the method's
+native LoRA settings, recorded with the run), A Kaiming-uniform and B = 0 (peft's init) before
+training. Choices the paper leaves open, and ours:
 
 - ``granularity = "block"`` (the released code: all target layers of a block trained jointly so
   the block's output matches) or ``"layer"`` (the paper's layer-wise ApiQ: one linear at a time,
@@ -20,8 +24,11 @@ uniform and B = 0 (peft's init) before training. Choices the paper leaves open, 
   next block are kept from this block's targets, one extra activation buffer).
 - Asymmetric min-max grid with separate lower/upper clipping (the code's default; its example
   script adds ``--symmetric``, not used here).
-- ``aug_loss`` (the code's option, off by default there): also match the full-precision block
-  applied to the quantized-path inputs.
+- ``aug_loss`` (on, as ``scripts/quantize.sh`` and the README pass ``--aug_loss``; the code's
+  own flag defaults to off): the loss adds the MSE to the full-precision block applied to the
+  quantized-path inputs (computed once per block before training, as the released
+  ``calibrate.py`` computes ``fp_inps_2`` with quantization off and B = 0) to the MSE to the
+  full-precision block's outputs on its own path; ``aug_loss=false`` keeps only the latter.
 - **s is honoured**: the adapters are trained in the code's parametrization c·B'A' with
   c = ``train_alpha`` / rank (16/64 at the defaults, exactly the code's), and handed over as
   A = A'·√(c/s), B = B'·√(c/s), so s·B·A = c·B'A' for any lora_alpha: the learned correction
@@ -34,7 +41,8 @@ uniform and B = 0 (peft's init) before training. Choices the paper leaves open, 
   its start and retried with both learning rates scaled by ``nan_lr_factor`` (0.1), at most
   ``nan_retries`` (2) times; then the run fails with an error naming the block.
 - ``epochs``, ``batch_size`` and ``max_steps`` (a cap on optimizer steps per block) are settings
-  so that quick runs can shorten the training, e.g. ``--set method.apiq.epochs=2``.
+  so that quick runs can shorten the training, e.g. ``--set method.apiq.epochs=2``; the quick
+  profile does so (its runs record it).
 
     >>> import types
     >>> import torch
@@ -60,6 +68,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from methods.base import Method
+from suite.quant.config import QuantSpec
 from suite.spec import Budget, SpecError
 
 if TYPE_CHECKING:
@@ -78,7 +87,7 @@ class ApiQConfig:
     lora_wd: float = 0.1
     lwc_wd: float = 0.1
     granularity: str = "block"
-    aug_loss: bool = False
+    aug_loss: bool = True  # scripts/quantize.sh and the README pass --aug_loss
     nan_retries: int = 2
     nan_lr_factor: float = 0.1
     train_alpha: float = 16.0  # LoRA alpha of the training parametrization (see the docs)
@@ -122,6 +131,7 @@ class ApiQConfig:
 
 class ApiQ(Method):
     name = "apiq"
+    version = "2"  # 2: aug_loss on, float16 clipping steps
     summary = (
         "INT-k base (group 64) with learnable clipping; clipping and LoRA A/B trained to match "
         "the full-precision block outputs on calibration data (Liao et al. 2024)"
@@ -129,10 +139,19 @@ class ApiQ(Method):
     Config = ApiQConfig
     default_quantizer = "int"
     init_uses_data = True
+    lora_alpha = 16.0
+    lora_dropout = 0.0
+    lora_source = (
+        "ApiQ's apiq/main.py --peft_args default {lora_alpha: 16, r: 64, lora_dropout: 0}: the "
+        "apiq_init adapter its fine-tuning scripts load"
+    )
 
-    def __init__(self, config: Any | None = None) -> None:
-        super().__init__(config)
+    def __init__(self, config: Any | None = None, quant: QuantSpec | None = None) -> None:
+        super().__init__(config, quant)
         self.fault: Fault | None = None  # test hook: plant a NaN loss (see Fault)
+
+    def quant_sections(self, budget: Budget) -> tuple[str, ...]:
+        return ("lwc",)
 
     def check_budget(self, budget: Budget) -> None:
         if budget.quantizer not in (None, "int"):
@@ -149,5 +168,7 @@ class ApiQ(Method):
     def prepare(self, model, budget: Budget, calib, seed: int):
         from methods.apiq.walk import prepare_apiq
 
+        budget = self.resolve_budget(budget)
         self.check_budget(budget)
-        return prepare_apiq(self.config, self.fault, model, budget, calib, seed)
+        lwc = self.resolve_quant(budget).lwc
+        return prepare_apiq(self.config, self.fault, model, budget, calib, seed, lwc)

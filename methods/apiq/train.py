@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from suite.budget import DEFAULT_SCALE_DTYPE
 from suite.lora import standard_init
 from suite.quant.lwc import INIT_LOGIT, group_range, lwc_fake_quantize, lwc_quantize
 from suite.quant.qlinear import QLinear
@@ -100,18 +101,21 @@ class LWCLinear(nn.Module):
         rank: int,
         scaling: float,
         generator: torch.Generator,
+        init_logit: float = INIT_LOGIT,
+        scale_dtype: str = DEFAULT_SCALE_DTYPE,
     ) -> None:
         super().__init__()
         w = linear.weight.detach().float()
         self.bits, self.group_size, self.scaling = bits, group_size, scaling
+        self.scale_dtype = scale_dtype  # of the stored step sizes; the fake pass rounds through it
         self.register_buffer("weight", w.clone())
         wmin, wmax = group_range(w, group_size)
         self.register_buffer("wmin", wmin)
         self.register_buffer("wmax", wmax)
         bias = linear.bias
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
-        self.up_logit = nn.Parameter(torch.full_like(wmin, INIT_LOGIT))
-        self.low_logit = nn.Parameter(torch.full_like(wmin, INIT_LOGIT))
+        self.up_logit = nn.Parameter(torch.full_like(wmin, init_logit))
+        self.low_logit = nn.Parameter(torch.full_like(wmin, init_logit))
         a, b = standard_init(w.shape[0], w.shape[1], rank, generator)
         self.lora_A = nn.Parameter(a.to(w.device))
         self.lora_B = nn.Parameter(b.to(w.device))
@@ -124,6 +128,7 @@ class LWCLinear(nn.Module):
             self.up_logit,
             self.low_logit,
             (self.wmin, self.wmax),
+            self.scale_dtype,
         )
         y = F.linear(x, w, self.bias)
         return y + self.scaling * F.linear(F.linear(x, self.lora_A), self.lora_B)
@@ -140,7 +145,9 @@ class LWCLinear(nn.Module):
         The correction learned here is c·B'A' (c the training scaling); the QLinear gets
         A = A'·√(c/s), B = B'·√(c/s), so that s·B·A = c·B'A' for the run's scaling s.
         """
-        qt = lwc_quantize(self.weight, self.bits, self.group_size, self.up_logit, self.low_logit)
+        qt = lwc_quantize(
+            self.weight, self.bits, self.group_size, self.up_logit, self.low_logit, self.scale_dtype
+        )
         factor = math.sqrt(self.scaling / scaling)
         a, b = self.lora_A.detach() * factor, self.lora_B.detach() * factor
         return QLinear(qt, a, b, scaling, bias)

@@ -25,19 +25,24 @@ from methods.apiq.train import (
     float_kwargs,
 )
 from suite.lora import Prepared, find_targets, set_module
+from suite.quant.config import LWCSettings
 from suite.quant.qlinear import QLinear
 from suite.spec import Budget, SpecError
 
 
-def prepare_apiq(config, fault: Fault | None, model, budget: Budget, calib, seed: int) -> Prepared:
-    """Quantize and initialize every target layer of ``model`` with ApiQ under ``budget``."""
-    return _Walk(config, fault).prepare(model, budget, calib, seed)
+def prepare_apiq(
+    config, fault: Fault | None, model, budget: Budget, calib, seed: int, lwc: LWCSettings
+) -> Prepared:
+    """Quantize and initialize every target layer of ``model`` with ApiQ under ``budget``;
+    ``lwc`` holds the learnable clipping's settings (``quant.lwc.*``)."""
+    return _Walk(config, fault, lwc).prepare(model, budget, calib, seed)
 
 
 class _Walk:
-    def __init__(self, config, fault: Fault | None) -> None:
+    def __init__(self, config, fault: Fault | None, lwc: LWCSettings) -> None:
         self.config = config
         self.fault = fault
+        self.lwc = lwc
 
     def prepare(self, model, budget: Budget, calib, seed: int) -> Prepared:
         if calib is None:
@@ -70,6 +75,7 @@ class _Walk:
             )
         info = {
             "config": asdict(cfg),
+            "lwc": asdict(self.lwc),
             "bits": int(budget.bits),
             "group_size": budget.group_size,
             "rank": budget.rank,
@@ -184,9 +190,17 @@ class _Walk:
 
     def _lwc(self, linear, budget: Budget, gen) -> LWCLinear:
         scaling = self.config.train_alpha / budget.rank
-        return LWCLinear(linear, int(budget.bits), budget.group_size, budget.rank, scaling, gen).to(
-            linear.weight.device
+        layer = LWCLinear(
+            linear,
+            int(budget.bits),
+            budget.group_size,
+            budget.rank,
+            scaling,
+            gen,
+            self.lwc.init_logit,
+            self.lwc.scale_dtype,
         )
+        return layer.to(linear.weight.device)
 
     def _packed(self, layer: LWCLinear, linear, block, budget: Budget) -> QLinear:
         q = layer.to_qlinear(linear.bias, budget.scaling)

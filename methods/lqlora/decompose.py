@@ -19,8 +19,9 @@ open, and ours:
   Importances are floored at 1e-6 of their mean so that a row or column without gradient is not
   divided by zero.
 - Q is computed in float32 exactly as :func:`suite.quant.nf.quantize_nf` then
-  :func:`~suite.quant.qtensor.dequantize` would give it, without packing, so the decomposition
-  can be re-quantized into the same packed QTensor.
+  :func:`~suite.quant.qtensor.dequantize` would give it (absmax in a float dtype, or
+  double-quantized as in LQ-LoRA's search space), without packing, so the decomposition can be
+  re-quantized into the same packed QTensor.
 
     >>> import torch
     >>> from methods.lqlora.decompose import lq_decompose
@@ -39,24 +40,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from suite.quant.nf import nf_absmax, nf_codebook, nf_codes
-from suite.quant.qtensor import scale_dtype_of
+from suite.budget import DEFAULT_SCALE_DTYPE
+from suite.quant.dq import DQSpec
+from suite.quant.nf import nf_fake
 
 SVD_KINDS = ("randomized", "exact")
 STARTS = ("zero", "quantize")
-
-
-def nf_fake(w: torch.Tensor, bits: int, block: int, scale_dtype: str = "float32") -> torch.Tensor:
-    """NF-``bits`` quantize-dequantize of ``w`` in blocks of ``block`` along each row (float32).
-
-    Equal to ``dequantize(quantize_nf(w, bits, block, scale_dtype))`` without the packing.
-    """
-    out_f, in_f = w.shape
-    groups = w.detach().to(torch.float32).reshape(out_f, in_f // block, block)
-    codebook = nf_codebook(bits, w.device)
-    absmax = nf_absmax(groups, None, scale_dtype_of(scale_dtype)).unsqueeze(-1)
-    codes = nf_codes(groups, absmax, codebook)
-    return (codebook[codes] * absmax).reshape(out_f, in_f)
+__all__ = ["LQResult", "factor_weights", "lq_decompose", "low_rank", "nf_fake", "rank_r"]
 
 
 def low_rank(
@@ -130,14 +120,18 @@ def lq_decompose(
     rank: int,
     bits: int,
     block: int,
-    scale_dtype: str = "float32",
+    scale_dtype: str = DEFAULT_SCALE_DTYPE,
     max_iterations: int = 20,
     importance: torch.Tensor | None = None,
     svd: str = "randomized",
     start: str = "zero",
     generator: torch.Generator | None = None,
+    dq: DQSpec | None = None,
 ) -> LQResult:
-    """Alternate L₁L₂ = SVD_r(W − Q) and Q = NF(W − L₁L₂); return the best iterate."""
+    """Alternate L₁L₂ = SVD_r(W − Q) and Q = NF(W − L₁L₂); return the best iterate.
+
+    ``dq``: the absmax values double-quantized (LQ-LoRA's search space), else stored in
+    ``scale_dtype``."""
     if svd not in SVD_KINDS:
         raise ValueError(f"svd {svd!r} is not allowed; allowed: {', '.join(SVD_KINDS)}")
     if start not in STARTS:
@@ -147,13 +141,13 @@ def lq_decompose(
     w = w.detach().to(torch.float32)
     weights = None if importance is None else factor_weights(importance)
     root_f = None if importance is None else importance.to(w.device, torch.float32).sqrt()
-    q = torch.zeros_like(w) if start == "zero" else nf_fake(w, bits, block, scale_dtype)
+    q = torch.zeros_like(w) if start == "zero" else nf_fake(w, bits, block, scale_dtype, dq)
     best: LQResult | None = None
     errors: list[float] = []
     for it in range(1, max_iterations + 1):
         left, right = rank_r(w - q, rank, svd, generator, weights)
         approx = left @ right
-        q = nf_fake(w - approx, bits, block, scale_dtype)
+        q = nf_fake(w - approx, bits, block, scale_dtype, dq)
         residual = w - q - approx
         if root_f is not None:
             residual = residual * root_f

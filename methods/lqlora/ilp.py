@@ -1,4 +1,4 @@
-"""LQ-LoRA's bit allocation: one (bits, block) NF configuration per matrix, by integer programming.
+"""LQ-LoRA's bit allocation: one NF configuration per matrix, by integer programming.
 
 Guo et al. (ICLR 2024, §3.2) choose, for every weight matrix i, one quantization configuration c
 out of a search space, minimising the summed reconstruction error Σᵢ err(i, c) subject to the
@@ -8,13 +8,12 @@ branch and bound, relative gap 0) instead of the paper's commercial solver.
 
 Choices the paper leaves open, and ours:
 
-- **Storage counted** is exactly what :meth:`suite.quant.qtensor.QTensor.nbytes` will report for
-  the packed result: the packed codes, one absmax per block in the scale dtype, and the float32
-  code book of each matrix. The paper double-quantizes the absmax values (8 bits, second-level
-  blocks); our QTensor stores them in float32/float16/bfloat16, so the search space spans the
-  code bits and the block size, and the scale dtype is a method setting.
-- **Search space**: the paper's bits {2, 3, 4, 8} × blocks {16, 32, 64, 128, 256}, minus the
-  blocks that do not divide a matrix's input width (QTensor blocks run along rows).
+- **Storage counted** is exactly what :meth:`suite.quant.qtensor.QTensor.accounted_nbytes` will
+  report for the packed result, the one accounting of :mod:`suite.budget`: the packed codes, and
+  one absmax per block in the scale dtype or the double-quantized absmax values (codes at their
+  packed width, second-level scales, the offset); code books aside. The paper's storage formula,
+  b + b₀/B₀ + b₁/(B₀·B₁) bits per weight, is this without the packing's rounding and the offset.
+- **Search space**: given by the caller (:func:`methods.lqlora.search.search_space`).
 - **Tolerance**: the solver's answer is checked in whole bytes; if floating-point slack let it
   exceed the budget, the bound is tightened by the excess and the problem solved again.
 
@@ -29,37 +28,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suite.quant.packing import packed_nbytes
-from suite.quant.qtensor import scale_dtype_of
+from suite.budget import DEFAULT_SCALE_DTYPE, packed_nbytes, scale_bits
+from suite.quant.dq import DQSpec
 from suite.spec import SpecError
 
 
 @dataclass(frozen=True)
 class NFConfig:
-    """One point of the search space: NF-``bits`` with absmax blocks of ``block`` weights."""
+    """One point of the search space: NF-``bits`` with absmax blocks of ``block`` weights, the
+    absmax values stored in ``scale_dtype`` or double-quantized by ``dq``."""
 
     bits: int
     block: int
-    scale_dtype: str = "float32"
+    scale_dtype: str = DEFAULT_SCALE_DTYPE
+    dq: DQSpec | None = None
 
     @property
     def label(self) -> str:
-        return f"nf{self.bits}-b{self.block}"
+        base = f"nf{self.bits}-b{self.block}"
+        return base if self.dq is None else f"{base}-{self.dq.label}"
 
     def nbytes(self, shape: tuple[int, int]) -> int:
-        """Bytes of the packed QTensor: codes, one scale per block, the float32 code book."""
+        """Bytes of the packed QTensor under the one accounting (codes and absmax storage)."""
         numel = shape[0] * shape[1]
-        scale = scale_dtype_of(self.scale_dtype).itemsize
-        return (
-            packed_nbytes(numel, self.bits) + (numel // self.block) * scale + 4 * (1 << self.bits)
-        )
-
-
-def candidates(
-    in_features: int, bits: tuple[int, ...], blocks: tuple[int, ...], scale_dtype: str
-) -> list[NFConfig]:
-    """The configurations usable for a matrix of this input width (blocks must divide it)."""
-    return [NFConfig(b, g, scale_dtype) for b in bits for g in blocks if in_features % g == 0]
+        groups = numel // self.block
+        if self.dq is not None:
+            return packed_nbytes(numel, self.bits) + self.dq.nbytes(groups)
+        return packed_nbytes(numel, self.bits) + groups * scale_bits(self.scale_dtype) // 8
 
 
 @dataclass(frozen=True)

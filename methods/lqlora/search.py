@@ -1,7 +1,16 @@
 """LQ-LoRA's search: the ILP allocation of NF configurations, then the decomposition per matrix.
 
 :func:`prepare_lqlora` is :meth:`methods.lqlora.LQLoRA.prepare`'s work (see :mod:`methods.lqlora`
-for the method, its budget rule and defaults).
+for the method, its budget rule and defaults). The search spaces:
+
+- ``grid="released"``: the released code's (``models/allocation_utils.py``): NF bits
+  {2, 3, 4, 8} × double-quantization bits {2, 3, 4, 8} × second-level scale dtype {bfloat16,
+  float16, float32} × first-level block {16, 32, 64} × second-level block {16, 64, 256}:
+  432 configurations, the absmax values double-quantized as :mod:`suite.quant.dq` ``kind="uint"``.
+- ``grid="plain"`` (cheaper): NF bits {2, 3, 4, 8} × block {16, 32, 64, 128, 256}, the absmax
+  values stored in the budget's scale dtype: 20 configurations.
+
+``bits_choices`` / ``block_choices`` replace the grid's NF bits / first-level blocks when given.
 """
 
 from __future__ import annotations
@@ -12,11 +21,21 @@ from typing import Any
 import torch
 
 from methods.lqlora.decompose import lq_decompose
-from methods.lqlora.ilp import NFConfig, allocate, candidates
+from methods.lqlora.ilp import NFConfig, allocate
+from suite.budget import budget_bytes as total_budget_bytes
 from suite.lora import Prepared, find_targets, replace_targets, split_factors
+from suite.quant.dq import DQSpec
 from suite.quant.nf import quantize_nf
 from suite.quant.qlinear import QLinear
 from suite.spec import Budget, SpecError
+
+RELEASED_BITS = (2, 3, 4, 8)
+RELEASED_DQ_BITS = (2, 3, 4, 8)
+RELEASED_DQ_DTYPES = ("bfloat16", "float16", "float32")
+RELEASED_BLOCKS = (16, 32, 64)
+RELEASED_DQ_BLOCKS = (16, 64, 256)
+PLAIN_BITS = (2, 3, 4, 8)
+PLAIN_BLOCKS = (16, 32, 64, 128, 256)
 
 
 def prepare_lqlora(config, model, budget: Budget, calib, seed: int) -> Prepared:
@@ -25,13 +44,30 @@ def prepare_lqlora(config, model, budget: Budget, calib, seed: int) -> Prepared:
 
 
 def budget_bytes(shapes: list[tuple[int, int]], budget: Budget) -> tuple[int, str]:
-    """The byte budget of the target matrices, and how it was read (see the module docs)."""
-    bits = float(budget.bits)
-    if bits.is_integer():
-        ref = NFConfig(int(bits), budget.group_size, "float32")
-        return sum(ref.nbytes(s) for s in shapes), f"as nf{int(bits)}-b{budget.group_size}-fp32"
-    numel = sum(s[0] * s[1] for s in shapes)
-    return int(bits * numel / 8), "average stored bits"
+    """The byte budget of the target matrices (:mod:`suite.budget`), and how it was read."""
+    limit = total_budget_bytes(shapes, budget.bits, budget.group_size, budget.scale_dtype)
+    if float(budget.bits).is_integer():
+        rule = f"as int{int(budget.bits)}-g{budget.group_size}-{budget.scale_dtype} (suite.budget)"
+        return limit, rule
+    return limit, "average stored bits (suite.budget)"
+
+
+def search_space(cfg, budget: Budget) -> list[NFConfig]:
+    """Every configuration of the grid that ``cfg`` names (before matrix widths are checked)."""
+    if cfg.grid == "plain":
+        bits = cfg.bits_choices or PLAIN_BITS
+        blocks = cfg.block_choices or PLAIN_BLOCKS
+        return [NFConfig(b, g, budget.scale_dtype) for b in bits for g in blocks]
+    bits = cfg.bits_choices or RELEASED_BITS
+    blocks = cfg.block_choices or RELEASED_BLOCKS
+    return [
+        NFConfig(b, g, budget.scale_dtype, DQSpec("uint", b0, g1, dtype))
+        for b in bits
+        for b0 in RELEASED_DQ_BITS
+        for dtype in RELEASED_DQ_DTYPES
+        for g in blocks
+        for g1 in RELEASED_DQ_BLOCKS
+    ]
 
 
 class _Search:
@@ -51,7 +87,7 @@ class _Search:
             info.update(ilp_info)
         else:
             chosen = {
-                n: NFConfig(int(budget.bits), budget.group_size, cfg.scale_dtype) for n in names
+                n: NFConfig(int(budget.bits), budget.group_size, budget.scale_dtype) for n in names
             }
         info["budget_bits"] = 8.0 * limit / sum(s[0] * s[1] for s in shapes)
         info["allocation"] = {n: chosen[n].label for n in names}
@@ -76,9 +112,10 @@ class _Search:
                 cfg.svd,
                 cfg.start,
                 self._generator(seed, index[name], c),
+                c.dq,
             )
             iters[name] = res.iterations
-            qt = quantize_nf(w - res.left @ res.right, c.bits, c.block, c.scale_dtype)
+            qt = quantize_nf(w - res.left @ res.right, c.bits, c.block, c.scale_dtype, dq=c.dq)
             a, b = split_factors(res.left, res.right, budget.scaling)
             return QLinear(qt, a, b, budget.scaling, linear.bias)
 
@@ -86,7 +123,9 @@ class _Search:
         info["iterations"] = iters
         info["stored_bits"] = (
             8.0
-            * sum(layer.base_bytes() for layer in model.modules() if isinstance(layer, QLinear))
+            * sum(
+                layer.accounted_bytes() for layer in model.modules() if isinstance(layer, QLinear)
+            )
             / sum(s[0] * s[1] for s in shapes)
         )
         if calib is not None and cfg.fisher:
@@ -97,7 +136,7 @@ class _Search:
     def _generator(seed: int, index: int, c: NFConfig) -> torch.Generator:
         return torch.Generator().manual_seed(
             seed * 1_000_003 + index * 1009 + c.bits * 31 + c.block
-        )
+        )  # the same for every absmax storage of (bits, block): their errors compare fairly
 
     def _fisher(self, model, targets, calib) -> dict[str, torch.Tensor]:
         from methods.lqlora.fisher import empirical_fisher
@@ -112,17 +151,15 @@ class _Search:
     def _allocate(self, targets, fisher, budget: Budget, limit: int, seed: int):
         cfg = self.config
         names = list(targets)
-        options = {
-            n: candidates(
-                targets[n].in_features, cfg.bits_choices, cfg.block_choices, cfg.scale_dtype
-            )
-            for n in names
-        }
+        space = search_space(cfg, budget)
+        options = {n: [c for c in space if targets[n].in_features % c.block == 0] for n in names}
         for n in names:
             if not options[n]:
+                blocks = sorted({c.block for c in space})
                 raise SpecError(
-                    f"no block size in method.lqlora.block_choices {cfg.block_choices} divides "
-                    f"the input width {targets[n].in_features} of {n}; allowed: add a divisor"
+                    f"no block size of the lqlora search space {blocks} divides the input width "
+                    f"{targets[n].in_features} of {n}; allowed: method.lqlora.block_choices "
+                    "with a divisor"
                 )
         shapes = {n: tuple(targets[n].weight.shape) for n in names}
         sizes = [[c.nbytes(shapes[n]) for c in options[n]] for n in names]
@@ -154,6 +191,7 @@ class _Search:
                     cfg.svd,
                     cfg.start,
                     self._generator(seed, i, c),
+                    c.dq,
                 )
                 row.append(res.error**2)
             costs.append(row)
@@ -169,5 +207,6 @@ class _Search:
             "ilp_objective": result.objective,
             "ilp_iterations": iterations,
             "ilp_candidates": sum(len(k) for k in keep),
+            "search_space": len(space),
         }
         return chosen, info

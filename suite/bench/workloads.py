@@ -28,8 +28,8 @@ rate (:func:`suite.bench.rates.matmul_tflops`). The same call runs a small shape
     ...     rank=8, batch=2, seq_len=32, steps=2, warmup=1, gen_batch=2, gen_prompt=8, gen_new=4
     ... )
     >>> row = run_config("nf4", "synthetic:tiny", shape, "cpu", cache=None, matmul_tflops=1.0)
-    >>> row["storage"], round(row["effective_bits"], 2), row["flops_per_token"]
-    ('packed', 4.52, 1558016)
+    >>> row["storage"], round(row["effective_bits"], 2), row["flops_per_token"]  # NF4 with DQ
+    ('packed', 4.13, 1558016)
     >>> sorted(key for key in row if key.endswith("tokens_per_s"))
     ['decode_tokens_per_s', 'gen_tokens_per_s', 'train_tokens_per_s']
 """
@@ -175,6 +175,7 @@ def run_config(
         prepared = method.prepare(model, budget, None, seed=0)
     layers = prepared.layers().values()
     base_bytes = sum(layer.base_bytes() for layer in layers)
+    accounted = sum(layer.accounted_bytes() for layer in layers)  # suite.budget's accounting
     numel = sum(layer.in_features * layer.out_features for layer in layers)
     cfg = models.SYNTHETIC[ref.location]
     spec = TrainSpec(
@@ -184,6 +185,7 @@ def run_config(
         lr=1e-4,
         warmup_ratio=0.0,
         warmup_steps_for_speed=shape.warmup,
+        lora_dropout=method.native_dropout(budget.bits),
     )
     examples = _examples(cfg["vocab_size"], shape)
     marks: list[float] = []
@@ -201,7 +203,7 @@ def run_config(
         "config": config,
         "model": model_name,
         "storage": prepared.storage,
-        "effective_bits": 8.0 * base_bytes / numel,
+        "effective_bits": 8.0 * accounted / numel,
         "base_bytes": base_bytes,
         "resident_bytes": resident_bytes(prepared.model),
         "load_s": load.wall_s,

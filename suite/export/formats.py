@@ -4,16 +4,18 @@ A format is planned once per model (:meth:`plan`: the layers' QTensors in, the f
 decisions out, or :class:`Unsupported` with the reason) and then writes each target layer's
 tensors under the layer's name. :data:`FORMATS` lists them in the order they are tried; the
 first whose plan succeeds stores the base, and :class:`Dense` always does. To add a storage
-format (say NF4 with double-quantized absmax, which bitsandbytes also serializes), add a class
-here with ``name``, ``library``, ``plan``, ``config``, ``extra_files``, ``tensors``, ``reads``
-(does a checkpoint's ``quantization_config`` name this format?) and ``read``, and put it in
-:data:`FORMATS`; the exporter and the reader take it from there.
+format, add a class here with ``name``, ``library``, ``plan``, ``config``, ``extra_files``,
+``tensors``, ``reads`` (does a checkpoint's ``quantization_config`` name this format?) and
+``read``, and put it in :data:`FORMATS`; the exporter and the reader take it from there.
 
 - :class:`BnbNF4`: every target layer NF4 (bits 4, a block size bitsandbytes knows): the
   codes, absmax and code book as bitsandbytes' ``Params4bit`` serializes them (``weight`` as
   packed uint8 of shape (numel/2, 1), ``weight.absmax``, ``weight.quant_map`` and the packed
   ``weight.quant_state.bitsandbytes__nf4`` JSON), loaded by transformers' ``BitsAndBytesConfig``
-  path. Exact: the codes are bitsandbytes' (high nibble first), the absmax float32.
+  path. Exact: the codes are bitsandbytes' (high nibble first), the absmax float32; or, where
+  every layer holds its absmax double-quantized as QLoRA does (``compress_statistics``), the
+  8-bit absmax codes, ``weight.nested_absmax`` (float32 per block), ``weight.nested_quant_map``
+  (the dynamic map) and the offset and block in the JSON, under ``bnb_4bit_use_double_quant``.
 - :class:`GPTQ`: every target layer INT-k (2, 3, 4, 8 bits), one bits and group size: the GPTQ
   checkpoint layout (``qweight``, ``qzeros``, ``scales``, ``g_idx``) with a
   ``quantize_config.json``, loaded by transformers' GPTQ integration and GPTQModel. qbench's
@@ -45,7 +47,9 @@ from typing import Any, ClassVar
 import torch
 
 from suite.export.gptq_pack import pack_rows, unpack_rows
+from suite.quant.dq import DoubleQuant, DQSpec, dynamic_map
 from suite.quant.nf import nf_codebook
+from suite.quant.packing import unpack
 from suite.quant.qtensor import QTensor, dequantize
 
 BNB_BLOCKS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -81,7 +85,9 @@ class Layer:
         qt = self.qtensor
         if qt is None:
             return "dense"
-        return f"{qt.scheme}{qt.bits} group {qt.group_size}, {qt.meta()['scale_dtype']} scales"
+        meta = qt.meta()
+        scales = f"{meta['scale_dtype']} scales" if qt.dq is None else f"{qt.dq.spec.label} scales"
+        return f"{qt.scheme}{qt.bits} group {qt.group_size}, {scales}"
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -148,10 +154,14 @@ class BnbNF4:
     skip: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     exact: bool = True
+    double_quant: bool = False
 
     @classmethod
     def plan(cls, layers: dict[str, Layer], dtype: torch.dtype, skip: tuple[str, ...] = ()):
         book = nf_codebook(4)
+        nested = {name: _bnb_nested(layer.qtensor) for name, layer in layers.items()}
+        if len(set(nested.values())) > 1:
+            raise Unsupported("some layers double-quantize their absmax and some do not")
         for name, layer in layers.items():
             qt = layer.qtensor
             if qt is None or qt.scheme != "nf" or qt.bits != 4:
@@ -160,7 +170,10 @@ class BnbNF4:
                 raise Unsupported(f"{name}: block {qt.group_size} is not a bitsandbytes block size")
             if not torch.equal(qt.codebook.cpu(), book):
                 raise Unsupported(f"{name}: its code book is not bitsandbytes' NF4")
-        return cls(dtype, skip, ("NF4 codes and absmax exactly as qbench stores them",))
+        double = any(nested.values())
+        what = "double-quantized absmax (compress_statistics)" if double else "float32 absmax"
+        note = f"NF4 codes and {what} exactly as qbench stores them"
+        return cls(dtype, skip, (note,), double_quant=double)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -168,7 +181,7 @@ class BnbNF4:
             "load_in_4bit": True,
             "load_in_8bit": False,
             "bnb_4bit_quant_type": "nf4",
-            "bnb_4bit_use_double_quant": False,
+            "bnb_4bit_use_double_quant": self.double_quant,
             "bnb_4bit_compute_dtype": dtype_name(self.dtype),
             "bnb_4bit_quant_storage": "uint8",
             "llm_int8_skip_modules": list(self.skip),
@@ -185,28 +198,59 @@ class BnbNF4:
     def tensors(self, layer: Layer) -> dict[str, torch.Tensor]:
         qt = layer.qtensor
         assert qt is not None
-        state = {
+        state: dict[str, Any] = {
             "quant_type": "nf4",
             "blocksize": qt.group_size,
             "dtype": dtype_name(self.dtype),
             "shape": list(qt.shape),
         }
+        out = {"weight": qt.codes.cpu().reshape(-1, 1), "weight.quant_map": qt.codebook.cpu()}
+        if qt.dq is None:
+            out["weight.absmax"] = qt.scales.cpu().float().reshape(-1)
+        else:  # bitsandbytes' nested state: one 8-bit code per absmax, read on its dynamic map
+            dq = qt.dq.to("cpu")
+            out["weight.absmax"] = unpack(dq.codes, 8, dq.count)
+            out["weight.nested_absmax"] = dq.scales.float()
+            out["weight.nested_quant_map"] = dynamic_map()
+            state.update(
+                nested_blocksize=dq.spec.block,
+                nested_dtype="float32",
+                nested_offset=float(dq.offset.item()),
+            )
         packed = torch.tensor(list(json.dumps(state).encode("utf-8")), dtype=torch.uint8)
-        return {
-            "weight": qt.codes.cpu().reshape(-1, 1),
-            "weight.absmax": qt.scales.cpu().float().reshape(-1),
-            "weight.quant_map": qt.codebook.cpu(),
-            "weight.quant_state.bitsandbytes__nf4": packed,
-            **_bias(layer, self.dtype),
-        }
+        out["weight.quant_state.bitsandbytes__nf4"] = packed
+        return {**out, **_bias(layer, self.dtype)}
 
     @staticmethod
     def read(tensors: dict[str, torch.Tensor], shape: tuple[int, int], config: Any) -> QTensor:
         state = json.loads(bytes(tensors["weight.quant_state.bitsandbytes__nf4"].tolist()))
         block = int(state["blocksize"])
-        absmax = tensors["weight.absmax"].float().reshape(shape[0], shape[1] // block)
         codes = tensors["weight"].reshape(-1)
-        return QTensor("nf", 4, block, shape, codes, absmax, None, tensors["weight.quant_map"])
+        book = tensors["weight.quant_map"]
+        if "weight.nested_absmax" not in tensors:
+            absmax = tensors["weight.absmax"].float().reshape(shape[0], shape[1] // block)
+            return QTensor("nf", 4, block, shape, codes, absmax, None, book)
+        if not torch.equal(tensors["weight.nested_quant_map"].float(), dynamic_map()):
+            raise Unsupported("its nested quant map is not bitsandbytes' dynamic map")
+        dq = DoubleQuant(
+            DQSpec(block=int(state["nested_blocksize"])),
+            tensors["weight.absmax"].numel(),
+            tensors["weight.absmax"].to(torch.uint8).reshape(-1),
+            tensors["weight.nested_absmax"].float().reshape(-1),
+            torch.tensor([float(state["nested_offset"])], dtype=torch.float32),
+        )
+        return QTensor("nf", 4, block, shape, codes, None, None, book, dq)
+
+
+def _bnb_nested(qt: QTensor | None) -> bool:
+    """Whether ``qt`` holds its absmax double-quantized as bitsandbytes' nested state does
+    (Unsupported for another double quantization, which bitsandbytes cannot read)."""
+    if qt is None or qt.dq is None:
+        return False
+    spec = qt.dq.spec
+    if spec.kind != "dynamic" or spec.bits != 8 or spec.scale_dtype != "float32":
+        raise Unsupported(f"its absmax is double-quantized as {spec.label}, not bitsandbytes'")
+    return True
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,11 @@ without the adapters artifact (runs recorded before it existed).
     ...     "eval": {}, "method_config": {"backend": "native"}})
     >>> spec.budget.rank, spec.method_config
     (8, (('backend', 'native'),))
+    >>> from suite.spec import run_key
+    >>> tuned = dataclasses.replace(spec, quant=(("gptq", (("act_order", False),)),))
+    >>> again = spec_from_record(json.loads(json.dumps(tuned.to_dict())))
+    >>> again.quant, run_key(again, "cpu", "float32") == run_key(tuned, "cpu", "float32")
+    ((('gptq', (('act_order', False),)),), True)
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ def spec_from_record(record: dict[str, Any]) -> RunSpec:
             value = SECTIONS[f.name](**value)
         elif f.name == "method_config":
             value = tuple(dict(value).items())
+        elif f.name == "quant":
+            value = tuple((name, tuple(dict(items).items())) for name, items in value.items())
         values[f.name] = value
     return RunSpec(**values)
 

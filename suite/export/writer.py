@@ -58,6 +58,7 @@ def check_out_dir(out: Path) -> None:
 def qtensor_of(layer: nn.Module) -> Any:
     """The layer's packed base as a QTensor (bitsandbytes' Linear4bit base included), or None."""
     from suite.quant.bnb import BnbQLinear
+    from suite.quant.dq import DoubleQuant, DQSpec
     from suite.quant.nf import nf_codebook
     from suite.quant.qtensor import QTensor
 
@@ -65,9 +66,18 @@ def qtensor_of(layer: nn.Module) -> Any:
         weight = layer.base.weight
         state = weight.quant_state
         shape = (layer.out_features, layer.in_features)
-        absmax = state.absmax.float().reshape(shape[0], shape[1] // state.blocksize)
-        book = nf_codebook(4)
-        return QTensor("nf", 4, state.blocksize, shape, weight.data.reshape(-1), absmax, None, book)
+        codes, book = weight.data.reshape(-1), nf_codebook(4)
+        if not state.nested:
+            absmax = state.absmax.float().reshape(shape[0], shape[1] // state.blocksize)
+            return QTensor("nf", 4, state.blocksize, shape, codes, absmax, None, book)
+        dq = DoubleQuant(  # bitsandbytes' compress_statistics: QLoRA's double quantization
+            DQSpec(block=state.state2.blocksize),
+            state.absmax.numel(),
+            state.absmax.reshape(-1),
+            state.state2.absmax.float(),
+            state.offset.float().reshape(1),
+        )
+        return QTensor("nf", 4, state.blocksize, shape, codes, None, None, book, dq)
     return layer.qtensor()
 
 

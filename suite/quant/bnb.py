@@ -1,8 +1,10 @@
 """bitsandbytes' Linear4bit (NF4) as the QLoRA reference backend, with qbench's LoRA path.
 
-The base is bitsandbytes' own packed NF4 weight and kernels (block 64, float32 absmax, no double
-quantization, matching ``suite.quant.nf``), so a run with ``method.qlora.backend=bnb`` measures
-the community's reference implementation under the same harness. The adapter is the same as
+The base is bitsandbytes' own packed NF4 weight and kernels (block 64, absmax double-quantized
+with ``compress_statistics=True`` as QLoRA does, or float32 absmax without; matching
+``suite.quant.nf`` with ``dq=BNB_DQ`` or float32 scales), so a run with
+``method.qlora.backend=bnb`` measures the community's reference implementation under the same
+harness. The adapter is the same as
 QLinear's. On CPUs with avx512_bf16, bitsandbytes repacks 4-bit weights during an eval-mode
 forward, after which no gradient flows through them; that repacking is switched off here.
 
@@ -37,7 +39,15 @@ def _bnb():
 class BnbQLinear(QLinear):
     """A LoRA layer whose frozen base is a bitsandbytes Linear4bit (NF4)."""
 
-    def __init__(self, linear: nn.Linear, lora_A, lora_B, scaling: float, block: int) -> None:
+    def __init__(
+        self,
+        linear: nn.Linear,
+        lora_A,
+        lora_B,
+        scaling: float,
+        block: int,
+        double_quant: bool = True,
+    ) -> None:
         nn.Module.__init__(self)
         bnb = _bnb()
         self.out_features, self.in_features = linear.out_features, linear.in_features
@@ -49,15 +59,16 @@ class BnbQLinear(QLinear):
             self.out_features,
             bias=linear.bias is not None,
             compute_dtype=linear.weight.dtype,
-            compress_statistics=False,
+            compress_statistics=double_quant,
             quant_type="nf4",
             device=device,
         )
+        weight = linear.weight.detach().float()
         try:  # quantized where the weight already is (no float32 round trip through the host)
-            base.weight = self._params(bnb, linear.weight.detach().float(), block)
+            base.weight = self._params(bnb, weight, block, double_quant)
             base = base.to(device)
         except (RuntimeError, ValueError):
-            base.weight = self._params(bnb, linear.weight.detach().float().cpu(), block)
+            base.weight = self._params(bnb, weight.cpu(), block, double_quant)
             base = base.to(device)
         if linear.bias is not None:
             base.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
@@ -71,13 +82,13 @@ class BnbQLinear(QLinear):
         self.dropout = 0.0
 
     @staticmethod
-    def _params(bnb, weight: torch.Tensor, block: int):
+    def _params(bnb, weight: torch.Tensor, block: int, double_quant: bool):
         return bnb.nn.Params4bit(
             weight,
             requires_grad=False,
             quant_type="nf4",
             blocksize=block,
-            compress_statistics=False,
+            compress_statistics=double_quant,
         )
 
     def qtensor(self):
@@ -102,17 +113,31 @@ class BnbQLinear(QLinear):
         return y + self.scaling * lora
 
     def base_bytes(self) -> int:
+        """Every stored byte: the accounted bytes, the NF4 code book (16 float32) and, with
+        double quantization, the 8-bit dynamic map (256 float32)."""
+        state = self.base.weight.quant_state
+        return self.accounted_bytes() + 16 * 4 + (256 * 4 if state.nested else 0)
+
+    def accounted_bytes(self) -> int:
+        """Bytes under :mod:`suite.budget`'s accounting: packed codes, the absmax values (float32,
+        or 8-bit codes, float32 block scales and the offset), code books aside."""
         w = self.base.weight
         state = w.quant_state
-        return w.data.numel() * w.data.element_size() + state.absmax.numel() * 4 + 16 * 4
+        data = w.data.numel() * w.data.element_size()
+        absmax = state.absmax.numel() * state.absmax.element_size()
+        if state.nested:
+            absmax += state.state2.absmax.numel() * 4 + 4  # block scales, the offset
+        return data + absmax
 
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, base=bnb-nf4, rank={self.rank}"
 
 
-def bnb_layer(linear: nn.Linear, lora_A, lora_B, budget: Budget) -> BnbQLinear:
+def bnb_layer(
+    linear: nn.Linear, lora_A, lora_B, budget: Budget, double_quant: bool = True
+) -> BnbQLinear:
     if int(budget.bits) != 4:
         raise SpecError(
             f"bits {budget.bits} is not allowed with method.qlora.backend=bnb; allowed: 4"
         )
-    return BnbQLinear(linear, lora_A, lora_B, budget.scaling, budget.group_size)
+    return BnbQLinear(linear, lora_A, lora_B, budget.scaling, budget.group_size, double_quant)

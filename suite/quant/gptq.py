@@ -8,18 +8,37 @@ damped by ``damp * mean(diag H)``; updates are applied lazily in blocks of ``blo
 
 Grids: ``scheme="int"`` (asymmetric INT-k, :mod:`suite.quant.uniform`) or ``scheme="nf"`` (NF-k
 code book with absmax scales, :mod:`suite.quant.nf`). Groups are ``group_size`` consecutive input
-columns. Without ``act_order`` a group's scale/zero are computed from the current, error-updated
-weights of the whole group when its first column is reached (including updates still pending
-from the current block), so any ``block_size`` gives the same result up to float rounding. With
-``act_order`` columns are visited by decreasing H_ii, and groups are *static*: scales come from
-the weights before the pass, in the original column order, so nothing needs a stored permutation.
+columns. When a group's scale/zero are computed is ``group_params``:
+
+- ``"reference"`` (default): as the reference loop (IST-DASLab's ``gptq.py``, and AutoGPTQ /
+  GPTQModel after it): when the group's first column is reached, from the weight matrix as it
+  stood at the start of the current block, i.e. with the lazy updates of the earlier blocks but
+  none of the current block's. The result therefore depends on ``block_size``, as the
+  reference's does. With ``act_order`` the groups are static (below), as GPTQModel's
+  ``static_groups``: act-order's own groups would be runs of permuted columns, which a packed
+  QTensor (no stored permutation) cannot hold.
+- ``"fresh"``: from the fully error-updated weights of the whole group when its first column is
+  reached (including the current block's pending updates), so any ``block_size`` gives the same
+  result up to float rounding. Not the reference's moment; kept as a labelled variant (it was
+  qbench's default before). On 49 SmolLM2-135M layers (32 x 256 calibration tokens,
+  ``scripts/gptq_group_params.py``) its output error was 0.6% above the reference's at 2 bits,
+  0.1% at 3 bits and equal at 4. Not allowed with ``act_order``.
+- ``"static"``: every group's parameters up front, from the weights before the pass (dead
+  inputs zeroed), in the original column order (GPTQModel's ``static_groups``).
+
+With ``act_order`` columns are visited by decreasing H_ii.
 Codes are chosen on the stored (dtype-rounded) scales, so the returned weights are exactly what
 the packed QTensor dequantizes to. Arithmetic is float32; ``fp64_cholesky`` computes the
 inverse-Hessian factor in float64.
 
+:class:`GPTQQuantizer` runs with a run's ``quant.gptq.*`` settings
+(:class:`suite.quant.config.GPTQSettings`), the same for every method; with ``cd_passes`` > 0 it
+then refines the codes by coordinate descent on their grid (:mod:`suite.quant.refine`, the MagR
+authors' refinement).
+
 Speed: the column loop is a few dozen tiny kernels per column, so on a GPU its cost is launch
-overhead. Where every group lies inside one block (no act-order, ``block_size`` a multiple of
-``group_size``), a block's column loop is the same sequence of kernels for every block of a
+overhead. Where every group lies inside one block (groups not static, ``block_size`` a multiple
+of ``group_size``), a block's column loop is the same sequence of kernels for every block of a
 layer; on CUDA it is captured once per layer as a CUDA graph and replayed per block
 (:class:`_BlockGraph`), the same arithmetic without the launch cost.
 
@@ -41,11 +60,13 @@ layer; on CUDA it is captured once per layer as a CUDA graph and replayed per bl
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from suite.quant.config import GPTQSettings, QuantSpec, check_group_params, stored_scale_dtype
 from suite.quant.nf import nf_absmax, nf_codebook, nf_codes
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
@@ -96,7 +117,9 @@ def _inverse_hessian_factor(h: torch.Tensor, damp: float, fp64: bool) -> torch.T
     """Upper Cholesky factor of (H + damp·mean(diag H)·I)⁻¹, in float32."""
     work = h.to(torch.float64 if fp64 else torch.float32)
     diag = work.diagonal()
-    diag.add_(damp * diag.mean())
+    # the mean of a contiguous copy, as the reference (torch.mean(torch.diag(H))): a reduction
+    # over the strided diagonal view may round differently
+    diag.add_(damp * diag.contiguous().mean())
     low, info = torch.linalg.cholesky_ex(work)
     if int(info) != 0:
         raise ValueError(
@@ -145,11 +168,22 @@ def _aligned_block(
     group_size: int,
     clip1: torch.Tensor | None,
     out: _BlockOut,
+    fresh: bool,
 ) -> None:
-    """The column loop over one block whose groups all lie inside it; ``w1`` is updated in place."""
+    """The column loop over one block whose groups all lie inside it; ``w1`` is updated in place.
+
+    ``fresh``: each group's parameters from the error-updated weights when its first column is
+    reached; else (the reference's moment) all of them from the block-start weights, up front.
+    """
+    if not fresh:
+        n_groups = w1.shape[1] // group_size
+        s, z = grid.params(w1.view(w1.shape[0], n_groups, group_size), clip1)
+        out.scales.copy_(s)
+        if z is not None:
+            out.zeros.copy_(z)
     for i in range(w1.shape[1]):
         g = i // group_size
-        if i % group_size == 0:
+        if fresh and i % group_size == 0:
             s, z = grid.params(w1[:, i : i + group_size], None if clip1 is None else clip1[:, g])
             out.scales[:, g] = s
             if z is not None:
@@ -167,18 +201,20 @@ def _aligned_block(
 class _BlockGraph:
     """:func:`_aligned_block` captured as a CUDA graph for one block shape, replayed per block."""
 
-    def __init__(self, out_f: int, n: int, grid: _Grid, group_size: int, device) -> None:
+    def __init__(
+        self, out_f: int, n: int, grid: _Grid, group_size: int, fresh: bool, device
+    ) -> None:
         self.w1 = torch.zeros(out_f, n, dtype=torch.float32, device=device)
         self.hinv1 = torch.eye(n, dtype=torch.float32, device=device)
         self.out = _BlockOut.empty(out_f, n, group_size, device)
         stream = torch.cuda.Stream(device)
         stream.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(stream):  # one eager pass first, as graph capture asks
-            _aligned_block(self.w1.clone(), self.hinv1, grid, group_size, None, self.out)
+            _aligned_block(self.w1.clone(), self.hinv1, grid, group_size, None, self.out, fresh)
         torch.cuda.current_stream(device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            _aligned_block(self.w1, self.hinv1, grid, group_size, None, self.out)
+            _aligned_block(self.w1, self.hinv1, grid, group_size, None, self.out, fresh)
 
     def run(self, w1: torch.Tensor, hinv1: torch.Tensor) -> _BlockOut:
         self.w1.copy_(w1)
@@ -200,9 +236,11 @@ def run_gptq(
     clip: torch.Tensor | float | None = None,
     scale_dtype: torch.dtype | str = torch.float32,
     fp64_cholesky: bool = False,
+    group_params: str = "reference",
 ) -> GPTQResult:
     """GPTQ on an (out, in) weight with Gram matrix ``gram`` (in, in); see the module docs."""
     check_scheme_bits(scheme, bits)
+    check_group_params(group_params, act_order)
     out_f, in_f = check_weight(w)
     check_group_size(group_size, in_f)
     sdtype = scale_dtype_of(scale_dtype)
@@ -226,12 +264,14 @@ def run_gptq(
 
     scales = torch.empty(out_f, n_groups, dtype=torch.float32, device=device)
     zeros = torch.zeros(out_f, n_groups, dtype=torch.float32, device=device)
-    if act_order:
-        # static groups: parameters from the weights before the pass, original column order
+    static = act_order or group_params == "static"
+    fresh = group_params == "fresh"
+    if static:  # parameters from the weights before the pass, original column order
         s, z = grid.params(weight.view(out_f, n_groups, group_size), clip_t)
         scales.copy_(s)
         if z is not None:
             zeros.copy_(z)
+    if act_order:
         perm = torch.argsort(h.diagonal(), descending=True)
         weight = weight[:, perm]
         h = h[perm][:, perm]
@@ -246,10 +286,10 @@ def run_gptq(
     q_all = torch.empty(out_f, in_f, dtype=torch.float32, device=device)
     loss = torch.zeros((), dtype=torch.float32, device=device)
 
-    aligned = not act_order and block_size % group_size == 0
+    aligned = not static and block_size % group_size == 0
     graph = None
     if aligned and device.type == "cuda" and clip_t is None and in_f >= 2 * block_size:
-        graph = _BlockGraph(out_f, block_size, grid, group_size, device)
+        graph = _BlockGraph(out_f, block_size, grid, group_size, fresh, device)
     for i1 in range(0, in_f, block_size):
         i2 = min(i1 + block_size, in_f)
         w1 = weight[:, i1:i2].clone()
@@ -261,7 +301,7 @@ def run_gptq(
             else:
                 out = _BlockOut.empty(out_f, i2 - i1, group_size, device)
                 clip1 = None if clip_t is None else clip_t[:, g1:g2]
-                _aligned_block(w1, hinv1, grid, group_size, clip1, out)
+                _aligned_block(w1, hinv1, grid, group_size, clip1, out, fresh)
             codes[:, i1:i2], q_all[:, i1:i2] = out.codes, out.q
             scales[:, g1:g2], zeros[:, g1:g2] = out.scales, out.zeros
             loss += out.loss
@@ -271,14 +311,18 @@ def run_gptq(
         for i in range(i2 - i1):
             j = i1 + i
             g = group_of[j]
-            if not act_order and j % group_size == 0:
-                cur = w1[:, i : i + group_size]
-                if j + group_size > i2:  # the rest of the group lies beyond this block
-                    rest = (
-                        weight[:, i2 : j + group_size]
-                        - err1[:, :i] @ hinv[i1:j, i2 : j + group_size]
-                    )
-                    cur = torch.cat([cur, rest], dim=1)
+            if not static and j % group_size == 0:
+                # the reference's moment: ``weight`` holds the block-start values (it is
+                # updated only at block ends), also for the part of the group beyond this block
+                cur = weight[:, j : j + group_size]
+                if fresh:
+                    cur = w1[:, i : i + group_size]
+                    if j + group_size > i2:  # the rest of the group lies beyond this block
+                        rest = (
+                            weight[:, i2 : j + group_size]
+                            - err1[:, :i] @ hinv[i1:j, i2 : j + group_size]
+                        )
+                        cur = torch.cat([cur, rest], dim=1)
                 s, z = grid.params(cur, None if clip_t is None else clip_t[:, g])
                 scales[:, g] = s
                 if z is not None:
@@ -322,6 +366,7 @@ def gptq_quantize(
     clip: torch.Tensor | float | None = None,
     scale_dtype: torch.dtype | str = torch.float32,
     fp64_cholesky: bool = False,
+    group_params: str = "reference",
 ) -> QTensor:
     """GPTQ-quantize ``w`` given ``gram`` = XᵀX; the packed result of :func:`run_gptq`."""
     return run_gptq(
@@ -336,41 +381,39 @@ def gptq_quantize(
         clip,
         scale_dtype,
         fp64_cholesky,
+        group_params,
     ).qtensor
 
 
 @dataclass(frozen=True)
-class GPTQQuantizer:
-    """GPTQ/OPTQ with the paper's defaults (1% damping, blocks of 128, no act-order)."""
+class GPTQQuantizer(GPTQSettings):
+    """GPTQ/OPTQ with the ``quant.gptq`` settings (:class:`suite.quant.config.GPTQSettings`);
+    scales in ``scale_dtype``, unset: the default budget's (float16)."""
 
     name: ClassVar[str] = "gptq"
-    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
-    damp: float = 0.01
-    block_size: int = 128
-    act_order: bool = False
-    scheme: str = "int"
-    scale_dtype: str = "float32"
-    fp64_cholesky: bool = False
+    # bump when its numbers change (suite.code_version); 2: group parameters at the reference
+    # loop's moment, float16 scales; 3: the damping's mean rounded as the reference's
+    version: ClassVar[str] = "3"
 
-    def __post_init__(self) -> None:
-        if self.scheme not in ("int", "nf"):
-            raise ValueError(f"scheme {self.scheme!r} is not allowed for gptq; allowed: int, nf")
-        if not self.damp >= 0:
-            raise ValueError(f"damp={self.damp!r} is not allowed; allowed: a number >= 0")
-        if not isinstance(self.block_size, int) or self.block_size <= 0:
-            raise ValueError(
-                f"block_size={self.block_size!r} is not allowed; allowed: a positive integer"
-            )
-        scale_dtype_of(self.scale_dtype)
+    @classmethod
+    def from_spec(cls, quant: QuantSpec) -> GPTQQuantizer:
+        return cls(**dataclasses.asdict(quant.gptq))
 
     def quantize(
-        self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None
+        self,
+        weight: torch.Tensor,
+        bits: int,
+        group_size: int,
+        gram: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
     ) -> QTensor:
+        """GPTQ of ``weight``, then ``cd_passes`` of refinement towards ``target``'s outputs
+        (default ``weight``; the original weight where ``weight`` is a preprocessed copy)."""
         if gram is None:
             raise ValueError(
                 "quantizer 'gptq' needs gram (H = XᵀX of the layer's calibration inputs), got None"
             )
-        return gptq_quantize(
+        qt = gptq_quantize(
             weight,
             gram,
             bits,
@@ -380,9 +423,16 @@ class GPTQQuantizer:
             self.act_order,
             self.scheme,
             None,
-            self.scale_dtype,
+            stored_scale_dtype(self.scale_dtype),
             self.fp64_cholesky,
+            self.group_params,
         )
+        if self.cd_passes:
+            from suite.quant.refine import coordinate_descent
+
+            keep = weight if target is None else target
+            qt = coordinate_descent(keep, gram, qt, self.cd_passes, self.cd_damp)
+        return qt
 
     def dequantize(self, qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return dequantize(qt, dtype)

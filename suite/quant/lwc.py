@@ -9,8 +9,10 @@ the zero point is rounded without a gradient, as in the released code.
 Choices the papers leave open, and ours:
 
 - The grid is exactly :func:`suite.quant.uniform.quantize_int`'s (range always holding 0, integer
-  zero point in [0, 2**k - 1], float32 step): the forward pass uses the very values that the packed
-  QTensor will hold after training (:func:`lwc_quantize`), with no rounding gap between the two.
+  zero point in [0, 2**k - 1], the step rounded through the stored scale dtype, which ApiQ
+  passes from the budget): the forward pass uses the very values that the packed QTensor will
+  hold after training (:func:`lwc_quantize`), with no rounding gap between the two; the
+  rounding of the step passes gradients through.
 - Factors are ``sigmoid(logit)`` clamped to [1e-4, 1] (a group is never shrunk to nothing);
   logits start at 4 (factor 0.982), the released code's initial value.
 - The straight-through value is ``round(x) + (x - x.detach())``, which equals ``round(x)``
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import torch
 
-from suite.quant.qtensor import QTensor
+from suite.quant.qtensor import QTensor, scale_dtype_of
 from suite.quant.uniform import quantize_int
 
 CLIP_MIN = 1e-4
@@ -63,6 +65,7 @@ def lwc_fake_quantize(
     up_logit: torch.Tensor,
     low_logit: torch.Tensor,
     w_range: tuple[torch.Tensor, torch.Tensor] | None = None,
+    scale_dtype: torch.dtype | str = torch.float32,
 ) -> torch.Tensor:
     """Quantize-dequantize ``w`` (float32) with clipping ``sigmoid(logit)``, differentiable in both.
 
@@ -73,7 +76,7 @@ def lwc_fake_quantize(
     wmin, wmax = w_range if w_range is not None else group_range(w, group_size)
     hi = (wmax * lwc_factors(up_logit)).clamp(min=0.0)
     lo = (wmin * lwc_factors(low_logit)).clamp(max=0.0)
-    scale = (hi - lo) / maxq
+    scale = ((hi - lo) / maxq).to(scale_dtype_of(scale_dtype)).to(torch.float32)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale)).unsqueeze(-1)
     zero = torch.round(-lo.detach().unsqueeze(-1) / scale.detach()).clamp(0, maxq)
     groups = w.detach().float().reshape(out_f, in_f // group_size, group_size)
@@ -82,7 +85,12 @@ def lwc_fake_quantize(
 
 
 def lwc_quantize(
-    w: torch.Tensor, bits: int, group_size: int, up_logit: torch.Tensor, low_logit: torch.Tensor
+    w: torch.Tensor,
+    bits: int,
+    group_size: int,
+    up_logit: torch.Tensor,
+    low_logit: torch.Tensor,
+    scale_dtype: torch.dtype | str = torch.float32,
 ) -> QTensor:
     """The packed INT-k QTensor of ``w`` with the learned clipping (what the fake pass computed)."""
     with torch.no_grad():
@@ -91,5 +99,6 @@ def lwc_quantize(
             bits,
             group_size,
             clip=lwc_factors(up_logit),
+            scale_dtype=scale_dtype,
             clip_lo=lwc_factors(low_logit),
         )

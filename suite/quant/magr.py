@@ -14,8 +14,15 @@ the ℓ1-ball projection of Duchi et al. (2008) (sort, cumulative sums, threshol
 processed at once. With ``group_size`` the ℓ∞ penalty applies per group of consecutive inputs
 (the authors' group-wise variant; the per-row penalty lowers each row's maximum but may raise
 the maximum of some groups, so match it to the quantizer's grouping). Defaults follow the
-authors' code and README: α = 0.001 and 200 iterations per channel; for the group-wise variant
-they use α = 0.0001 and 150 iterations.
+authors' code and README (AozhongZhang/MagR, ``MagR.py``): α = 0.001 per channel, α = 0.0001
+group-wise, 200 iterations for both. One difference: the authors' ``H`` is that of the last
+calibration batch only (their ``add_batch`` keeps only the latest inputs, one 2048-token window),
+ours the Gram matrix of all calibration windows, each normalised by its largest eigenvalue.
+
+:class:`MagRGPTQQuantizer` (``magr-gptq``, CLoQ's default) is the authors' pipeline: MagR
+(``quant.magr.*``, group-wise on the budget's groups) and then GPTQ (``quant.gptq.*``), whose
+optional coordinate-descent refinement (``quant.gptq.cd_passes``) keeps the outputs of the
+original weight, as the authors' code does.
 
     >>> import torch
     >>> from suite.quant.magr import magr
@@ -31,9 +38,14 @@ they use α = 0.0001 and 150 iterations.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
-from suite.quant.qtensor import check_group_size, check_weight
+from suite.quant.config import GPTQSettings, MagRSettings, QuantSpec
+from suite.quant.qtensor import QTensor, check_group_size, check_weight, dequantize
 
 
 def project_l1_ball(v: torch.Tensor, radius: float | torch.Tensor) -> torch.Tensor:
@@ -89,3 +101,36 @@ def magr(
         v = cur - (cur - w0) @ h
         cur = prox_linf(v.view(rows, cols), alpha).view(out_f, in_f)
     return cur.to(w.dtype)
+
+
+@dataclass(frozen=True)
+class MagRGPTQQuantizer:
+    """MagR preprocessing (``quant.magr``) and then GPTQ (``quant.gptq``); needs ``gram``."""
+
+    name: ClassVar[str] = "magr-gptq"
+    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
+    builds_on: ClassVar[tuple[str, ...]] = ("gptq",)  # whose versions its numbers also carry
+    magr: MagRSettings = dataclasses.field(default_factory=MagRSettings)
+    gptq: GPTQSettings = dataclasses.field(default_factory=GPTQSettings)
+
+    @classmethod
+    def from_spec(cls, quant: QuantSpec) -> MagRGPTQQuantizer:
+        return cls(quant.magr, quant.gptq)
+
+    def quantize(
+        self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None
+    ) -> QTensor:
+        from suite.quant.gptq import GPTQQuantizer
+
+        if gram is None:
+            raise ValueError(
+                "quantizer 'magr-gptq' needs gram (H = XᵀX of the layer's calibration inputs), "
+                "got None"
+            )
+        w = weight.detach().float()
+        shrunk = magr(w, gram, self.magr.alpha, self.magr.iters, group_size)
+        gptq = GPTQQuantizer(**dataclasses.asdict(self.gptq))
+        return gptq.quantize(shrunk, bits, group_size, gram=gram, target=w)
+
+    def dequantize(self, qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return dequantize(qt, dtype)

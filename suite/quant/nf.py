@@ -9,7 +9,11 @@ is the same construction with 128 positive and 127 negative quantiles. Quantizat
 bitsandbytes' too: each group of ``group_size`` consecutive weights along a row is scaled by the
 reciprocal of its absmax and rounded to the nearest code (ties to the lower code), so NF4 codes,
 absmax values and packed bytes match ``bitsandbytes.functional.quantize_4bit(...,
-quant_type="nf4")``.
+quant_type="nf4")`` (float32 absmax by default, as bitsandbytes; :class:`NFQuantizer`, what the
+methods use, stores the budget's scale dtype, float16 unless told otherwise); with ``dq`` the
+absmax values are double-quantized (:mod:`suite.quant.dq`): ``dq=BNB_DQ`` is bitsandbytes'
+``compress_statistics=True``, so NF4 codes, absmax codes and the dequantized weights match
+bitsandbytes' (NF4 at group 64 then stores 4.127 bits per weight).
 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
@@ -25,11 +29,14 @@ quant_type="nf4")``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from suite.quant.config import NFSettings, QuantSpec, stored_scale_dtype
+from suite.quant.dq import DQSpec, double_quantize
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
     QTensor,
@@ -77,46 +84,97 @@ def nf_codes(x: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor) -> t
     return torch.bucketize(scaled, midpoints)
 
 
+def _nf_parts(
+    w: torch.Tensor,
+    bits: int,
+    group_size: int,
+    scale_dtype: torch.dtype | str,
+    clip: torch.Tensor | float | None,
+    dq: DQSpec | None,
+):
+    """(codes (out, groups, g), code book, stored scales or None, DoubleQuant or None, the
+    float32 (out, groups) scales that dequantization multiplies by)."""
+    check_scheme_bits("nf", bits)
+    out_f, in_f = check_weight(w)
+    check_group_size(group_size, in_f)
+    n_groups = in_f // group_size
+    groups = w.detach().to(torch.float32).reshape(out_f, n_groups, group_size)
+    codebook = nf_codebook(bits, w.device)
+    clips = clip_factors(clip, (out_f, n_groups), w.device)
+    if dq is None:
+        sdtype = scale_dtype_of(scale_dtype)
+        absmax = nf_absmax(groups, clips, sdtype)
+        codes = nf_codes(groups, absmax.unsqueeze(-1), codebook)
+        return codes, codebook, absmax.to(sdtype), None, absmax
+    absmax = nf_absmax(groups, clips, torch.float32)
+    packed_scales = double_quantize(absmax, dq)
+    used = packed_scales.dequantize().view(out_f, n_groups)
+    # bitsandbytes codes the weights on the exact absmax, LQ-LoRA on the double-quantized one
+    codes = nf_codes(groups, (absmax if dq.kind == "dynamic" else used).unsqueeze(-1), codebook)
+    return codes, codebook, None, packed_scales, used
+
+
 def quantize_nf(
     w: torch.Tensor,
     bits: int,
     group_size: int = 64,
     scale_dtype: torch.dtype | str = torch.float32,
     clip: torch.Tensor | float | None = None,
+    dq: DQSpec | None = None,
 ) -> QTensor:
     """NF-``bits`` blockwise absmax quantization of an (out, in) weight.
 
     ``clip`` (optional, per group in (0, 1]) shrinks each absmax; values beyond it saturate.
+    ``dq``: store the absmax values double-quantized (``scale_dtype`` is then unused).
     """
-    check_scheme_bits("nf", bits)
-    out_f, in_f = check_weight(w)
-    check_group_size(group_size, in_f)
-    sdtype = scale_dtype_of(scale_dtype)
-    n_groups = in_f // group_size
-    groups = w.detach().to(torch.float32).reshape(out_f, n_groups, group_size)
-    codebook = nf_codebook(bits, w.device)
-    absmax = nf_absmax(groups, clip_factors(clip, (out_f, n_groups), w.device), sdtype)
-    codes = nf_codes(groups, absmax.unsqueeze(-1), codebook)
+    codes, codebook, scales, packed_scales, _ = _nf_parts(
+        w, bits, group_size, scale_dtype, clip, dq
+    )
+    shape = (int(w.shape[0]), int(w.shape[1]))
     return QTensor(
-        "nf", bits, group_size, (out_f, in_f), pack(codes, bits), absmax.to(sdtype), None, codebook
+        "nf", bits, group_size, shape, pack(codes, bits), scales, None, codebook, packed_scales
     )
 
 
+def nf_fake(
+    w: torch.Tensor,
+    bits: int,
+    group_size: int,
+    scale_dtype: torch.dtype | str = torch.float32,
+    dq: DQSpec | None = None,
+) -> torch.Tensor:
+    """``dequantize(quantize_nf(w, bits, group_size, scale_dtype, dq=dq))`` without packing."""
+    codes, codebook, _, _, used = _nf_parts(w, bits, group_size, scale_dtype, None, dq)
+    return (codebook[codes] * used.unsqueeze(-1)).reshape(w.shape)
+
+
 @dataclass(frozen=True)
-class NFQuantizer:
-    """NF-k blockwise absmax (QLoRA's NF4; NF3/NF2 below 4 bits, NF8 above); ignores ``gram``."""
+class NFQuantizer(NFSettings):
+    """NF-k blockwise absmax (QLoRA's NF4; NF3/NF2 below 4 bits, NF8 above); ignores ``gram``.
+
+    Settings: ``quant.nf.*`` (:class:`suite.quant.config.NFSettings`): the absmax values
+    double-quantized where ``double_quant`` (bitsandbytes' layout, :data:`suite.quant.dq.BNB_DQ`,
+    with ``dq_rounding``), else stored in ``scale_dtype`` (unset: the default budget's, float16).
+    """
 
     name: ClassVar[str] = "nf"
-    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
-    scale_dtype: str = "float32"
+    # bump when its numbers change (suite.code_version); 2: float16 absmax, double quantization
+    version: ClassVar[str] = "2"
 
-    def __post_init__(self) -> None:
-        scale_dtype_of(self.scale_dtype)
+    @classmethod
+    def from_spec(cls, quant: QuantSpec) -> NFQuantizer:
+        return cls(**dataclasses.asdict(quant.nf))
+
+    @property
+    def dq(self) -> DQSpec | None:
+        """How the absmax values are double-quantized (None: stored in ``scale_dtype``)."""
+        return DQSpec(rounding=self.dq_rounding) if self.double_quant else None
 
     def quantize(
         self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None
     ) -> QTensor:
-        return quantize_nf(weight, bits, group_size, self.scale_dtype)
+        scale_dtype = stored_scale_dtype(self.scale_dtype)
+        return quantize_nf(weight, bits, group_size, scale_dtype, dq=self.dq)
 
     def dequantize(self, qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return dequantize(qt, dtype)

@@ -42,7 +42,7 @@ class PackedArgs:
     """A packed weight as the kernels read it (the tensors are QLinear's own buffers)."""
 
     codes: torch.Tensor
-    scales: torch.Tensor
+    scales: torch.Tensor | None  # (out, groups); QLinear fills in double-quantized ones per call
     zeros: torch.Tensor | None  # INT zero points, packed at ``bits`` bits
     codebook: torch.Tensor | None  # NF code book, float32
     shape: tuple[int, int]

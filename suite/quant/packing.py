@@ -19,18 +19,16 @@ import math
 
 import torch
 
+from suite.budget import packed_nbytes
+
 PACK_BITS = (2, 3, 4, 8)
+__all__ = ["PACK_BITS", "check_pack_bits", "pack", "packed_nbytes", "unpack"]
 
 
 def check_pack_bits(bits: int) -> None:
     """Raise ValueError unless ``bits`` is a width that packing supports."""
     if bits not in PACK_BITS:
         raise ValueError(f"bits={bits!r} cannot be packed; allowed: 2, 3, 4, 8")
-
-
-def packed_nbytes(numel: int, bits: int) -> int:
-    """Bytes that ``numel`` codes of ``bits`` bits occupy when packed."""
-    return (numel * bits + 7) // 8
 
 
 def _unit(bits: int) -> tuple[int, int]:

@@ -29,6 +29,7 @@ CUDA layers when asked) and keeps the adapter's factors in the compute dtype.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -118,7 +119,7 @@ class QLinear(nn.Module):
         cached = self.__dict__.get("_packed_cache")
         codes = self._buffers.get("q_codes")
         if cached is not None and cached[0] is codes:
-            return cached[1]
+            return cached[1] if cached[1] is None else self._with_scales(cached[1])
         meta, packed = self._qmeta, None
         shape = (self.out_features, self.in_features)
         if (
@@ -128,7 +129,7 @@ class QLinear(nn.Module):
         ):
             packed = PackedArgs(
                 self.q_codes,
-                self.q_scales,
+                getattr(self, "q_scales", None),
                 getattr(self, "q_zeros", None),
                 getattr(self, "q_codebook", None),
                 shape,
@@ -136,7 +137,13 @@ class QLinear(nn.Module):
                 meta["group_size"],
             )
         self.__dict__["_packed_cache"] = (codes, packed)
-        return packed
+        return packed if packed is None else self._with_scales(packed)
+
+    def _with_scales(self, packed: PackedArgs) -> PackedArgs:
+        """Double-quantized scales are expanded per call (transient, like the dense weight)."""
+        if packed.scales is not None:
+            return packed
+        return dataclasses.replace(packed, scales=self.qtensor().group_scales())
 
     def _lora_factors(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """A and B in ``dtype``: cast per forward, or once inside :func:`dense_bases`."""
@@ -211,15 +218,25 @@ class QLinear(nn.Module):
             return self.weight.numel() * self.weight.element_size()
         return qt.nbytes()
 
+    def accounted_bytes(self) -> int:
+        """The base's bytes under :mod:`suite.budget`'s accounting (code books aside)."""
+        qt = self.qtensor()
+        if qt is None:
+            return self.weight.numel() * self.weight.element_size()
+        return qt.accounted_nbytes()
+
     def adapter_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in (self.lora_A, self.lora_B))
 
     def effective_bits(self) -> float:
-        """Stored bits per base weight, counting scales, zeros and code books."""
-        return 8.0 * self.base_bytes() / (self.out_features * self.in_features)
+        """Bits per base weight under the one accounting (scales, zeros; code books aside)."""
+        return 8.0 * self.accounted_bytes() / (self.out_features * self.in_features)
 
     def extra_repr(self) -> str:
-        bits = "dense" if self._qmeta is None else f"{self._qmeta['scheme']}{self._qmeta['bits']}"
+        meta = self._qmeta
+        bits = "dense" if meta is None else f"{meta['scheme']}{meta['bits']}"
+        if meta is not None and "dq" in meta:
+            bits += "-dq"
         return (
             f"in={self.in_features}, out={self.out_features}, base={bits}, rank={self.rank}, "
             f"scaling={self.scaling:g}"

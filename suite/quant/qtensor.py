@@ -11,18 +11,22 @@ elements along each row (the input dimension):
 ``codes`` are bit-packed (see :mod:`suite.quant.packing`), in row-major order. ``zeros`` are held
 *unpacked* in memory (uint8, shape (out, groups)) so dequantization needs no unpacking; they are
 counted at ``bits`` bits each by :meth:`QTensor.nbytes` and stored packed at ``bits`` bits by
-:meth:`QTensor.state_dict`, so the recorded size is the size of what is saved. ``nbytes`` counts
-the packed codes, the scales in their stored dtype, the packed zeros and the code book (float32),
-so :meth:`QTensor.effective_bits` is e.g. 4.5 + 512/numel for NF4 with block 64 and float32 scales
-(the code book adds 64 bytes per tensor) and 4 + 32/64 + 4/64 = 4.5625 for INT4 with group 64.
+:meth:`QTensor.state_dict`, so the recorded size is the size of what is saved. An NF QTensor may
+hold its absmax values double-quantized (``dq``, :mod:`suite.quant.dq`) instead of ``scales``.
+
+Two sizes: :meth:`QTensor.nbytes` is everything stored (packed codes, scales in their stored
+dtype or their double-quantized form, packed zeros, the float32 code book);
+:meth:`QTensor.accounted_nbytes` leaves the code book aside, the one accounting of
+:mod:`suite.budget` that :meth:`QTensor.effective_bits` reports: 4 + 16/64 = 4.25 for NF4 with
+group 64 and float16 scales, 4 + 16/64 + 4/64 = 4.3125 for INT4 (the 4-bit budget).
 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
     >>> from suite.quant.qtensor import QTensor, dequantize
     >>> _ = torch.manual_seed(0)
-    >>> qt = quantize_nf(torch.randn(128, 256), bits=4, group_size=64)
-    >>> round(qt.effective_bits(), 4)
-    4.5156
+    >>> qt = quantize_nf(torch.randn(128, 256), bits=4, group_size=64, scale_dtype="float16")
+    >>> qt.effective_bits(), qt.nbytes() - qt.accounted_nbytes()  # the NF4 code book aside
+    (4.25, 64)
     >>> back = QTensor.from_state(qt.meta(), qt.state_dict())
     >>> torch.equal(dequantize(back), dequantize(qt))
     True
@@ -34,6 +38,8 @@ from dataclasses import dataclass
 
 import torch
 
+from suite.budget import DEFAULT_SCALE_DTYPE
+from suite.quant.dq import DoubleQuant
 from suite.quant.packing import pack, packed_nbytes, unpack
 
 SCHEME_BITS: dict[str, tuple[int, ...]] = {"nf": (2, 3, 4, 8), "int": (2, 3, 4, 8)}
@@ -42,6 +48,7 @@ SCALE_DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
+DEFAULT_SCALE = SCALE_DTYPES[DEFAULT_SCALE_DTYPE]  # what the quantizers store unless told
 FORMAT_VERSION = 1
 
 
@@ -108,16 +115,20 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 @dataclass(eq=False)
 class QTensor:
-    """Packed k-bit codes of an (out, in) weight plus per-group scales, zeros or a code book."""
+    """Packed k-bit codes of an (out, in) weight plus per-group scales, zeros or a code book.
+
+    ``scales`` is None exactly when ``dq`` holds the scales double-quantized (NF only).
+    """
 
     scheme: str
     bits: int
     group_size: int
     shape: tuple[int, int]
     codes: torch.Tensor
-    scales: torch.Tensor
+    scales: torch.Tensor | None
     zeros: torch.Tensor | None = None
     codebook: torch.Tensor | None = None
+    dq: DoubleQuant | None = None
 
     def __post_init__(self) -> None:
         self.shape = (int(self.shape[0]), int(self.shape[1]))
@@ -134,9 +145,18 @@ class QTensor:
                 f"codes hold {self.codes.numel()} bytes; {self.bits}-bit codes of a "
                 f"{out_f}x{in_f} weight need {packed_nbytes(out_f * in_f, self.bits)}"
             )
-        scale_dtype_of(self.scales.dtype)
-        if tuple(self.scales.shape) != groups:
-            raise ValueError(f"scales have shape {tuple(self.scales.shape)}, expected {groups}")
+        if self.dq is not None:
+            if self.scheme != "nf" or self.scales is not None:
+                raise ValueError("double-quantized scales need scheme 'nf' and scales=None")
+            if self.dq.count != groups[0] * groups[1]:
+                count = groups[0] * groups[1]
+                raise ValueError(f"dq holds {self.dq.count} scales, expected {count}")
+        elif self.scales is None:
+            raise ValueError("a QTensor needs scales, or double-quantized scales (dq)")
+        else:
+            scale_dtype_of(self.scales.dtype)
+            if tuple(self.scales.shape) != groups:
+                raise ValueError(f"scales have shape {tuple(self.scales.shape)}, expected {groups}")
         if self.scheme == "int":
             if self.zeros is None or self.codebook is not None:
                 raise ValueError("an 'int' QTensor needs zeros and no code book")
@@ -162,18 +182,36 @@ class QTensor:
     def device(self) -> torch.device:
         return self.codes.device
 
+    def group_scales(self) -> torch.Tensor:
+        """The (out, groups) scales as dequantization uses them, in float32."""
+        if self.dq is not None:
+            return self.dq.dequantize().view(self.shape[0], -1)
+        return self.scales.to(torch.float32)
+
     def nbytes(self) -> int:
         """Bytes of real storage: packed codes, scales, zeros packed at ``bits``, code book."""
-        total = self.codes.numel() + self.scales.numel() * self.scales.element_size()
+        return self.accounted_nbytes() + self.codebook_nbytes()
+
+    def codebook_nbytes(self) -> int:
+        """Bytes of the code book (a fixed table of the format; 0 for INT)."""
+        if self.codebook is None:
+            return 0
+        return self.codebook.numel() * self.codebook.element_size()
+
+    def accounted_nbytes(self) -> int:
+        """Bytes under :mod:`suite.budget`'s accounting: everything stored but the code book."""
+        total = self.codes.numel()
+        if self.dq is not None:
+            total += self.dq.nbytes()
+        else:
+            total += self.scales.numel() * self.scales.element_size()
         if self.zeros is not None:
             total += packed_nbytes(self.zeros.numel(), self.bits)
-        if self.codebook is not None:
-            total += self.codebook.numel() * self.codebook.element_size()
         return total
 
     def effective_bits(self) -> float:
-        """Stored bits per weight element, counting scales, zeros and the code book."""
-        return 8.0 * self.nbytes() / self.numel
+        """Bits per weight element under the one accounting (scales, zeros; code book aside)."""
+        return 8.0 * self.accounted_nbytes() / self.numel
 
     def unpacked_codes(self) -> torch.Tensor:
         """The codes as an (out, in) uint8 tensor."""
@@ -194,11 +232,16 @@ class QTensor:
             move(self.scales),
             move(self.zeros),
             move(self.codebook),
+            None if self.dq is None else self.dq.to(device),
         )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The stored tensors (zeros packed at ``bits`` bits); their bytes sum to nbytes()."""
-        state = {"codes": self.codes, "scales": self.scales}
+        state = {"codes": self.codes}
+        if self.dq is not None:
+            state.update(self.dq.state_dict())
+        else:
+            state["scales"] = self.scales
         if self.zeros is not None:
             state["zeros"] = pack(self.zeros, self.bits)
         if self.codebook is not None:
@@ -207,15 +250,19 @@ class QTensor:
 
     def meta(self) -> dict:
         """JSON-able description needed, with state_dict(), to rebuild the QTensor."""
-        return {
+        meta = {
             "format": "qtensor",
             "version": FORMAT_VERSION,
             "scheme": self.scheme,
             "bits": self.bits,
             "group_size": self.group_size,
             "shape": [self.shape[0], self.shape[1]],
-            "scale_dtype": _dtype_name(self.scales.dtype),
         }
+        if self.dq is not None:
+            meta["dq"] = self.dq.spec.meta()
+        else:
+            meta["scale_dtype"] = _dtype_name(self.scales.dtype)
+        return meta
 
     @classmethod
     def from_state(cls, meta: dict, tensors: dict[str, torch.Tensor]) -> QTensor:
@@ -227,21 +274,25 @@ class QTensor:
             )
         shape = (int(meta["shape"][0]), int(meta["shape"][1]))
         bits, group_size = int(meta["bits"]), int(meta["group_size"])
+        n_groups = shape[0] * (shape[1] // group_size)
         zeros = tensors.get("zeros")
         if zeros is not None:
-            n_zeros = shape[0] * (shape[1] // group_size)
-            zeros = unpack(zeros, bits, n_zeros).view(shape[0], shape[1] // group_size)
+            zeros = unpack(zeros, bits, n_groups).view(shape[0], shape[1] // group_size)
+        dq = None
+        if "dq" in meta:
+            dq = DoubleQuant.from_state(meta["dq"], n_groups, tensors)
         qt = cls(
             meta["scheme"],
             bits,
             group_size,
             shape,
             tensors["codes"],
-            tensors["scales"],
+            tensors.get("scales"),
             zeros,
             tensors.get("codebook"),
+            dq,
         )
-        if qt.scales.dtype != scale_dtype_of(meta["scale_dtype"]):
+        if dq is None and qt.scales.dtype != scale_dtype_of(meta["scale_dtype"]):
             raise ValueError(f"scales are {qt.scales.dtype}, but meta says {meta['scale_dtype']!r}")
         return qt
 
@@ -254,7 +305,7 @@ def dequantize(qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     out_f, in_f = qt.shape
     groups = in_f // qt.group_size
     codes = qt.unpacked_codes().view(out_f, groups, qt.group_size)
-    scales = qt.scales.to(torch.float32).unsqueeze(-1)
+    scales = qt.group_scales().unsqueeze(-1)
     if qt.scheme == "nf":
         values = qt.codebook[codes.to(torch.int32)] * scales
     else:

@@ -25,11 +25,13 @@ loop and learnable clipping reuse.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from suite.quant.config import IntSettings, QuantSpec, stored_scale_dtype
 from suite.quant.packing import pack
 from suite.quant.qtensor import (
     QTensor,
@@ -135,20 +137,26 @@ def quantize_int(
 
 
 @dataclass(frozen=True)
-class IntQuantizer:
-    """Asymmetric INT-k min-max per group, round to nearest; ignores ``gram``."""
+class IntQuantizer(IntSettings):
+    """Asymmetric INT-k min-max per group, round to nearest; ignores ``gram``.
+
+    Settings: ``quant.int.*`` (:class:`suite.quant.config.IntSettings`).
+    """
 
     name: ClassVar[str] = "int"
-    version: ClassVar[str] = "1"  # bump when its numbers change (suite.code_version)
-    scale_dtype: str = "float32"
+    # bump when its numbers change (suite.code_version); 2: float16 scales
+    version: ClassVar[str] = "2"
 
-    def __post_init__(self) -> None:
-        scale_dtype_of(self.scale_dtype)
+    @classmethod
+    def from_spec(cls, quant: QuantSpec) -> IntQuantizer:
+        return cls(**dataclasses.asdict(quant.int))
 
     def quantize(
         self, weight: torch.Tensor, bits: int, group_size: int, gram: torch.Tensor | None = None
     ) -> QTensor:
-        return quantize_int(weight, bits, group_size, scale_dtype=self.scale_dtype)
+        return quantize_int(
+            weight, bits, group_size, scale_dtype=stored_scale_dtype(self.scale_dtype)
+        )
 
     def dequantize(self, qt: QTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return dequantize(qt, dtype)

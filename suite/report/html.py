@@ -22,6 +22,7 @@ from typing import Any
 
 from suite.report import plots
 from suite.report.markdown import (
+    ACCOUNTING_NOTE,
     Markup,
     detail_table_rows,
     is_best,
@@ -134,6 +135,7 @@ def _task_block(table: TaskTable) -> str:
         f"{_metric_table(table)}"
         '<p class="caption">Cost and initialization quality (means over seeds):</p>'
         f"{_detail_table(table)}"
+        f'<p class="caption">{escape(ACCOUNTING_NOTE)}</p>'
         f'<div class="plots">{figs}</div></article>'
     )
 

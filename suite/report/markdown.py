@@ -2,8 +2,9 @@ r"""Render the leaderboard as Markdown, and the cell texts that the HTML page sh
 
 Per section (model, data source, profile, device) a header, then per (task, protocol, version) a
 method x bits table of the task metric ("mean ± std (n=3)", best quantized method per bit width in
-bold with a star, Δ to qlora at the same bits) and a detail table of init error, effective bits,
-prepare time, training peak memory and throughput.
+bold with a star, Δ to qlora at the same bits) and a detail table of init error, effective bits
+against the budget (both under the one accounting of :mod:`suite.budget`; a run above its budget
+is marked), prepare time, training peak memory and throughput.
 
 Every value that comes from the store (model paths, data sources, experiment names, labels) is
 escaped for the output it goes into, through a :class:`Markup`: Markdown here, HTML in
@@ -38,11 +39,20 @@ DETAIL_HEADERS = {
     C.INIT_CALIB_ERR: "calib err",
     C.INIT_WEIGHT_ERR: "weight err",
     C.EFFECTIVE_BITS: "eff. bits",
+    C.BUDGET_BITS: "budget bits",
     C.PREPARE_WALL: "prepare time",
     C.TRAIN_PEAK_MEM: "train peak mem",
     C.TRAIN_TOKENS_PER_S: "train tok/s",
 }
 BEST_MARK = "★"
+OVER_BUDGET = "over budget"
+ACCOUNTING_NOTE = (
+    "eff. bits and budget bits follow one storage accounting (suite/budget.py): codes, zeros and "
+    "double-quantization codes at their packed width, scales in their stored dtype; code books "
+    "aside. At --bits b and group size g the budget is a plain INT-b base with one scale in the "
+    "run's budget.scale_dtype (float16 by default) and one b-bit zero per group: "
+    "b + (16 + b)/g bits per weight."
+)
 # characters that can format, link, open HTML or close a table cell; "_" only where it could
 # open or close emphasis (not between two letters or digits, as in Q4_1 or weight_err)
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>&|~#!]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
@@ -112,7 +122,12 @@ def detail_text(cell: Cell, name: str) -> str:
     stat = cell.details.get(name)
     if stat is not None and not stat.finite:
         return stat_text(stat, name)
-    return "–" if stat is None else M.fmt_value(stat.mean, name)
+    text = "–" if stat is None else M.fmt_value(stat.mean, name)
+    budget = cell.details.get(C.BUDGET_BITS)
+    over = stat is not None and budget is not None and stat.mean > budget.mean + 1e-9
+    if name == C.EFFECTIVE_BITS and over:
+        text += f" ({OVER_BUDGET})"
+    return text
 
 
 def seeds_text(cell: Cell) -> str:
@@ -220,5 +235,6 @@ def render_markdown(sel: Selection, sections: Sequence[Section], generated: date
             out += _md_table(*metric_table_rows(table, m))
             out += ["", "Cost and initialization quality (means over seeds):", ""]
             out += _md_table(*detail_table_rows(table, m), left=3)
+            out += ["", m.text(ACCOUNTING_NOTE)]
             out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -39,11 +39,12 @@ DETAIL_METRICS = (
     C.INIT_CALIB_ERR,
     C.INIT_WEIGHT_ERR,
     C.EFFECTIVE_BITS,
+    C.BUDGET_BITS,
     C.PREPARE_WALL,
     C.TRAIN_PEAK_MEM,
     C.TRAIN_TOKENS_PER_S,
 )
-VARIANT_PARAM_PREFIXES = ("method.", "train.", "calib.")
+VARIANT_PARAM_PREFIXES = ("method.", "quant.", "train.", "calib.")
 SMOLLM_NOTE = (
     "smollm2-135m's weights were stored at 4 bits (Q4_1) in the shipped GGUF, "
     "so 4-bit results on it flatter every method."
@@ -117,7 +118,7 @@ class RowKey:
     group_size: str
     quantizer: str
     storage: str
-    variant: str  # short hash of the method./train./calib. params (seeds excluded)
+    variant: str  # short hash of the method./quant./train./calib. params (seeds excluded)
 
     def sort_key(self) -> tuple:
         storage = 0 if self.storage == C.STORAGE_PACKED else 1  # packed storage first
@@ -313,6 +314,15 @@ class Section:
         notes = []
         if self.context.get("model") == "smollm2-135m":
             notes.append(SMOLLM_NOTE)
+        changed: dict[str, set[str]] = defaultdict(set)
+        for rec in self.records:
+            if rec.tag(C.Tag.CHANGED_SETTINGS):
+                changed[rec.method].add(rec.tag(C.Tag.CHANGED_SETTINGS))
+        for method in sorted(changed, key=method_rank):
+            notes.append(
+                f"{method} ran with settings that differ from its released code's defaults: "
+                + " | ".join(sorted(changed[method]))
+            )
         return notes
 
 

@@ -1,8 +1,9 @@
 """``qbench export-model``: what it writes loads in the libraries it names and is qbench's model.
 
 - qlora 4-bit: the base reloads through transformers + bitsandbytes (CPU) with bitsandbytes'
-  codes and absmax equal to qbench's, and peft's ``PeftModel.from_pretrained`` on it gives
-  qbench's logits (float32 export: max |Δ| <= 1e-5; measured 0).
+  codes and double-quantized absmax (codes, block scales, offset) equal to qbench's, and
+  peft's ``PeftModel.from_pretrained`` on it gives qbench's logits (float32 export:
+  max |Δ| <= 1e-5; measured 0).
 - cloq 2-bit: the GPTQ-layout tensors, unpacked by a reader written here (bit strings via
   numpy, not qbench's shifts), are qbench's integer codes, zero points and (float16) scales;
   peft on a plain transformers model holding that dequantized base gives qbench's logits with
@@ -50,6 +51,9 @@ def test_qlora_nf4_reloads_through_bitsandbytes_and_peft(tiny_runs, tmp_path):
     import bitsandbytes as bnb
     from transformers import AutoModelForCausalLM
 
+    from suite.quant.dq import dynamic_map
+    from suite.quant.packing import unpack
+
     out = tmp_path / "qlora"
     manifest = export(tiny_runs, "qlora", out)
     assert manifest["base_format"] == "bnb-nf4" and manifest["exact"]
@@ -62,7 +66,11 @@ def test_qlora_nf4_reloads_through_bitsandbytes_and_peft(tiny_runs, tmp_path):
         assert isinstance(theirs, bnb.nn.Linear4bit), name
         qt, state = layer.qtensor(), theirs.weight.quant_state
         assert torch.equal(theirs.weight.data.reshape(-1), qt.codes)  # packed NF4 codes
-        assert torch.equal(state.absmax, qt.scales.float().reshape(-1))
+        assert state.nested and qt.dq is not None  # QLoRA's double-quantized absmax
+        assert torch.equal(state.absmax, unpack(qt.dq.codes, 8, qt.dq.count))
+        assert torch.equal(state.state2.absmax, qt.dq.scales.float())
+        assert torch.equal(state.offset.reshape(1), qt.dq.offset)
+        assert torch.equal(state.state2.code, dynamic_map())
         assert state.blocksize == qt.group_size and state.quant_type == "nf4"
         w = bnb.functional.dequantize_4bit(theirs.weight.data, state)
         assert torch.equal(w, layer.base_weight())

@@ -92,6 +92,38 @@ def test_forward_and_gradients_match_reference(scheme, bits, group, rows, policy
     assert rel(layer.lora_B.grad, b.grad) < TOL
 
 
+@pytest.mark.parametrize("policy", ["fused", "dequant"])
+@pytest.mark.parametrize("dq", ["bnb", "uint"])
+def test_double_quantized_scales_go_through_the_kernels(dq: str, policy: str) -> None:
+    """QLoRA's and LQ-LoRA's double-quantized absmax values: the kernels get the expanded scales
+    per call (nothing float is kept on the layer), and match dequantize-then-matmul."""
+    from suite.quant.dq import BNB_DQ, DQSpec
+    from suite.quant.kernels import dequantize_packed
+
+    spec = BNB_DQ if dq == "bnb" else DQSpec("uint", 3, 16, "bfloat16")
+    gen = torch.Generator().manual_seed(11)
+    w = torch.randn(100, 192, generator=gen)
+    qt = quantize_nf(w.cuda(), 4, 64, dq=spec)
+    a = torch.randn(16, 192, generator=gen) / 192**0.5
+    b = torch.randn(100, 16, generator=gen) / 4
+    layer = QLinear(qt, a, b, 2.0).cuda()
+    layer.kernel_policy = policy
+    assert not any(n.endswith("q_scales") for n, _ in layer.named_buffers())
+    p = layer.packed_args()
+    got = dequantize_packed(
+        p.codes, p.scales, p.zeros, p.codebook, p.shape, p.bits, p.group_size, torch.float32
+    )
+    assert torch.equal(got, dequantize(qt))
+    x = torch.randn(37, 192, generator=gen).cuda().bfloat16().requires_grad_()
+    y = layer(x)
+    y.float().sum().backward()
+    xr = x.detach().float().requires_grad_()
+    wr = dequantize(qt).to(torch.bfloat16).float()
+    yr = xr @ wr.T + 2.0 * (xr @ layer.lora_A.detach().T) @ layer.lora_B.detach().T
+    yr.sum().backward()
+    assert rel(y, yr) < TOL and rel(x.grad, xr.grad) < TOL
+
+
 @pytest.mark.parametrize("scheme", ["nf", "int"])
 def test_autocast_float32_input(scheme: str) -> None:
     layer, qt = make_layer(scheme, 3, 64, 72, 192, seed=3)

@@ -8,6 +8,7 @@ from suite.quant.gptq import GPTQQuantizer, gptq_quantize, run_gptq
 from suite.quant.nf import quantize_nf
 from suite.quant.qtensor import dequantize
 from suite.quant.uniform import fake_quantize_int, int_params, int_range, quantize_int
+from suite.spec import SpecError
 
 RTN = {"int": quantize_int, "nf": quantize_nf}
 
@@ -50,7 +51,10 @@ def test_act_order_uses_static_groups_from_the_original_weights(layer) -> None:
     qt = gptq_quantize(w, h, 3, 64, act_order=True)
     ref = quantize_int(w, 3, 64)
     assert torch.equal(qt.scales, ref.scales) and torch.equal(qt.zeros, ref.zeros)
-    # ...while without act-order the scales follow the error-updated weights
+    # ...as with group_params="static" without act-order
+    static = gptq_quantize(w, h, 3, 64, group_params="static")
+    assert torch.equal(static.scales, ref.scales) and torch.equal(static.zeros, ref.zeros)
+    # ...while otherwise the scales follow the weights updated by the earlier blocks
     assert not torch.equal(gptq_quantize(w, h, 3, 64).scales, ref.scales)
 
 
@@ -72,10 +76,11 @@ def _reference_gptq(w, h, bits, group_size, damp=0.01):
 @pytest.mark.parametrize(
     ("block_size", "group_size"), [(128, 64), (48, 64), (40, 128), (16, 256), (1000, 32)]
 )
-def test_lazy_blocks_match_the_plain_algorithm(layer, block_size, group_size) -> None:
-    # groups that start inside a block and end beyond it need the block's pending updates
+def test_fresh_groups_match_the_plain_algorithm(layer, block_size, group_size) -> None:
+    # "fresh" groups see every pending update, so the lazy blocks change nothing; groups that
+    # start inside a block and end beyond it need the block's pending updates
     _, h, w = layer
-    ours = run_gptq(w, h, 3, group_size, block_size=block_size).weight
+    ours = run_gptq(w, h, 3, group_size, block_size=block_size, group_params="fresh").weight
     ref = _reference_gptq(w, h, 3, group_size)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
 
@@ -111,12 +116,17 @@ def test_quantizer_needs_gram_and_validates(layer) -> None:
     assert q.name == "gptq"
     with pytest.raises(ValueError, match="needs gram"):
         q.quantize(w, 4, 64)
-    assert torch.equal(q.quantize(w, 4, 64, gram=h).codes, gptq_quantize(w, h, 4, 64).codes)
+    ref = gptq_quantize(w, h, 4, 64, scale_dtype=torch.float16)  # the budget's dtype
+    assert torch.equal(q.quantize(w, 4, 64, gram=h).codes, ref.codes)
     with pytest.raises(ValueError, match=r"gram must be a \(256, 256\)"):
         gptq_quantize(w, h[:10, :10], 4, 64)
     with pytest.raises(ValueError, match="not positive definite"):
         gptq_quantize(w, -torch.eye(256), 4, 64, damp=0.0)
     with pytest.raises(ValueError, match="scheme"):
         GPTQQuantizer(scheme="fp4")
-    with pytest.raises(ValueError, match="block_size=0"):
+    with pytest.raises(SpecError, match="quant.gptq.block_size 0 is not allowed"):
         GPTQQuantizer(block_size=0)
+    with pytest.raises(SpecError, match="quant.gptq.group_params 'late' is not allowed"):
+        GPTQQuantizer(group_params="late")
+    with pytest.raises(SpecError, match="not allowed with act_order"):
+        gptq_quantize(w, h, 4, 64, act_order=True, group_params="fresh")

@@ -4,6 +4,7 @@ import pytest
 import torch
 from conftest import decaying_inputs, out_err
 
+from suite.quant.config import MagRSettings
 from suite.quant.gptq import run_gptq
 from suite.quant.magr import magr, project_l1_ball, prox_linf
 from suite.quant.qtensor import dequantize
@@ -72,9 +73,10 @@ def test_magr_then_quantize_is_not_worse_on_the_original_outputs(setup, bits) ->
 
 def test_groupwise_variant_lowers_group_max(setup) -> None:
     x, h, w, _ = setup
-    w2 = magr(w, h, alpha=0.0001, iters=150, group_size=64)
+    settings = MagRSettings()  # the authors' group-wise defaults, as magr-gptq runs them
+    w2 = magr(w, h, alpha=settings.alpha, iters=settings.iters, group_size=64)
     ratio = w2.view(128, 4, 64).abs().amax(-1) / w.view(128, 4, 64).abs().amax(-1)
-    # observed: mean 0.86, worst group 0.98, output change 0.7% (the per-row variant lowers
+    # observed: mean 0.83, worst group 0.97, output change 0.8% (the per-row variant lowers
     # each row's max but can raise a group's: worst group 1.25 there)
     assert torch.all(ratio <= 1.0 + 1e-6) and ratio.mean() < 0.95
     assert out_err(x, w, w2) < 0.02

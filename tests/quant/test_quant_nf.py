@@ -56,7 +56,7 @@ def test_quantizer_object() -> None:
     qt = q.quantize(w, 3, 64, gram=None)
     assert qt.scheme == "nf" and qt.bits == 3
     assert torch.equal(q.dequantize(qt), dequantize(qt))
-    with pytest.raises(ValueError, match="scale dtype"):
+    with pytest.raises(ValueError, match="quant.nf.scale_dtype 'int8' is not allowed"):
         NFQuantizer(scale_dtype="int8")
 
 

@@ -32,13 +32,16 @@ def test_nbytes_is_what_state_dict_stores(scheme, bits, group_size, scale_dtype)
     qt = _make(scheme, bits, group_size, scale_dtype)
     stored = sum(t.numel() * t.element_size() for t in qt.state_dict().values())
     assert qt.nbytes() == stored
-    assert qt.effective_bits() == 8 * stored / qt.numel
+    book = 0 if qt.codebook is None else 4 << bits  # the float32 code book, accounted aside
+    assert qt.accounted_nbytes() == stored - book
+    assert qt.effective_bits() == 8 * (stored - book) / qt.numel
 
 
 def test_effective_bits_exact() -> None:
     numel = 48 * 256
-    # NF4, block 64, float32 absmax: 4 + 32/64, plus the 16-entry float32 code book
-    assert _make("nf", 4, 64, torch.float32).effective_bits() == 4.5 + 8 * 64 / numel
+    # NF4, block 64, float32 absmax: 4 + 32/64 (the 16-entry code book aside, stored still)
+    qt = _make("nf", 4, 64, torch.float32)
+    assert qt.effective_bits() == 4.5 and qt.nbytes() == numel * 4.5 / 8 + 64
     # INT4, group 64, float32 scale + 4-bit zero point: 4 + 32/64 + 4/64
     assert _make("int", 4, 64, torch.float32).effective_bits() == 4.5625
     # INT2, group 64, float16 scale + 2-bit zero point: 2 + 16/64 + 2/64
@@ -47,8 +50,16 @@ def test_effective_bits_exact() -> None:
     qt = _make("int", 3, 128, torch.float32)
     assert qt.codes.numel() == numel * 3 // 8
     assert qt.effective_bits() == 3 + 32 / 128 + 3 / 128
-    # NF2, block 64 float16 absmax: 2 + 16/64 + 4 code values * 32 bits
-    assert _make("nf", 2, 64, torch.float16).effective_bits() == 2.25 + 8 * 16 / numel
+    # NF2, block 64 float16 absmax: 2 + 16/64
+    assert _make("nf", 2, 64, torch.float16).effective_bits() == 2.25
+
+
+def test_quantizers_store_float16_scales_by_default() -> None:
+    from suite.quant import get_quantizer
+
+    w, h = torch.randn(16, 128), torch.eye(128)
+    for name in ("nf", "int", "gptq"):
+        assert get_quantizer(name).quantize(w, 2, 64, gram=h).scales.dtype == torch.float16
 
 
 @pytest.mark.parametrize(("scheme", "bits", "group_size", "scale_dtype"), CASES)

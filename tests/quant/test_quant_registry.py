@@ -6,7 +6,8 @@ import sys
 import pytest
 import torch
 
-from suite.quant import QUANTIZERS, get_quantizer, quantizer_class
+from suite.quant import QUANTIZERS, build_quantizer, get_quantizer, quantizer_class
+from suite.quant.config import QuantSpec
 from suite.quant.gptq import gptq_quantize
 from suite.quant.nf import quantize_nf
 from suite.quant.uniform import quantize_int
@@ -18,17 +19,33 @@ def test_import_does_not_import_torch() -> None:
 
 
 def test_table_and_getter() -> None:
-    assert sorted(QUANTIZERS) == ["gptq", "int", "nf"]
+    assert sorted(QUANTIZERS) == ["gptq", "int", "magr-gptq", "nf"]
     for name in QUANTIZERS:
         assert get_quantizer(name).name == name
         assert quantizer_class(name).name == name
+        assert build_quantizer(name, QuantSpec()).name == name
     assert get_quantizer("gptq", act_order=True, damp=0.1).act_order is True
     with pytest.raises(ValueError) as info:
         get_quantizer("x")
-    assert str(info.value) == "unknown quantizer 'x'; allowed: gptq, int, nf"
+    assert str(info.value) == "unknown quantizer 'x'; allowed: gptq, int, magr-gptq, nf"
 
 
-@pytest.mark.parametrize("name", ["nf", "int", "gptq"])
+def test_quantizers_take_the_one_quant_section() -> None:
+    quant = QuantSpec.from_overrides(
+        {"gptq": {"damp": "0.2", "cd_passes": "3"}, "magr": {"iters": "7"}, "nf": {}}
+    )
+    gptq = build_quantizer("gptq", quant)
+    assert (gptq.damp, gptq.cd_passes, gptq.block_size) == (0.2, 3, 128)
+    magr_gptq = build_quantizer("magr-gptq", quant)
+    assert magr_gptq.gptq == quant.resolved("float16").gptq and magr_gptq.magr.iters == 7
+    # unset scale dtypes are the default budget's (float16); no double quantization unless set
+    nf = build_quantizer("nf", quant)
+    assert (nf.scale_dtype, nf.double_quant, nf.dq) == ("float16", False, None)
+    dq = build_quantizer("nf", QuantSpec.from_overrides({"nf": {"double_quant": "true"}})).dq
+    assert dq is not None and dq.kind == "dynamic" and dq.rounding == "nearest"
+
+
+@pytest.mark.parametrize("name", ["nf", "int", "gptq", "magr-gptq"])
 def test_bad_bits_and_group_sizes(name: str) -> None:
     q = get_quantizer(name)
     w = torch.randn(8, 128)

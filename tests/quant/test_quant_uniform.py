@@ -79,4 +79,5 @@ def test_quantizer_object() -> None:
     q = IntQuantizer()
     assert q.name == "int"
     w = _w(seed=5)
-    assert torch.equal(q.quantize(w, 2, 64).codes, quantize_int(w, 2, 64).codes)
+    ref = quantize_int(w, 2, 64, scale_dtype=torch.float16)  # the budget's dtype
+    assert torch.equal(q.quantize(w, 2, 64).codes, ref.codes)

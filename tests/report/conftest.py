@@ -56,7 +56,8 @@ def default_metrics(method: str, bits: float, seed: int, task: str) -> dict[str,
             "init/calib_err": 0.0
             if dense
             else 0.04 * (1 + lowbit) * (0.5 if method == "cloq" else 1),
-            "quant/effective_bits": 16.0 if dense else bits + 0.5,
+            "quant/effective_bits": 16.0 if dense else bits + 0.25,
+            **({} if dense else {"quant/budget_bits": bits + (16 + bits) / 64}),
             "quant/base_bytes": 1.0e6 * (16 if dense else bits),
             "lora/adapter_bytes": 2.0e5,
             "prepare/wall_s": {"qlora": 2.0, "loftq": 9.0, "cloq": 30.0}.get(method, 5.0)

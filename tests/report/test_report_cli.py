@@ -71,11 +71,16 @@ def test_detail_columns(standard_report):
     lines = md.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("### wikitext2"))
     detail = _table_after("\n".join(lines[start + 5 :]), "Cost and initialization")
-    assert detail[0].startswith("| method | bits | seeds | calib err | weight err | eff. bits |")
+    assert detail[0].startswith(
+        "| method | bits | seeds | calib err | weight err | eff. bits | budget bits |"
+    )
     cloq2 = _row(detail, "cloq")
-    # cloq at 2 bits: calib 0.04*3*0.5, weight 0.05*3*0.6, eff. bits 2.5, prepare 30 s,
-    # train peak 2e8 + 8e7 bytes, 900 - 20 tokens/s
-    assert cloq2[1:] == ["2", "0,1,2", "0.0600", "0.0900", "2.500", "30.0 s", "267.0 MiB", "880"]
+    # cloq at 2 bits: calib 0.04*3*0.5, weight 0.05*3*0.6, eff. bits 2.25 against the budget
+    # 2 + 18/64, prepare 30 s, train peak 2e8 + 8e7 bytes, 900 - 20 tokens/s
+    assert cloq2[1:] == [
+        "2", "0,1,2", "0.0600", "0.0900", "2.250", "2.281", "30.0 s", "267.0 MiB", "880"
+    ]  # fmt: skip
+    assert "b + (16 + b)/g bits per weight" in md
 
 
 def test_header_counts_and_note(standard_report):

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from suite.report import metrics as M
-from suite.report.markdown import delta_text, render_markdown, stat_text
+from suite.report.markdown import (
+    MARKDOWN,
+    delta_text,
+    detail_table_rows,
+    render_markdown,
+    stat_text,
+)
 from suite.report.store import Filters, RunRecord, Selection
 from suite.report.tables import build_sections, pareto_front
 
@@ -138,6 +144,21 @@ def test_rank_variants_become_separate_rows():
     assert t.cells[("loftq (r16)", "2")].metric.mean == 20.0
 
 
+def test_effective_bits_are_shown_against_the_budget_and_marked_when_over():
+    budget = {"quant/budget_bits": 2 + 18 / 64}
+    table = only_table(
+        [
+            rec("qlora", "2", 0, {**ppl(20.0), "quant/effective_bits": 2.127, **budget}),
+            rec("lqlora", "2", 0, {**ppl(19.0), "quant/effective_bits": 2.5, **budget}),
+        ]
+    )
+    headers, rows = detail_table_rows(table, MARKDOWN)
+    eff, limit = headers.index("eff. bits"), headers.index("budget bits")
+    by_method = {r[0]: r for r in rows}
+    assert (by_method["qlora"][eff], by_method["qlora"][limit]) == ("2.127", "2.281")
+    assert by_method["lqlora"][eff] == "2.500 (over budget)"
+
+
 def test_markdown_has_header_facts_and_smollm_note():
     runs = [rec("qlora", "2", 0, ppl(30.0), model="smollm2-135m"), rec("cloq", "2", 0, ppl(25.0))]
     sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {"FAILED": 2}, 1)
@@ -148,6 +169,22 @@ def test_markdown_has_header_facts_and_smollm_note():
     assert "protocol p1 · task version 1" in text
     assert "2 FAILED" in text and "superseded by a newer run of the same key: 1" in text
     assert "| **25.00** ★ |" in text
+
+
+def test_settings_not_at_the_released_defaults_are_listed_per_method():
+    shortened = "method.apiq.epochs=1 (released: 20)"
+    runs = [
+        rec("apiq", "2", 0, ppl(20.0), changed_settings=shortened),
+        rec("apiq", "2", 1, ppl(21.0), changed_settings=shortened),
+        rec("qlora", "2", 0, ppl(30.0), changed_settings=""),
+    ]
+    sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {}, 0)
+    text = render_markdown(sel, build_sections(runs), datetime(2026, 1, 2, tzinfo=UTC))
+    assert text.count(shortened) == 1
+    assert (
+        f"apiq ran with settings that differ from its released code's defaults: {shortened}" in text
+    )
+    assert "qlora ran with" not in text
 
 
 @pytest.mark.parametrize(

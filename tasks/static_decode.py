@@ -41,11 +41,12 @@ not, and the generation loop then keeps the dynamic cache.
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from tasks.cache_io import cache_keyword, layer_kv, returned_cache
+
+if TYPE_CHECKING:
+    import torch
 
 SUPPORTED_TYPES = ("llama",)
 
@@ -81,6 +82,8 @@ class FixedCache:
     def __init__(
         self, layers: int, rows: int, length: int, heads: int, head_dim: int, dtype, device
     ):
+        import torch
+
         shape = (rows, heads, length, head_dim)
         # zeros: masked columns are multiplied by an attention weight of 0, never NaN garbage
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
@@ -117,6 +120,8 @@ class StaticDecoder:
         bucket: int = 256,
         ahead: bool | None = None,
     ):
+        import torch
+
         config = model.config
         inner = model.model
         self.model = model
@@ -180,6 +185,8 @@ class StaticDecoder:
         """Logits (rows, vocab) after feeding ``feed`` (one token id per row, on the device) at
         cache column ``column``; ``step`` counts decoding steps from 0 (positions advance by it).
         The returned tensor is overwritten by the next step."""
+        import torch
+
         rows = feed.shape[0]
         if column >= self.length:
             raise ValueError(f"column {column} is past the static cache's {self.length} columns")
@@ -197,6 +204,8 @@ class StaticDecoder:
         return logits
 
     def _forward(self, rows: int, span: int) -> torch.Tensor:
+        import torch
+
         self.cache.rows, self.cache.span = rows, span
         hidden = self.embed(self.ids[:rows])
         columns = self.columns[:span]
@@ -224,6 +233,8 @@ class StaticDecoder:
     def _capture(self, rows: int, span: int):
         """A CUDA graph of one step. The warm-up run executes the step for real, with the inputs
         already in place, so it writes the same key and value the replay writes."""
+        import torch
+
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):

@@ -5,8 +5,9 @@
 ``qbench export-model`` does (:mod:`suite.export.run_model`); ``path=DIR`` reads a folder that
 ``qbench export-model`` wrote (:mod:`suite.export.reader`). The model is lm-eval's ``HFLM``
 around qbench's in-memory model, so log-likelihoods are HFLM's batched ones; every request
-runs inside :func:`suite.quant.qlinear.dense_bases` (on a CPU each packed base is dequantized
-once, not per forward; on CUDA the packed kernels run), and generation goes through qbench's
+runs inside :func:`suite.quant.eval_bases.evaluation_bases` (each packed base dequantized once,
+not per forward, on a CPU and on CUDA where the copies fit; else the faster packed kernels, by
+measurement), and generation goes through qbench's
 batched KV-cache decoder (:func:`tasks.generation.generate_encoded`) on prompts tokenized and
 left-truncated as HFLM does.
 
@@ -111,9 +112,11 @@ class QbenchLM(HFLM):
         )
 
     def _dense(self):
-        from suite.quant.qlinear import dense_bases
+        from suite.quant.eval_bases import evaluation_bases
 
-        return dense_bases(self.model)
+        return evaluation_bases(
+            self.model, self.batch_size if isinstance(self.batch_size, int) else 8
+        )
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         with self._dense():

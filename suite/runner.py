@@ -299,7 +299,7 @@ def _train_evaluate(
 ) -> None:
     """Record the prepare step's results, fine-tune, evaluate, record, and finish the run."""
     from suite.measure import Phase
-    from suite.quant.qlinear import dense_bases
+    from suite.quant.eval_bases import evaluation_bases
     from suite.train import train
     from tasks.base import parse_source
 
@@ -329,7 +329,7 @@ def _train_evaluate(
     }
     tracker.metrics(run_id, {**phase.metrics(), **trained})
     tracker.adapters(run_id, model)  # the fine-tuned A and B, for export and later evaluation
-    with Phase("eval", ctx.device) as phase, dense_bases(model):
+    with Phase("eval", ctx.device) as phase, evaluation_bases(model, spec.eval.batch_size):
         tick = ctx.bars.add(f"eval {run_name(spec)}")
         evaluation = task.evaluate(model, tokenizer, spec.eval, source, tick)
     metrics = {C.eval_metric(spec.task, k): v for k, v in evaluation.metrics.items()}

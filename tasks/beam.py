@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
+from tasks.cache_io import cache_keyword, returned_cache
 from tasks.generation import Generation, _encode, eos_ids, left_padded
 
 PENALTY = -1.0e9  # transformers' score for a slot that must not be chosen
@@ -88,7 +89,8 @@ def _search(model, tokenizer, encoded, max_new, k, ends, length_penalty) -> list
     b = len(encoded)
     ids, mask, positions = left_padded([e for e in encoded for _ in range(k)], pad, device)
     out = _forward(model, keep_last, input_ids=ids, attention_mask=mask, position_ids=positions)
-    cache, next_pos = out.cache, positions[:, -1:] + 1
+    cache, next_pos = returned_cache(out), positions[:, -1:] + 1
+    keyword = cache_keyword(model.forward)
     end_ids = torch.tensor(ends, dtype=torch.long, device=device)
     width = max(2, 1 + len(ends)) * k  # continuations kept per prompt
     first_k = torch.arange(width, device=device) < k
@@ -148,7 +150,7 @@ def _search(model, tokenizer, encoded, max_new, k, ends, length_penalty) -> list
             input_ids=run_tokens[:, :, step].reshape(-1, 1),
             attention_mask=mask,
             position_ids=next_pos,
-            cache=cache,
+            **{keyword: cache},
         )
-        cache, next_pos = out.cache, next_pos + 1
+        cache, next_pos = returned_cache(out), next_pos + 1
     return [done_tokens[i, 0, : done_len[i, 0]].tolist() for i in range(b)]

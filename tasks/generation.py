@@ -2,18 +2,31 @@
 
 ``generate`` decodes many prompts at once: prompts are sorted by length and cut into batches of
 ``batch_size``; each batch is left-padded (so every row's last prompt token sits in the last
-column), position ids count real tokens only, and one forward pass over the prompts fills the
-KV cache; each further step feeds one token per row. The cache goes in through the forward's
-``cache`` keyword and comes back as the output's ``cache`` (``transformers`` 5.24 renamed both
-from ``past_key_values``). A row stops at an end-of-sequence token, at
-a stop string, or when its ``done`` rule says so (e.g. it has finished a ``#### N`` line); a
-batch ends when every row has stopped or after ``max_new_tokens``. Finished rows are fed the pad
-token and ignored. Greedy decoding takes the arg-max; sampling applies temperature, then top-k,
-then top-p, each as ``transformers``' logits warpers compute it (in their order), and draws from
-a seeded generator. ``order="given"`` keeps the prompts' own order in the batches (as scripts
-that batch their test set in order do; it matters where draws depend on the batch), and ``eos``
-overrides the end-of-sequence ids. Beam search lives in :mod:`tasks.beam`. The model is any
-causal LM of ``transformers`` (qbench's QLinear layers included).
+column), position ids count real tokens only, and one forward pass over the prompts fills the KV
+cache; each further step feeds one token per row. The cache goes in through the forward's
+``cache`` keyword and comes back as the output's ``cache`` (``past_key_values`` on
+``transformers`` before 5.24, see :mod:`tasks.cache_io`). A row stops at an end-of-sequence
+token, at a stop string, or when its ``done`` rule says so (e.g. it has finished a ``#### N``
+line); a batch ends when every row has stopped or after ``max_new_tokens``. Finished rows are
+fed the pad token and ignored. Greedy decoding takes the arg-max; sampling applies temperature,
+then top-k, then top-p, each as ``transformers``' logits warpers compute it (in their order),
+and draws from a seeded generator. ``order="given"`` keeps the prompts' own order in the batches
+(as scripts that batch their test set in order do; it matters where draws depend on the batch),
+and ``eos`` overrides the end-of-sequence ids. Beam search lives in :mod:`tasks.beam`. The model
+is any causal LM of ``transformers`` (qbench's QLinear layers included).
+
+``decoder`` picks the cache: ``"dynamic"`` (``transformers``' growing cache, one forward call
+per step), ``"static"`` (:class:`tasks.static_decode.StaticDecoder`: a preallocated cache, and
+on CUDA each step replayed as a CUDA graph), or ``"auto"``: static on CUDA for the models it
+supports when its cache takes at most half the free GPU memory, dynamic otherwise (on the CPU,
+always); or a :class:`~tasks.static_decode.StaticDecoder` the caller made (its rows and length
+must hold every batch). The prompts' pass is the same call on both, and a static step computes
+what a dynamic one does, over masked key columns: on the CPU they give the same tokens (tested);
+on CUDA a step's attention may run another SDPA kernel (an explicit mask instead of none), so
+logits can differ in the last bits of bf16 and a near-tie can pick another token. On CUDA with
+greedy decoding the next step is launched before the host has read the current tokens (the host
+then checks the stop rules while the GPU works); a row that has finished is fed its own last
+token instead of the pad token, which changes no other row.
 
     >>> import torch
     >>> from suite import models
@@ -34,6 +47,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
+
+    from tasks.static_decode import StaticDecoder
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,9 @@ def _encode(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
     return [tokenizer(p).input_ids for p in prompts]
 
 
+DECODERS = ("auto", "dynamic", "static")
+
+
 def generate(
     model,
     tokenizer,
@@ -151,12 +169,23 @@ def generate(
     progress: Callable[..., None] | None = None,
     order: str = "length",
     eos: set[int] | None = None,
+    decoder: str | StaticDecoder = "auto",
 ) -> Generation:
     """Continue each prompt (see the module doc); texts come back in the prompts' order.
     ``order``: "length" (longest prompts first, the least padding) or "given"."""
     encoded = _encode(tokenizer, prompts)
     return generate_encoded(
-        model, tokenizer, encoded, max_new_tokens, batch_size, stop, sampling, progress, order, eos
+        model,
+        tokenizer,
+        encoded,
+        max_new_tokens,
+        batch_size,
+        stop,
+        sampling,
+        progress,
+        order,
+        eos,
+        decoder,
     )
 
 
@@ -171,6 +200,7 @@ def generate_encoded(
     progress: Callable[..., None] | None = None,
     order: str = "length",
     eos: set[int] | None = None,
+    decoder: str | StaticDecoder = "auto",
 ) -> Generation:
     """:func:`generate` for prompts given as token ids (e.g. tokenized and truncated by the
     caller, as lm-eval's harness does)."""
@@ -178,6 +208,8 @@ def generate_encoded(
 
     if order not in ("length", "given"):
         raise ValueError(f"order {order!r} is not allowed; allowed: length, given")
+    if isinstance(decoder, str) and decoder not in DECODERS:
+        raise ValueError(f"decoder {decoder!r} is not allowed; allowed: {', '.join(DECODERS)}")
     stop = stop or StopRule()
     sampling = sampling or Sampling()
     ends = eos_ids(model, tokenizer) if eos is None else set(eos)
@@ -191,25 +223,50 @@ def generate_encoded(
     generator = None
     if not sampling.greedy:
         generator = torch.Generator().manual_seed(sampling.seed)
-    for start in range(0, len(rows_in), batch_size):
-        rows = rows_in[start : start + batch_size]
-        with torch.inference_mode():
-            texts, made, why = _decode_batch(
-                model,
-                tokenizer,
-                [encoded[i] for i in rows],
-                max_new_tokens,
-                stop,
-                sampling,
-                generator,
-                ends,
-            )
-        for i, text, ids, w in zip(rows, texts, made, why, strict=True):
-            result.texts[i], result.new_tokens[i], result.stopped_by[i] = text, len(ids), w
-            result.ids[i] = ids
-        if progress:
-            progress(len(rows))
+    with torch.inference_mode():
+        static = _static_decoder(model, decoder, encoded, batch_size, max_new_tokens)
+        for start in range(0, len(rows_in), batch_size):
+            rows = rows_in[start : start + batch_size]
+            batch = [encoded[i] for i in rows]
+            args = (tokenizer, batch, max_new_tokens, stop, sampling, generator, ends)
+            if static is None:
+                texts, made, why = _decode_batch(model, *args)
+            else:
+                texts, made, why = _decode_batch_static(static, *args)
+            for i, text, ids, w in zip(rows, texts, made, why, strict=True):
+                result.texts[i], result.new_tokens[i], result.stopped_by[i] = text, len(ids), w
+                result.ids[i] = ids
+            if progress:
+                progress(len(rows))
     return result
+
+
+def _static_decoder(model, decoder, encoded, batch_size: int, max_new_tokens: int):
+    """The :class:`~tasks.static_decode.StaticDecoder` for this call, or None (dynamic cache)."""
+    import torch
+
+    if not isinstance(decoder, str):
+        return decoder  # a StaticDecoder made by the caller
+    if decoder == "dynamic" or not encoded or max_new_tokens < 1:
+        return None
+    from tasks.static_decode import StaticDecoder, unsupported
+
+    why = unsupported(model)
+    if why is not None:
+        if decoder == "static":
+            raise ValueError(f"the static decoder cannot run {why}; allowed: decoder='dynamic'")
+        return None
+    device = next(model.parameters()).device
+    if decoder == "auto" and device.type != "cuda":
+        return None
+    rows = min(batch_size, len(encoded))
+    length = max(len(e) for e in encoded) + max_new_tokens
+    if device.type == "cuda":
+        need = StaticDecoder.needed_bytes(model, rows, length)
+        if decoder == "auto" and need > torch.cuda.mem_get_info(device)[0] // 2:
+            return None
+        return StaticDecoder(model, rows, length, graphs=True)
+    return StaticDecoder(model, rows, length, graphs=False, bucket=1)
 
 
 def left_padded(encoded: list[list[int]], pad: int, device):
@@ -227,45 +284,105 @@ def left_padded(encoded: list[list[int]], pad: int, device):
     return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+class _Rows:
+    """The host's side of a batch: each row's ids and text so far, and why it stopped."""
+
+    def __init__(self, n: int, tokenizer, stop: StopRule, ends: set[int]):
+        self.tokenizer, self.stop, self.ends = tokenizer, stop, ends
+        self.generated: list[list[int]] = [[] for _ in range(n)]
+        self.texts = [""] * n
+        self.why = ["length"] * n
+        self.live = [True] * n
+
+    def take(self, tokens: list[int]) -> bool:
+        """Record one token per row (finished rows ignore theirs); whether a row is still live."""
+        for r, t in enumerate(tokens):
+            if not self.live[r]:
+                continue
+            if t in self.ends:
+                self.live[r], self.why[r] = False, "eos"
+                continue
+            self.generated[r].append(t)
+            text = self.tokenizer.decode(self.generated[r], skip_special_tokens=True)
+            keep = self.stop.cut(text)
+            if keep is not None:
+                text, self.live[r], self.why[r] = text[:keep], False, "stop"
+            self.texts[r] = text
+        return any(self.live)
+
+    def feed(self, tokens: list[int], pad: int) -> list[int]:
+        """The next step's input: each live row's token, the pad token for finished rows."""
+        return [t if self.live[r] else pad for r, t in enumerate(tokens)]
+
+
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
 def _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator, ends):
     import torch
 
+    from tasks.cache_io import cache_keyword, returned_cache
+
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    keyword = cache_keyword(model.forward)
+    pad = _pad_id(tokenizer)
     ids, mask, positions = left_padded(encoded, pad, device)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    cache = out.cache
+    cache = returned_cache(out)
     logits = out.logits[:, -1]
     next_pos = positions[:, -1:] + 1
-    generated: list[list[int]] = [[] for _ in encoded]
-    texts = [""] * len(encoded)
-    why = ["length"] * len(encoded)
-    live = [True] * len(encoded)
+    rows = _Rows(len(encoded), tokenizer, stop, ends)
     for _ in range(max_new_tokens):
-        token = pick(logits, sampling, generator)
-        token_list = token.tolist()
-        for r, t in enumerate(token_list):
-            if not live[r]:
-                continue
-            if t in ends:
-                live[r], why[r] = False, "eos"
-                continue
-            generated[r].append(t)
-            text = tokenizer.decode(generated[r], skip_special_tokens=True)
-            keep = stop.cut(text)
-            if keep is not None:
-                text, live[r], why[r] = text[:keep], False, "stop"
-            texts[r] = text
-        if not any(live):
+        token_list = pick(logits, sampling, generator).tolist()
+        if not rows.take(token_list):
             break
-        feed = torch.tensor([t if live[r] else pad for r, t in enumerate(token_list)])
+        feed = torch.tensor(rows.feed(token_list, pad))
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = model(
             input_ids=feed.to(device)[:, None],
             attention_mask=mask,
             position_ids=next_pos,
-            cache=cache,
             use_cache=True,
+            **{keyword: cache},
         )
-        cache, logits, next_pos = out.cache, out.logits[:, -1], next_pos + 1
-    return texts, generated, why
+        cache, logits, next_pos = returned_cache(out), out.logits[:, -1], next_pos + 1
+    return rows.texts, rows.generated, rows.why
+
+
+def _decode_batch_static(
+    decoder, tokenizer, encoded, max_new_tokens, stop, sampling, generator, ends
+):
+    """:func:`_decode_batch` over a :class:`~tasks.static_decode.StaticDecoder`. With
+    ``decoder.ahead`` (CUDA graphs) and greedy picks, the next step is queued before the host
+    reads this step's tokens; a finished row is then fed its own token, not the pad token."""
+    import torch
+
+    pad = _pad_id(tokenizer)
+    ids, mask, positions = left_padded(encoded, pad, decoder.device)
+    width = ids.shape[1]
+    token = pick(decoder.prefill(ids, mask, positions), sampling, generator)
+    rows = _Rows(len(encoded), tokenizer, stop, ends)
+    ahead = decoder.ahead and sampling.greedy
+    cuda = decoder.device.type == "cuda"
+    host = torch.empty(len(encoded), dtype=torch.long, pin_memory=ahead and cuda)
+    for step in range(max_new_tokens):
+        last = step + 1 == max_new_tokens  # its token is never fed
+        if not ahead:
+            token_list = token.tolist()
+            if not rows.take(token_list) or last:
+                break
+            feed = torch.tensor(rows.feed(token_list, pad)).to(decoder.device)
+            token = pick(decoder.step(width + step, feed, step), sampling, generator)
+            continue
+        host.copy_(token, non_blocking=cuda)
+        ready = torch.cuda.Event() if cuda else None
+        if ready is not None:
+            ready.record(torch.cuda.current_stream(decoder.device))
+        following = None if last else decoder.step(width + step, token, step).argmax(dim=-1)
+        if ready is not None:
+            ready.synchronize()
+        if not rows.take(host.tolist()) or following is None:
+            break
+        token = following
+    return rows.texts, rows.generated, rows.why

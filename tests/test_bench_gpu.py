@@ -1,9 +1,10 @@
-"""GPU benchmarks (pytest-benchmark): packed kernels and training steps at 7B layer widths.
+"""GPU benchmarks (pytest-benchmark): training steps at 7B layer widths.
 
-Claims checked, each against a reference timed in the same process: the fused kernel beats the
-transient-dense path when decoding (16 rows); the dequantize kernel runs near the copy bandwidth;
-a training step on packed 2-bit is no slower than on bitsandbytes NF4 and needs less memory.
-Run with ``pytest -m "gpu and benchmark" tests/test_bench_gpu.py``.
+Claim checked against a reference timed in the same process: a training step on packed 2-bit is
+no slower than on bitsandbytes NF4 and needs less memory. The packed kernels' speeds (fused
+against dequantize-then-GEMM by row count, the dequantize kernel's bandwidth against the copy
+bandwidth) are rows of ``python -m suite.bench --parts kernels``, not pass/fail tests: which path
+wins depends on the GPU. Run with ``pytest -m "gpu and benchmark" tests/test_bench_gpu.py``.
 """
 
 from __future__ import annotations
@@ -26,43 +27,12 @@ def _median_ms(fn) -> float:
     return float(do_bench(fn, warmup=25, rep=100, return_mode="median"))
 
 
-@pytest.fixture(scope="module")
-def nf4_layer():
-    from suite.bench.rates import _packed_layer
-
-    return _packed_layer("nf", 4, (11008, 4096), "cuda").packed_args()
-
-
 def _sync(fn):
     def run():
         fn()
         torch.cuda.synchronize()
 
     return run
-
-
-def test_fused_decode_beats_transient_dense(benchmark, nf4_layer) -> None:
-    from suite.quant import kernels as kn
-
-    p = nf4_layer
-    args = (p.codes, p.scales, p.zeros, p.codebook, p.shape, p.bits, p.group_size)
-    x = torch.randn(16, 4096, device="cuda", dtype=torch.bfloat16)
-    benchmark(_sync(lambda: kn.fused_forward(x, *args)))
-    fused = _median_ms(lambda: kn.fused_forward(x, *args))
-    dense = _median_ms(lambda: x @ kn.dequantize_packed(*args[:4], *args[4:], torch.bfloat16).t())
-    assert fused < dense
-
-
-def test_dequantize_runs_near_copy_bandwidth(benchmark, nf4_layer) -> None:
-    from suite.bench.rates import copy_gbps
-    from suite.quant import kernels as kn
-
-    p = nf4_layer
-    args = (p.codes, p.scales, p.zeros, p.codebook, p.shape, p.bits, p.group_size)
-    benchmark(_sync(lambda: kn.dequantize_packed(*args, torch.bfloat16)))
-    ms = _median_ms(lambda: kn.dequantize_packed(*args, torch.bfloat16))
-    moved = p.codes.numel() + p.scales.numel() * 4 + 11008 * 4096 * 2
-    assert moved / (ms * 1e-3) / 1e9 > 0.5 * copy_gbps("cuda", 1 << 30)
 
 
 def _two_block_model(config: str):

@@ -72,3 +72,38 @@ def test_dense_bases_dequantize_once_and_change_no_output(monkeypatch):
     assert "_dense_base" not in layer.__dict__  # nothing stays behind
     model(x)
     assert len(calls) == 2  # outside the block, once per forward again
+
+
+def test_dense_bases_cast_the_adapter_once_and_change_no_output():
+    layer = make()[0]
+    model = torch.nn.Sequential(layer)
+    x = torch.randn(5, 128, dtype=torch.bfloat16)
+    reference = model(x)
+    with qlinear_module().dense_bases(model):
+        outs = [model(x) for _ in range(3)]
+        a, b = layer.__dict__["_eval_lora"]
+        assert a.dtype == b.dtype == torch.bfloat16
+        assert torch.equal(a, layer.lora_A.to(torch.bfloat16))
+        assert model(x) is not None and layer.__dict__["_eval_lora"][0] is a  # made once
+    assert all(torch.equal(out, reference) for out in outs)
+    assert "_eval_lora" not in layer.__dict__
+
+
+def test_evaluation_bases_on_the_cpu_dequantize_once():
+    from suite.quant.eval_bases import evaluation_bases
+
+    layer = make()[0]
+    model = torch.nn.Sequential(layer)
+    x = torch.randn(5, 128)
+    reference = model(x)
+    with evaluation_bases(model, rows=4) as mode:
+        assert mode == "dense"
+        assert torch.equal(model(x), reference)
+        assert layer.__dict__["_dense_base"] is not None
+    assert "_dense_base" not in layer.__dict__ and "_eval_lora" not in layer.__dict__
+
+
+def qlinear_module():
+    from suite.quant import qlinear
+
+    return qlinear

@@ -11,7 +11,9 @@ the harness's own pieces: :func:`suite.models.load`, the methods' ``prepare``,
   prepare, train (tokens/s, peak memory, MFU), generate (tokens/s).
 - :mod:`suite.bench.prepare`: each method's prepare on the runner's own path (calibration,
   holdout Grams, block-by-block prepare, init metrics): time, peak memory, init errors.
-- :mod:`suite.bench.report`: the rich table, JSON and Markdown.
+- :mod:`suite.bench.generation`: the evaluation decoder (static cache, CUDA graphs) against
+  ``transformers``' generate, per configuration and batch size, with the weight-bandwidth bound.
+- :mod:`suite.bench.report`: the rich tables, JSON and Markdown.
 
     $ python -m suite.bench --model synthetic:llama2-7b --out /tmp/bench
 """

@@ -8,7 +8,10 @@ Parts (``--parts``, comma-separated, all by default):
   (:mod:`suite.bench.workloads`);
 - ``prepare``: each ``--prepare-methods`` entry prepared at ``--prepare-bits`` on the harness's
   own path (calibration windows, holdout Grams, block-by-block prepare, init metrics;
-  :mod:`suite.bench.prepare`).
+  :mod:`suite.bench.prepare`);
+- ``generation``: each ``--decode-configs`` entry's evaluation decoder against ``transformers``'
+  ``generate`` at each ``--decode-batches`` size, ``--decode-new`` new tokens after GSM8K-like
+  prompts, with the weight-bandwidth bound (:mod:`suite.bench.generation`).
 
 Results go to ``--out`` as bench.json and bench.md after every configuration, so a cut run
 keeps what it measured; the table is printed last. Importing this module does not import torch.
@@ -24,7 +27,7 @@ import click
 
 from suite.spec import SpecError
 
-PARTS = ("rates", "kernels", "train", "prepare")
+PARTS = ("rates", "kernels", "train", "prepare", "generation")
 
 
 def _versions() -> dict[str, str]:
@@ -69,6 +72,10 @@ def _versions() -> dict[str, str]:
 )
 @click.option("--calib-windows", default=128, show_default=True)
 @click.option("--calib-seq", default=2048, show_default=True)
+@click.option("--decode-configs", default="lora16,nf4,int2", show_default=True)
+@click.option("--decode-batches", default="8,64", show_default=True)
+@click.option("--decode-new", default=128, show_default=True)
+@click.option("--decode-repeats", default=1, show_default=True, help="Timed calls (median).")
 @click.option("--out", default="results/bench", show_default=True, type=click.Path())
 @click.option("--cache-dir", default=None, help="[$QBENCH_CACHE or ~/.cache/qbench]")
 def bench(
@@ -91,6 +98,10 @@ def bench(
     method_set,
     calib_windows,
     calib_seq,
+    decode_configs,
+    decode_batches,
+    decode_new,
+    decode_repeats,
     out,
     cache_dir,
 ) -> None:
@@ -116,8 +127,10 @@ def bench(
         lookup(methods(), "method", name)
     prep_settings = method_settings(method_set)
     names = configs.split(",") if configs else list(workloads.CONFIGS)
-    for name in names:
+    decode_names = [c for c in decode_configs.split(",") if c]
+    for name in names + decode_names:
         workloads.method_for(name, rank)  # fail on a bad name before any work
+    batches = [int(b) for b in decode_batches.split(",") if b]
     shape = workloads.BenchShape(
         rank, batch, seq_len, steps, warmup, gen_batch, gen_prompt, gen_new
     )
@@ -131,7 +144,7 @@ def bench(
         report.add_ratios(rows)
         report.write(out_dir, rows, env, extra)
 
-    if "rates" in chosen or "train" in chosen:
+    if {"rates", "train", "kernels", "generation"} & set(chosen):
         from suite.bench.rates import copy_gbps, matmul_tflops
 
         env["matmul_tflops"] = matmul_tflops(device)
@@ -141,7 +154,7 @@ def bench(
     if "kernels" in chosen:
         from suite.bench.rates import crossover, kernel_sweep
 
-        extra["kernels"] = kernel_sweep(device)
+        extra["kernels"] = kernel_sweep(device, copy_gbps=env["copy_gbps"])
         extra["crossover_fwd"] = crossover(extra["kernels"], "fwd")
         extra["crossover_bwd"] = crossover(extra["kernels"], "bwd")
         click.echo(f"fused beats dense up to rows: fwd {extra['crossover_fwd']}, "
@@ -178,5 +191,14 @@ def bench(
             click.echo(f"  {row}", err=True)
             rows.append(row)
             save()
+    if "generation" in chosen:
+        from suite.bench.generation import generation_rows
+
+        extra["generation"] = generation_rows(
+            model, decode_names, batches, decode_new, cache, env["copy_gbps"], rank=rank,
+            repeats=decode_repeats,
+        )  # fmt: skip
     save()
     report.print_table(rows, env)
+    if "generation" in chosen:
+        report.print_generation(extra["generation"], env)

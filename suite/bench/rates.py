@@ -5,7 +5,9 @@ events through ``triton.testing.do_bench``); ``copy_gbps`` a large device-to-dev
 read + written). ``kernel_sweep`` times, for one layer shape and several row counts, the fused
 dequantize-matmul kernel, the transient-dense path (dequantize kernel + cuBLAS) and a plain bf16
 cuBLAS product, forward and input-gradient, so the crossover that ``FUSED_MAX_ROWS`` encodes is a
-measurement; it also reports the dequantize kernel's achieved bandwidth.
+measurement; it also reports the dequantize kernel's achieved bandwidth, as a fraction of the
+copy bandwidth measured in the same run, and the fused kernel's speed-up over the dense path.
+These are benchmark rows, not pass/fail checks: which path wins depends on the GPU.
 
 All three need a CUDA device and Triton; the benchmark's ``rates`` and ``kernels`` parts run::
 
@@ -59,8 +61,11 @@ def kernel_sweep(
     shape: tuple[int, int] = (11008, 4096),
     formats: tuple[tuple[str, int], ...] = (("nf", 4), ("nf", 3), ("int", 2)),
     rows: tuple[int, ...] = (1, 8, 16, 32, 64, 128, 256, 1024, 4096),
+    copy_gbps: float | None = None,
 ) -> list[dict]:
-    """Median ms per call of each path at each row count; one dict per (format, rows)."""
+    """Median ms per call of each path at each row count; one dict per (format, rows).
+    ``fused_speedup_fwd`` is dense-path ms over fused ms (above 1: the fused kernel wins);
+    ``dequant_of_copy`` the dequantize kernel's bandwidth over ``copy_gbps``."""
     from suite.quant import kernels as kn
 
     out_f, in_f = shape
@@ -93,6 +98,9 @@ def kernel_sweep(
                 "dequant_ms": deq_ms,
                 "dequant_gbps": (packed_bytes + out_f * in_f * 2) / (deq_ms * 1e-3) / 1e9,
             }
+            row["fused_speedup_fwd"] = row["dequant_fwd_ms"] / row["fused_fwd_ms"]
+            if copy_gbps:
+                row["dequant_of_copy"] = row["dequant_gbps"] / copy_gbps
             results.append(row)
             print(
                 f"  {row['format']} rows={m:5d} fwd fused {row['fused_fwd_ms']:.3f} "

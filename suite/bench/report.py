@@ -34,6 +34,24 @@ COLUMNS = (
 )
 
 
+GENERATION_COLUMNS = (
+    ("config", "config", "{}"),
+    ("batch", "batch", "{}"),
+    ("path", "path", "{}"),
+    ("tokens_per_s", "tok/s", "{:,.0f}"),
+    ("generate_tokens_per_s", "generate tok/s", "{:,.0f}"),
+    ("vs_generate", "vs generate", "{:.2f}"),
+    ("bound_tokens_per_s", "bound tok/s", "{:,.0f}"),
+    ("of_bound", "of bound", "pct"),
+    ("generate_of_bound", "generate of bound", "pct"),
+    ("step_ms", "step ms", "{:.2f}"),
+    ("bound_step_ms", "bound step ms", "{:.2f}"),
+    ("same_rows", "same rows", "pct"),
+    ("same_prefix", "same prefix", "pct"),
+    ("error", "error", "{}"),
+)
+
+
 def add_ratios(rows: list[dict[str, Any]]) -> None:
     """Add ``vs_bnb`` and ``peak_vs_bnb`` to every row, where a bnb-nf4 row exists."""
     ref = next((r for r in rows if r.get("config") == "bnb-nf4"), None)
@@ -71,6 +89,19 @@ def print_table(rows: list[dict[str, Any]], env: dict[str, Any]) -> None:
     console.print(env_line(env))
 
 
+def print_generation(rows: list[dict[str, Any]], env: dict[str, Any]) -> None:
+    """The generation part's table (see :mod:`suite.bench.generation`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"qbench generation vs transformers' generate on {env.get('gpu', '?')}")
+    for _, title, _ in GENERATION_COLUMNS:
+        table.add_column(title, justify="right")
+    for row in rows:
+        table.add_row(*(cell(row, key, fmt) for key, _, fmt in GENERATION_COLUMNS))
+    Console(width=200).print(table)
+
+
 def env_line(env: dict[str, Any]) -> str:
     parts = [f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in env.items()]
     return "  ".join(parts)
@@ -90,4 +121,13 @@ def write(out: Path, rows: list[dict], env: dict, extra: dict[str, Any]) -> None
     out.mkdir(parents=True, exist_ok=True)
     payload = {"env": env, "rows": rows, **extra}
     (out / "bench.json").write_text(json.dumps(payload, indent=1, default=str))
-    (out / "bench.md").write_text(markdown(rows, env))
+    text = markdown(rows, env)
+    if extra.get("generation"):
+        lines = ["", "## Generation", ""]
+        lines.append("| " + " | ".join(title for _, title, _ in GENERATION_COLUMNS) + " |")
+        lines.append("|" + "---|" * len(GENERATION_COLUMNS))
+        for row in extra["generation"]:
+            cells = (cell(row, key, fmt) for key, _, fmt in GENERATION_COLUMNS)
+            lines.append("| " + " | ".join(cells) + " |")
+        text += "\n".join(lines) + "\n"
+    (out / "bench.md").write_text(text)

@@ -16,7 +16,9 @@ token by the GPU's measured bf16 matmul rate: the frozen base costs 2 FLOPs per 
 and 2 backward (input gradient only), LoRA 6·r·(in + out) per layer, the frozen LM head 4·V·d,
 causal attention 6·s·d per layer (half of the full s² products, forward + 2× backward).
 Generation is ``model.generate`` (greedy, KV cache) on a batch of random prompts, exactly
-``new_tokens`` new tokens each; tokens/s counts new tokens.
+``new_tokens`` new tokens each, timed after a full-length warm-up call; tokens/s counts new
+tokens. The generation part (:mod:`suite.bench.generation`) compares it with qbench's own
+evaluation decoder.
 
 The benchmark measures each configuration on the GPU at a 7B shape, given the measured matmul
 rate (:func:`suite.bench.rates.matmul_tflops`). The same call runs a small shape on the CPU:
@@ -109,7 +111,9 @@ def _examples(vocab: int, shape: BenchShape) -> list[dict]:
 
 
 def generate_rate(model, vocab: int, shape: BenchShape, device: str) -> dict[str, float]:
-    """New tokens per second of greedy generation with the KV cache (after one warm-up call)."""
+    """New tokens per second of greedy generation with the KV cache, timed after a full-length
+    warm-up call (a first long call runs several times slower: allocator growth, first
+    launches of each kernel shape)."""
     from suite.measure import sync
     from tasks.base import synthetic_ids
 
@@ -134,7 +138,7 @@ def generate_rate(model, vocab: int, shape: BenchShape, device: str) -> dict[str
         assert out.shape[1] == shape.gen_prompt + new
         return time.perf_counter() - t0
 
-    gen(4)  # compile kernels, warm the allocator
+    gen(shape.gen_new)  # compile kernels, grow the allocator to the full length
     prefill_s = gen(1)
     total_s = gen(shape.gen_new)
     decode = (shape.gen_new - 1) * shape.gen_batch / max(total_s - prefill_s, 1e-9)

@@ -27,6 +27,7 @@ On CUDA, the dense bf16 weight of a packed NF4 QLinear ``layer`` (4096 x 4096, g
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -279,11 +280,16 @@ def _rows_block(m: int, cap: int) -> int:
     return min(cap, max(16, triton.next_power_of_2(m)))
 
 
+@functools.cache
+def _multiprocessors(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
 def _split(programs: int, tiles: int, device: torch.device) -> int:
     """Split factor so that about two programs run per multiprocessor (at most ``tiles``)."""
     if device.type != "cuda":
         return min(2, tiles)
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    sms = _multiprocessors(device.index if device.index is not None else 0)
     return max(1, min(tiles, (2 * sms + programs - 1) // programs, 16))
 
 

@@ -72,7 +72,8 @@ def _use_fused(rows: int, policy: str, fused_max_rows: int) -> bool:
     return policy == "fused" or (policy == "auto" and rows <= fused_max_rows)
 
 
-def _dense(p: PackedArgs, dtype: torch.dtype) -> torch.Tensor:
+def dense_weight(p: PackedArgs, dtype: torch.dtype) -> torch.Tensor:
+    """W (out, in) in ``dtype`` by the dequantize kernel, as the dequantize-then-GEMM path uses."""
     from suite.quant.kernels import dequantize_packed
 
     return dequantize_packed(
@@ -87,7 +88,7 @@ def _fwd(x2: torch.Tensor, p: PackedArgs, fused: bool) -> torch.Tensor:
         return fused_forward(
             x2, p.codes, p.scales, p.zeros, p.codebook, p.shape, p.bits, p.group_size
         )
-    w = _dense(p, x2.dtype)
+    w = dense_weight(p, x2.dtype)
     return x2 @ w.t()
 
 
@@ -98,7 +99,7 @@ def _bwd(g2: torch.Tensor, p: PackedArgs, fused: bool) -> torch.Tensor:
         return fused_backward(
             g2, p.codes, p.scales, p.zeros, p.codebook, p.shape, p.bits, p.group_size
         )
-    w = _dense(p, g2.dtype)
+    w = dense_weight(p, g2.dtype)
     return g2 @ w
 
 
@@ -110,22 +111,27 @@ class PackedMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x2, packed, policy, fused_max_rows):
-        fused = _use_fused(x2.shape[0], policy, fused_max_rows)
+    def forward(ctx, x2, packed, fused):
         ctx.packed, ctx.fused = packed, fused
         return _fwd(x2, packed, fused)
 
     @staticmethod
     def backward(ctx, grad_y):
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
-        return _bwd(grad_y, ctx.packed, ctx.fused), None, None, None
+            return None, None, None
+        return _bwd(grad_y, ctx.packed, ctx.fused), None, None
 
 
 def packed_matmul(
     x: torch.Tensor, p: PackedArgs, policy: str = "auto", fused_max_rows: int = FUSED_MAX_ROWS
 ) -> torch.Tensor:
-    """``x @ Wᵀ`` (any leading dims) with gradient for ``x`` only; x's dtype is kept."""
+    """``x @ Wᵀ`` (any leading dims) with gradient for ``x`` only; x's dtype is kept. Where no
+    gradient can flow (inference, or an ``x`` that needs none) the kernels run directly,
+    without an autograd node."""
     x2 = x.reshape(-1, p.shape[1])
-    y = PackedMatmul.apply(x2, p, policy, fused_max_rows)
+    fused = _use_fused(x2.shape[0], policy, fused_max_rows)
+    if x2.requires_grad and torch.is_grad_enabled():
+        y = PackedMatmul.apply(x2, p, fused)
+    else:
+        y = _fwd(x2, p, fused)
     return y if x.dim() == 2 else y.view(*x.shape[:-1], p.shape[0])

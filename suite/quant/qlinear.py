@@ -10,8 +10,9 @@ On CUDA a packed base (2, 3 or 4 bits, NF or INT, group size a multiple of 32) g
 module), under autocast in the autocast dtype. ``kernel_policy`` ("auto", "fused", "dequant")
 picks the kernel per layer. On CUDA the adapter's scaled product is added inside the GEMM
 (``addmm_`` with alpha = s) instead of by two elementwise passes over the output. On the CPU the
-reference path (dequantize, matmul, add) runs unchanged; for evaluation, :func:`dense_bases`
-lets the CPU layers dequantize once instead of at every decoding step.
+reference path (dequantize, matmul, add) runs unchanged. For evaluation, :func:`dense_bases`
+lets the layers dequantize once instead of at every decoding step (the CPU layers always, the
+CUDA layers when asked) and keeps the adapter's factors in the compute dtype.
 
     >>> import torch
     >>> from suite.quant.nf import quantize_nf
@@ -144,13 +145,24 @@ class QLinear(nn.Module):
             return packed
         return dataclasses.replace(packed, scales=self.qtensor().group_scales())
 
+    def _lora_factors(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """A and B in ``dtype``: cast per forward, or once inside :func:`dense_bases`."""
+        if "_eval_lora" not in self.__dict__:
+            return self.lora_A.to(dtype), self.lora_B.to(dtype)
+        cached = self.__dict__["_eval_lora"]
+        if cached is None or cached[0].dtype != dtype:
+            with torch.no_grad():
+                cached = (self.lora_A.to(dtype), self.lora_B.to(dtype))
+            self.__dict__["_eval_lora"] = cached
+        return cached
+
     def _add_lora(self, y: torch.Tensor, x2: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``y + bias + s · dropout(x) Aᵀ Bᵀ`` for 2-D y and x; s and the sum go into the GEMM."""
         if self.bias is not None:
             y = y + self.bias.to(dtype)
         h = F.dropout(x2, self.dropout, self.training) if self.dropout else x2
-        ha = h @ self.lora_A.to(dtype).t()
-        return y.addmm_(ha, self.lora_B.to(dtype).t(), alpha=self.scaling)
+        a, b = self._lora_factors(dtype)
+        return y.addmm_(h @ a.t(), b.t(), alpha=self.scaling)
 
     def _cuda_forward(self, x: torch.Tensor) -> torch.Tensor:
         from suite.quant.packed_linear import packed_matmul
@@ -159,34 +171,45 @@ class QLinear(nn.Module):
         dtype = torch.get_autocast_dtype("cuda") if autocast else x.dtype
         x2 = x.reshape(-1, self.in_features).to(dtype)
         packed = self.packed_args()
-        if packed is not None:
+        if packed is not None and "_dense_base" not in self.__dict__:
             y = packed_matmul(x2, packed, self.kernel_policy, self.fused_max_rows)
         else:
-            with torch.no_grad():
-                w = self.base_weight(dtype)
-            y = x2 @ w.t()
+            y = x2 @ self._frozen_base(dtype).t()
         return self._add_lora(y, x2, dtype).view(*x.shape[:-1], self.out_features)
 
-    def _cpu_base(self, dtype: torch.dtype) -> torch.Tensor:
-        """The dense base for the CPU path: made per forward, or once inside :func:`dense_bases`."""
-        if "_dense_base" not in self.__dict__:
-            with torch.no_grad():
+    def _dequantized(self, dtype: torch.dtype) -> torch.Tensor:
+        """The dense base in ``dtype``; on CUDA by the dequantize kernel (bit-identical to
+        :meth:`base_weight`, and the weight the dequantize-then-GEMM path multiplies by)."""
+        packed = self.packed_args() if self.weight_is_cuda() else None
+        with torch.no_grad():
+            if packed is None:
                 return self.base_weight(dtype)
+            from suite.quant.packed_linear import dense_weight
+
+            return dense_weight(packed, dtype)
+
+    def weight_is_cuda(self) -> bool:
+        store = self._buffers.get("q_codes")
+        return (store if store is not None else self.weight).is_cuda
+
+    def _frozen_base(self, dtype: torch.dtype) -> torch.Tensor:
+        """The dense base: made per forward, or once inside :func:`dense_bases`."""
+        if "_dense_base" not in self.__dict__:
+            return self._dequantized(dtype)
         cached = self.__dict__["_dense_base"]
         if cached is None or cached.dtype != dtype:
-            with torch.no_grad():
-                cached = self.base_weight(dtype)
+            cached = self._dequantized(dtype)
             self.__dict__["_dense_base"] = cached
         return cached
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_cuda:
             return self._cuda_forward(x)
-        w = self._cpu_base(x.dtype)
+        w = self._frozen_base(x.dtype)
         y = F.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))
         h = F.dropout(x, self.dropout, self.training) if self.dropout else x
-        lora = F.linear(F.linear(h, self.lora_A.to(x.dtype)), self.lora_B.to(x.dtype))
-        return y + self.scaling * lora
+        a, b = self._lora_factors(x.dtype)
+        return y + self.scaling * F.linear(F.linear(h, a), b)
 
     def base_bytes(self) -> int:
         """Real storage of the frozen base in bytes (packed codes, scales, zeros, code book)."""
@@ -221,23 +244,39 @@ class QLinear(nn.Module):
 
 
 @contextmanager
-def dense_bases(model: nn.Module) -> Iterator[None]:
-    """While active, each packed CPU QLinear of ``model`` dequantizes its frozen base once.
+def dense_bases(model: nn.Module, cuda: bool = False) -> Iterator[None]:
+    """While active, each packed QLinear of ``model`` dequantizes its frozen base once: the CPU
+    layers always, the CUDA layers when ``cuda`` is set; and every QLinear keeps its A and B
+    cast to the compute dtype instead of casting them at every forward.
 
-    For evaluation: a decoding step feeds a few tokens through every layer, and dequantizing
-    each base per step would cost more than the matmul. Memory: one dense copy of the packed
-    targets' weights while the block runs (counted in the phase's peak); CUDA layers are left
-    alone, their kernels read the packed buffers. Nothing stays behind afterwards.
+    For evaluation (the adapter must not change while the block runs): a decoding step feeds a
+    few tokens through every layer, and dequantizing each base per step would cost more than
+    the matmul. A CUDA layer's dense copy is the weight its dequantize-then-GEMM path multiplies
+    by (bit-identical, :func:`suite.quant.kernels.dequantize_packed`); its products then differ
+    from the fused kernel's only in the order of the float32 sums (tests/quant/test_kernels_gpu.py
+    bounds the difference). Memory: one dense copy of the packed targets' weights while the
+    block runs (counted in the phase's peak; on CUDA, bf16: 2 bytes per weight). Nothing stays
+    behind afterwards.
     """
-    layers = [
-        m
-        for m in model.modules()
-        if isinstance(m, QLinear) and m.qtensor() is not None and not m.q_codes.is_cuda
-    ]
-    for layer in layers:
+    layers = [m for m in model.modules() if isinstance(m, QLinear)]
+    dense = [m for m in layers if m.qtensor() is not None and (cuda or not m.weight_is_cuda())]
+    for layer in dense:
         layer.__dict__["_dense_base"] = None
+    for layer in layers:
+        layer.__dict__["_eval_lora"] = None
     try:
         yield
     finally:
-        for layer in layers:
+        for layer in dense:
             layer.__dict__.pop("_dense_base", None)
+        for layer in layers:
+            layer.__dict__.pop("_eval_lora", None)
+
+
+def dense_base_bytes(model: nn.Module, itemsize: int = 2) -> int:
+    """Bytes that dense copies of the packed CUDA bases of ``model`` take (bf16: 2 per weight)."""
+    return sum(
+        m.out_features * m.in_features * itemsize
+        for m in model.modules()
+        if isinstance(m, QLinear) and m.qtensor() is not None and m.weight_is_cuda()
+    )

@@ -162,3 +162,50 @@ def test_fused_path_allocates_no_dense_weight() -> None:
     torch.cuda.synchronize()
     dense_bytes = 4096 * 4096 * 2
     assert torch.cuda.max_memory_allocated() - before < dense_bytes // 4
+
+
+@pytest.mark.parametrize("rows", [1, 8, 64])
+@pytest.mark.parametrize(("scheme", "bits"), [("nf", 4), ("int", 2), ("nf", 3)])
+def test_dense_bases_are_the_same_model_as_the_packed_kernels(scheme, bits, rows) -> None:
+    """Evaluation on dense copies: the copy equals the weight the kernels rebuild (exactly), and
+    a layer's output is within bf16 rounding (TOL) of the fused kernel's and equals the
+    dequantize-then-GEMM path's."""
+    from suite.quant.qlinear import dense_bases
+
+    layer, qt = make_layer(scheme, bits, 64, 320, 512, seed=rows + bits)
+    x = torch.randn(rows, 512, device="cuda", dtype=torch.bfloat16)
+    with torch.inference_mode():
+        layer.kernel_policy = "fused"
+        fused = layer(x)
+        layer.kernel_policy = "dequant"
+        dequant = layer(x)
+        with dense_bases(torch.nn.Sequential(layer), cuda=True):
+            dense = layer(x)
+            copy = layer.__dict__["_dense_base"]
+    assert torch.equal(copy, dequantize(qt).to(torch.bfloat16))
+    assert torch.equal(dense, dequant)
+    assert rel(dense, fused) < TOL
+    assert "_dense_base" not in layer.__dict__
+
+
+def test_measured_kernels_pick_a_path_per_layout_and_restore() -> None:
+    from suite.quant.eval_bases import evaluation_bases, measured_kernels
+
+    model = torch.nn.Sequential(
+        make_layer("nf", 4, 64, 1024, 512, seed=1)[0],
+        make_layer("nf", 4, 64, 1024, 512, seed=2)[0],
+        make_layer("int", 2, 64, 512, 1024, seed=3)[0],
+    )
+    x = torch.randn(8, 512, device="cuda", dtype=torch.bfloat16)
+    with torch.inference_mode():
+        reference = model[0](x)
+        with measured_kernels(model, rows=8) as choices:
+            assert len(choices) == 2  # two layouts, three layers
+            for layer in model:
+                assert layer.fused_max_rows in (0, 8)
+            assert rel(model[0](x), reference) < TOL
+        assert all(layer.fused_max_rows == 16 for layer in model)
+        with evaluation_bases(model, rows=8, share=0.0) as mode:
+            assert mode == "packed"
+        with evaluation_bases(model, rows=8) as mode:
+            assert mode == "dense"

@@ -1,0 +1,40 @@
+"""How a ``transformers`` model takes and returns its KV cache, across versions.
+
+``transformers`` 5.24 renamed the forward's ``past_key_values`` keyword (and the output's field)
+to ``cache``; the decoding loops pass the cache by whichever name the model's forward declares,
+so the same code runs on older and newer releases. A dynamic cache's per-layer keys and values
+are ``cache.layers[i].keys`` / ``.values`` (transformers 5) or ``cache.key_cache[i]`` (4.x).
+
+    >>> def new_forward(input_ids=None, cache=None, use_cache=None): ...
+    >>> def old_forward(input_ids=None, past_key_values=None, use_cache=None): ...
+    >>> cache_keyword(new_forward), cache_keyword(old_forward)
+    ('cache', 'past_key_values')
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+
+def cache_keyword(forward) -> str:
+    """The keyword under which ``forward`` takes the KV cache: ``cache`` or ``past_key_values``."""
+    try:
+        params = inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return "cache"
+    return "cache" if "cache" in params or "past_key_values" not in params else "past_key_values"
+
+
+def returned_cache(output) -> Any:
+    """The cache a forward returned, under either field name."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
+
+
+def layer_kv(cache, index: int):
+    """(keys, values) of one layer of a dynamic cache, each (rows, kv heads, length, head dim)."""
+    layers = getattr(cache, "layers", None)
+    if layers is not None:
+        return layers[index].keys, layers[index].values
+    return cache.key_cache[index], cache.value_cache[index]

@@ -1,5 +1,6 @@
 """QLinear: forward = dequantized base + scaled LoRA path; only A and B learn; bytes are real."""
 
+import pytest
 import torch
 
 from suite.quant.nf import quantize_nf
@@ -107,3 +108,22 @@ def qlinear_module():
     from suite.quant import qlinear
 
     return qlinear
+
+
+def test_inside_the_evaluation_block_a_cuda_forward_builds_no_packed_arguments(monkeypatch):
+    """A double-quantized NF4 layer (qlora's default) inside ``dense_bases(cuda=True)``: the
+    CUDA forward multiplies by the one dense copy and never rebuilds the packed arguments
+    (which would expand the double-quantized scales, copying their code table to the device,
+    at every call: slow, and not allowed while a CUDA graph is captured). Run on the CPU by
+    calling the CUDA forward's arithmetic directly."""
+    from suite.quant.dq import BNB_DQ
+
+    torch.manual_seed(0)
+    qt = quantize_nf(torch.randn(64, 128), 4, 64, dq=BNB_DQ)
+    layer = QLinear(qt, torch.randn(4, 128) * 0.1, torch.randn(64, 4) * 0.1, 2.0)
+    x = torch.randn(3, 128)
+    reference = layer(x)
+    with qlinear_module().dense_bases(torch.nn.Sequential(layer), cuda=True):
+        assert torch.allclose(layer._cuda_forward(x), reference, atol=1e-5)  # fills the copy
+        monkeypatch.setattr(QLinear, "packed_args", lambda self: pytest.fail("packed args built"))
+        assert torch.allclose(layer._cuda_forward(x), reference, atol=1e-5)

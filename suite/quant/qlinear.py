@@ -170,8 +170,10 @@ class QLinear(nn.Module):
         autocast = torch.is_autocast_enabled("cuda")
         dtype = torch.get_autocast_dtype("cuda") if autocast else x.dtype
         x2 = x.reshape(-1, self.in_features).to(dtype)
-        packed = self.packed_args()
-        if packed is not None and "_dense_base" not in self.__dict__:
+        # inside dense_bases the packed arguments are not built at all: for double-quantized
+        # scales that would expand them (and copy their code table to the device) every call
+        packed = None if "_dense_base" in self.__dict__ else self.packed_args()
+        if packed is not None:
             y = packed_matmul(x2, packed, self.kernel_policy, self.fused_max_rows)
         else:
             y = x2 @ self._frozen_base(dtype).t()

@@ -4,7 +4,9 @@ Inside :func:`signals_raise`, SIGINT and SIGTERM raise :class:`Interrupted` in t
 (a BaseException, so the runner's ``except Exception`` that records a failed run does not
 swallow it); the runner marks every run it holds FAILED ("interrupted: SIGTERM") and re-raises,
 and ``qbench run`` exits with 128 + the signal's number. The previous handlers come back on
-exit. Outside the main thread (where Python cannot install handlers) it changes nothing.
+exit. Outside the main thread (where Python cannot install handlers) it changes nothing. A
+signal that arrives while a finalizer (``__del__``) runs, where a raised exception would be
+dropped, is sent again once the finalizer has returned.
 
     >>> import os, signal
     >>> with signals_raise():
@@ -45,6 +47,11 @@ def signals_raise() -> Iterator[None]:
         return
 
     def handler(signum, frame):
+        if frame is not None and frame.f_code.co_name == "__del__":
+            # an exception raised in a finalizer is printed and dropped ("Exception ignored
+            # in ..."): send the signal again a moment later, when the finalizer has returned
+            threading.Timer(0.01, signal.raise_signal, (signum,)).start()
+            return
         raise Interrupted(signum)
 
     before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}

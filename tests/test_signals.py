@@ -52,3 +52,22 @@ def _quiet_runs(store):
         return runs(store)
     except Exception:  # the store is being created by the run
         return []
+
+
+def test_a_signal_during_a_finalizer_is_not_lost():
+    """A signal whose handler runs inside ``__del__`` (where Python prints and drops a raised
+    exception, as a regex object's finalizer once did mid-run) still interrupts the block."""
+    from suite.interrupt import Interrupted, signals_raise
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(10_000))  # the handler runs here, inside the finalizer
+
+    with pytest.raises(Interrupted) as caught, signals_raise():
+        obj = Finalized()
+        del obj
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            time.sleep(0.01)
+    assert caught.value.name == "SIGTERM"

@@ -289,8 +289,12 @@ def want(ctx: RunContext, spec: RunSpec) -> Want:
         **fresh,
         **ctx.tags,
     )
-    source = methods()[spec.method].lora_source or "the method's class"
-    params = {**spec.flat_params(), C.ACCOUNTING_PARAM: ACCOUNTING, C.LORA_SOURCE_PARAM: source}
+    lora_source = methods()[spec.method].lora_source or "the method's class"
+    params = {
+        **spec.flat_params(),
+        C.ACCOUNTING_PARAM: ACCOUNTING,
+        C.LORA_SOURCE_PARAM: lora_source,
+    }
     return Want(key, run_name(spec), tags, params, fresh)
 
 

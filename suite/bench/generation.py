@@ -94,22 +94,14 @@ def _timed(fn, repeats: int) -> tuple[float, Any]:
 
 
 def _reference(model, prompts: list[list[int]], new: int, repeats: int):
+    from suite.bench.workloads import greedy_generate
     from tasks.generation import left_padded
 
     device = next(model.parameters()).device
     ids, mask, _ = left_padded(prompts, 0, device)
 
     def run():
-        with torch.inference_mode():
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=new,
-                min_new_tokens=new,
-                do_sample=False,
-                pad_token_id=0,
-            )
-        return out[:, ids.shape[1] :].tolist()
+        return greedy_generate(model, ids, mask, new)[:, ids.shape[1] :].tolist()
 
     return _timed(run, repeats)
 

@@ -110,6 +110,20 @@ def _examples(vocab: int, shape: BenchShape) -> list[dict]:
     return [{"input_ids": row, "labels": row} for row in ids]
 
 
+def greedy_generate(model, ids, mask, new: int):
+    """transformers' ``generate``, greedy, exactly ``new`` tokens per row (pad id 0): the
+    reference the bench times qbench's decoding against."""
+    with torch.inference_mode():
+        return model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=new,
+            min_new_tokens=new,
+            do_sample=False,
+            pad_token_id=0,
+        )
+
+
 def generate_rate(model, vocab: int, shape: BenchShape, device: str) -> dict[str, float]:
     """New tokens per second of greedy generation with the KV cache, timed after a full-length
     warm-up call (a first long call runs several times slower: allocator growth, first
@@ -125,15 +139,7 @@ def generate_rate(model, vocab: int, shape: BenchShape, device: str) -> dict[str
     def gen(new: int) -> float:
         sync(device)
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=new,
-                min_new_tokens=new,
-                do_sample=False,
-                pad_token_id=0,
-            )
+        out = greedy_generate(model, ids, mask, new)
         sync(device)
         assert out.shape[1] == shape.gen_prompt + new
         return time.perf_counter() - t0

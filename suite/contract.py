@@ -156,6 +156,9 @@ class Tag:
     PROFILE = "profile"
     STORAGE = "storage"  # packed | dense
     QUANTIZER = "quantizer"
+    # "built" by this run, or loaded from the prepared-model "cache" (its prepare metrics are
+    # then the building run's, on the same device, and prepare/cache_load_s the load)
+    PREPARED = "prepared"
     # method / quant settings not at their released defaults, "key=value (released: x); ..."
     CHANGED_SETTINGS = "changed_settings"
     DEVICE = "device"
@@ -239,6 +242,7 @@ EVAL_TOKENS_PER_S = "eval/tokens_per_s"
 PHASES = ("prepare", "train", "eval")
 WALL_S, PEAK_MEM_BYTES = "wall_s", "peak_mem_bytes"
 PREPARE_WALL = f"prepare/{WALL_S}"
+PREPARE_CACHE_LOAD = "prepare/cache_load_s"  # a prepared model loaded from the cache: the load
 TRAIN_PEAK_MEM = f"train/{PEAK_MEM_BYTES}"
 
 

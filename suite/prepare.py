@@ -31,10 +31,12 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from suite import contract as C
 from suite import models as model_lib
 from suite import prepared_cache
 from suite.checksum import discard
 from suite.context import RunContext
+from suite.contract import Tag
 from suite.registry import methods
 from suite.spec import RunSpec, key_of
 
@@ -46,6 +48,7 @@ class PrepareResult:
     prepared: Any  # suite.lora.Prepared
     metrics: dict[str, float]
     table: list[dict]
+    source: str = "built"  # or "cache": loaded from the prepared-model cache (the run's tag)
 
 
 def method_of(spec: RunSpec) -> Any:
@@ -162,7 +165,8 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
             except prepared_cache.Damaged as err:
                 ctx.console.print(f"[yellow]warning: {err}; rebuilding it", highlight=False)
                 discard(entry)
-        if prepared is None:
+        built = prepared is None
+        if built:
             tick = ctx.bars.add(f"prepare {spec.method} {spec.budget.bits}-bit")
             if method.needs_calibration_for(budget):  # the walk ticks once per block
                 given = calibration.with_progress(tick)
@@ -172,12 +176,38 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
                 prepared = method.prepare(model, budget, None, seed=spec.seed)
                 tick(len(originals))
             check_budget(prepared, budget, spec.method)  # before it is cached
-            if ctx.settings.use_cache and prepared_cache.cacheable(prepared):
-                prepared_cache.save(prepared, entry)
+    assert prepared is not None
+    device = ctx.tags[Tag.DEVICE]
+    cost = {**phase.metrics(), Tag.DEVICE: device}
+    if built and ctx.settings.use_cache and prepared_cache.cacheable(prepared):
+        prepared_cache.save(prepared, entry, cost)
     errors = holdout.errors(prepared, originals)
     metrics, table = init_metrics(prepared, originals, errors, budget)
-    metrics.update(phase.metrics())
-    return PrepareResult(prepared, metrics, table)
+    stored = None if built else prepared_cache.build_cost(entry)
+    metrics.update(_prepare_cost(phase, built, stored, device))
+    return PrepareResult(prepared, metrics, table, "built" if built else "cache")
+
+
+def _prepare_cost(phase: Any, built: bool, stored: dict | None, device: str) -> dict[str, float]:
+    """The prepare phase's metrics: measured here for a model built here; for one loaded from
+    the cache, what building it took (stored with the entry) where it was built on the same
+    device, else nothing; never the load time, which is ``prepare/cache_load_s``.
+
+        >>> from types import SimpleNamespace as NS
+        >>> phase = NS(wall_s=0.5, metrics=lambda: {"prepare/wall_s": 0.5})
+        >>> _prepare_cost(phase, True, None, "H200")
+        {'prepare/wall_s': 0.5}
+        >>> _prepare_cost(phase, False, {"prepare/wall_s": 40.0, "device": "H200"}, "H200")
+        {'prepare/wall_s': 40.0, 'prepare/cache_load_s': 0.5}
+        >>> _prepare_cost(phase, False, {"prepare/wall_s": 40.0, "device": "cpu"}, "H200")
+        {'prepare/cache_load_s': 0.5}
+    """
+    if built:
+        return phase.metrics()
+    loaded = {C.PREPARE_CACHE_LOAD: phase.wall_s}
+    if stored is None or stored.get(Tag.DEVICE) != device:
+        return loaded
+    return {**{k: float(v) for k, v in stored.items() if k != Tag.DEVICE}, **loaded}
 
 
 def _calibration(ctx: RunContext, model: Any, tokenizer: Any, spec: RunSpec) -> tuple[Any, Any]:

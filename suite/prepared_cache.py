@@ -51,7 +51,9 @@ def cacheable(prepared: Prepared) -> bool:
     return all(type(layer) is QLinear for layer in prepared.layers().values())
 
 
-def save(prepared: Prepared, path: Path) -> None:
+def save(prepared: Prepared, path: Path, cost: dict | None = None) -> None:
+    """Store ``prepared`` under ``path``; ``cost`` is what building it took (the prepare
+    phase's metrics and the device), which a run that loads the entry records as its own."""
     from safetensors.torch import save_file
 
     tensors, layers = {}, {}
@@ -65,6 +67,7 @@ def save(prepared: Prepared, path: Path) -> None:
         "quantizer": prepared.quantizer,
         "info": prepared.info,
         "layers": layers,
+        "cost": cost,
     }
     tmp = staging(path)
     try:
@@ -75,6 +78,15 @@ def save(prepared: Prepared, path: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     publish(tmp, path)  # False: another process stored the same key first; keep its entry
+
+
+def build_cost(path: Path) -> dict | None:
+    """The building run's prepare cost stored with a verified entry (None: not stored)."""
+    try:
+        found = json.loads((path / "manifest.json").read_text()).get("cost")
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def load(model, path: Path) -> Prepared:

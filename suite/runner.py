@@ -311,7 +311,8 @@ def _train_evaluate(
     task = tasks()[spec.task]()
     source = parse_source(spec.data, ctx.settings.cache)
     prepared = prep.prepared
-    tracker.tag(run_id, C.run_tags(storage=prepared.storage, quantizer=prepared.quantizer))
+    tags = C.run_tags(storage=prepared.storage, quantizer=prepared.quantizer, prepared=prep.source)
+    tracker.tag(run_id, tags)
     tracker.metrics(run_id, prep.metrics)
     tracker.json(run_id, prep.table, "init_layers.json")
     record = {**spec.to_dict(), "run_key": key_of_run(ctx, spec), "method_info": prepared.info}

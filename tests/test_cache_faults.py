@@ -180,3 +180,27 @@ def test_a_damaged_pulled_model_is_rebuilt_and_the_numbers_are_a_clean_runs(tmp_
     (folder / models.SOURCE_GGUF).write_bytes(bytes(source))
     again, said = sweep(store, cache, model=NAME, force=True)
     assert again == clean and "downloading" in said
+
+
+def test_a_run_from_the_cache_records_the_building_runs_prepare_cost(clean, tmp_path):
+    """The prepare time and memory of a run that loads its prepared model are those of the run
+    that built it (stored with the entry), never the load; the load has its own metric."""
+    _, cache, store = clean
+    mine = tmp_path / "cache"
+    shutil.copytree(cache, mine)
+    (manifest,) = (mine / "prepared").glob("*/manifest.json")
+    stored = json.loads(manifest.read_text())["cost"]
+    _, said = sweep(store, mine, force=True)
+    assert "from cache" in said
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("qbench")
+    runs = client.search_runs(
+        [exp.experiment_id], "attributes.status = 'FINISHED'", order_by=["start_time ASC"]
+    )
+    first, last = runs[0].data, runs[-1].data
+    assert first.tags["prepared"] == "built" and "prepare/cache_load_s" not in first.metrics
+    assert first.metrics["prepare/wall_s"] == stored["prepare/wall_s"]
+    assert last.tags["prepared"] == "cache"
+    assert last.metrics["prepare/wall_s"] == first.metrics["prepare/wall_s"]
+    assert last.metrics["prepare/peak_mem_bytes"] == first.metrics["prepare/peak_mem_bytes"]
+    assert 0 < last.metrics["prepare/cache_load_s"] != first.metrics["prepare/wall_s"]

@@ -61,6 +61,7 @@ class PrepareOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     table: list[dict] = field(default_factory=list)
     cached: bool = False
+    source: str = "built"  # how the prepare task got it: "built", or "cache"
     reason: str = ""
     error: str = ""
 
@@ -153,7 +154,7 @@ def prepare_task(job: Job, spec: RunSpec, token: str, board: Any) -> PrepareOutc
         reason, error = failure_text(err)
         return PrepareOutcome(key, reason=reason, error=error)
     cached = (job.settings.cache / "prepared" / key).is_dir()
-    return PrepareOutcome(key, result.metrics, result.table, cached)
+    return PrepareOutcome(key, result.metrics, result.table, cached, result.source)
 
 
 def run_task(
@@ -223,7 +224,7 @@ def _prepared(ctx: Any, base: Any, tokenizer: Any, spec: RunSpec, prep: PrepareO
         entry = ctx.settings.cache / "prepared" / prep.key
         try:
             prepared = prepared_cache.load(copy.deepcopy(base).to(ctx.device), entry)
-            return PrepareResult(prepared, dict(prep.metrics), list(prep.table))
+            return PrepareResult(prepared, dict(prep.metrics), list(prep.table), prep.source)
         except prepared_cache.Damaged as err:
             ctx.console.print(f"[yellow]warning: {err}; preparing it again", highlight=False)
     return prepare_model(ctx, base, tokenizer, spec)

@@ -34,11 +34,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from suite.contract import FAILED, FINISHED, RUNNING, Tag, run_tags
 from suite.interrupt import signals_deferred
 
+T = TypeVar("T")
 HEARTBEAT_S = 60.0
 STALE_S = 15 * 60.0
 SETTLE_S = 3.0
@@ -275,3 +276,16 @@ def _order(run: Any) -> str:
 def _who(run: Any) -> str:
     tags = run.data.tags
     return f"{tags.get(Tag.HOST, '?')}:{tags.get(Tag.PID, '?')}"
+
+
+def first_of(items: list[T], index: int, count: int) -> list[T]:
+    """``items`` rotated so that worker ``index`` of ``count`` starts at its share (``qbench
+    run --workers``: the workers claim different prepare groups first).
+
+        >>> first_of(list("abcde"), 1, 2)
+        ['c', 'd', 'e', 'a', 'b']
+    """
+    if count <= 1 or not items:
+        return list(items)
+    start = index * len(items) // count
+    return items[start:] + items[:start]

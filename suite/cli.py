@@ -84,6 +84,13 @@ def cli() -> None:
 @click.option(
     "--retries", metavar="N", help="Ray: resubmit a task whose worker died up to N times. [1]"
 )
+@click.option(
+    "--workers",
+    metavar="N",
+    help="Local: run the sweep in N processes on this machine, sharing it by run-key claims "
+    "(for small models that leave a GPU idle; several GPUs are used in turn). [1]",
+)
+@click.option("--worker", hidden=True, metavar="I/N")
 @click.option("--force", is_flag=True, help="Rerun specs that already have a FINISHED run.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write prepared models.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -108,6 +115,8 @@ def run(
     executor,
     ray_address,
     retries,
+    workers,
+    worker,
     force,
     no_cache,
     no_progress,
@@ -117,14 +126,24 @@ def run(
     from suite.cluster.options import executor_options
     from suite.context import Settings, cache_dir_path, check_settings
     from suite.sweep import build_sweep
+    from suite.workers import parse_worker, parse_workers
 
+    count = parse_workers(workers)
+    index, of = parse_worker(worker)
     settings = Settings(
         cache=cache_dir_path(cache_dir),
         device=device,
         force=force,
         use_cache=not no_cache,
         progress=not no_progress,
+        worker=index,
+        workers=of,
     )
+    if count > 1 and executor not in (None, "local"):
+        raise SpecError(
+            f"--workers '{workers}' is for the local executor; allowed: leave --workers out "
+            "with --executor ray (its tasks run in parallel on the cluster)"
+        )
     # everything is checked before the store is opened; on Ray, the device is the cluster's
     ray_options = executor_options(executor, ray_address, retries, tracking_uri)
     check_settings(settings, local_device=ray_options is None)
@@ -161,6 +180,12 @@ def run(
     from suite.tracking import Tracker
 
     tracker = Tracker.connect(tracking_uri, sweep.experiment)  # checks the store, writes nothing
+    if count > 1:
+        from suite.workers import sweep_in_workers, worker_args
+
+        click_ctx = click.get_current_context()
+        args = worker_args(click_ctx.params, click_ctx.command.params)
+        sys.exit(sweep_in_workers(sweep, tracker, settings, count, args))
     try:
         if ray_options is None:
             summary = run_sweep(sweep, tracker, settings)

@@ -38,6 +38,8 @@ class Settings:
     force: bool = False
     use_cache: bool = True
     progress: bool = True
+    worker: int = 0  # qbench run --workers N: this process's index and N (suite.workers)
+    workers: int = 1
 
 
 @dataclass
@@ -71,6 +73,8 @@ class RunContext:
             git_sha=git_sha(),
             profile=profile,
         )
+        if settings.workers > 1:
+            tags.update(run_tags(workers=str(settings.workers)))
         bars = bars or Bars(console, enabled=False)
         return cls(settings, device, tags, console, bars, tracker)
 

@@ -180,6 +180,9 @@ class Tag:
     # ``qbench run --executor ray``: the id of the task attempt that made the run, so the driver
     # can mark FAILED the run of an attempt whose worker died or that it cancelled
     ATTEMPT = "attempt"
+    # ``qbench run --workers N``: N sweep processes shared the machine while the run was made,
+    # so its times and throughput are not a lone process's
+    WORKERS = "workers"
     ERROR = "error"  # a FAILED run's error, with its traceback where it raised
     REASON = "failure_reason"  # a FAILED run's reason on one line
 

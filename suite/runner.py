@@ -32,7 +32,7 @@ from rich.console import Console
 from suite import contract as C
 from suite import models as model_lib
 from suite.budget import ACCOUNTING
-from suite.claims import Claims, Want
+from suite.claims import Claims, Want, first_of
 from suite.context import RunContext, Settings
 from suite.interrupt import Interrupted, signals_ignored, signals_raise
 from suite.prepare import (
@@ -127,7 +127,8 @@ def run_sweep(
     try:
         with signals_raise(), Bars(console, enabled=settings.progress) as bars:
             ctx.bars = bars
-            for model_name in dict.fromkeys(s.model for s in todo):
+            models = list(dict.fromkeys(s.model for s in todo))
+            for model_name in first_of(models, settings.worker, settings.workers):
                 specs = [s for s in todo if s.model == model_name]
                 _run_model(ctx, claims, model_name, specs, summary)
                 ctx.calibrations.clear()
@@ -196,7 +197,8 @@ def _run_model(
     by_prepare: dict[str, list[RunSpec]] = {}
     for spec in specs:
         by_prepare.setdefault(prepare_key(ctx, spec), []).append(spec)
-    for candidates in by_prepare.values():
+    groups = first_of(list(by_prepare.values()), ctx.settings.worker, ctx.settings.workers)
+    for candidates in groups:
         runs = claim_runs(ctx, claims, candidates, summary)
         group = [s for s in candidates if key_of_run(ctx, s) in runs]
         if not group:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from suite import contract as C
 from suite.contract import CONTEXT_TAGS
+from suite.models import BUILTIN
 from suite.report import metrics as M
 from suite.report.store import RunRecord
 
@@ -45,10 +46,6 @@ DETAIL_METRICS = (
     C.TRAIN_TOKENS_PER_S,
 )
 VARIANT_PARAM_PREFIXES = ("method.", "quant.", "train.", "calib.")
-SMOLLM_NOTE = (
-    "smollm2-135m's weights were stored at 4 bits (Q4_1) in the shipped GGUF, "
-    "so 4-bit results on it flatter every method."
-)
 
 
 @dataclass(frozen=True)
@@ -312,8 +309,17 @@ class Section:
 
     def notes(self) -> list[str]:
         notes = []
-        if self.context.get("model") == "smollm2-135m":
-            notes.append(SMOLLM_NOTE)
+        builtin = BUILTIN.get(self.context.get("model", ""))
+        if builtin is not None:
+            notes.append(f"{self.context['model']}'s {builtin.note}.")
+        shared = sorted({r.tag(C.Tag.WORKERS) for r in self.records if r.tag(C.Tag.WORKERS)})
+        if shared:
+            n = sum(1 for r in self.records if r.tag(C.Tag.WORKERS))
+            notes.append(
+                f"{n} of {len(self.records)} runs were made by qbench run --workers "
+                f"{'/'.join(shared)} (sweep processes sharing one machine): their times and "
+                "throughput are not those of a process alone."
+            )
         changed: dict[str, set[str]] = defaultdict(set)
         for rec in self.records:
             if rec.tag(C.Tag.CHANGED_SETTINGS):

@@ -187,6 +187,21 @@ def test_settings_not_at_the_released_defaults_are_listed_per_method():
     assert "qlora ran with" not in text
 
 
+def test_runs_made_beside_other_workers_and_each_builtin_models_note_are_named():
+    runs = [
+        rec("qlora", "2", 0, ppl(30.0), model="gemma3-270m", workers="4"),
+        rec("cloq", "2", 0, ppl(20.0), model="gemma3-270m", workers="4"),
+        rec("loftq", "2", 0, ppl(25.0), model="gemma3-270m"),
+        rec("loftq", "2", 0, ppl(25.0)),
+    ]
+    sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {}, 0)
+    text = render_markdown(sel, build_sections(runs), datetime(2026, 1, 2, tzinfo=UTC))
+    gemma, tiny = text.split("## tiny")
+    assert "2 of 3 runs were made by qbench run --workers 4 (" in gemma
+    assert "Q4_K_M" in gemma and "flatter every method" in gemma
+    assert "--workers" not in tiny and "GGUF" not in tiny
+
+
 @pytest.mark.parametrize(
     ("points", "direction", "front"),
     [

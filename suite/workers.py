@@ -6,7 +6,8 @@ claims every sweep already makes (:mod:`suite.claims`): a worker claims a whole 
 (one method and budget, every task) and skips the groups another live worker holds, so each key
 runs once. Worker ``i`` starts at the ``i``-th N-th of the groups, and of the models, so the
 workers do not all queue on the first group. On a machine with several GPUs, ``--device auto``
-or ``cuda`` puts worker ``i`` on GPU ``i mod count``.
+or ``cuda`` puts worker ``i`` on GPU ``i mod count``; the host's cores are split between the
+workers (``OMP_NUM_THREADS``, unless it is set).
 
 The coordinator (the ``qbench run`` process itself) checks everything and fetches the models and
 the real data once, then starts the workers (``qbench run`` with the same options, ``--worker
@@ -22,6 +23,7 @@ the leaderboard says so.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -113,6 +115,8 @@ def run_workers(
     from suite.progress import Bars
 
     gpus = gpu_count() if device in ("auto", "cuda") else 0
+    env = dict(os.environ)  # the host's cores are split between the workers, unless set
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     procs = []
     for i in range(workers):
         args = [*base_args, "--device", worker_device(device, i, gpus)]
@@ -125,6 +129,7 @@ def run_workers(
                 stderr=subprocess.STDOUT,
                 text=True,
                 bufsize=1,
+                env=env,
                 start_new_session=True,  # a terminal's Ctrl-C reaches them once, from here
             )
         )

@@ -110,6 +110,8 @@ def delta_text(table: TaskTable, row: str, bits: str) -> str:
     cell = table.cells.get((row, bits))
     if value is None or cell is None or cell.metric is None:
         return "–"
+    if abs(value) >= M.BIG:
+        return f"{value:+.3g}"
     d = M.decimals_for(cell.metric.mean, table.metric or "")
     return f"{value:+.{d}f}"
 

@@ -48,6 +48,9 @@ def primary_metric(task: str, metrics: Iterable[str]) -> str | None:
     return top[0] if top else None
 
 
+BIG = 1e6  # from here on a table shows three significant digits
+
+
 def decimals_for(value: float, name: str = "") -> int:
     """Decimals that show a value of this size usefully (accuracies get 3, big numbers fewer)."""
     last = name.rsplit("/", 1)[-1]
@@ -68,7 +71,12 @@ def decimals_for(value: float, name: str = "") -> int:
 
 
 def fmt_value(value: float | None, name: str = "", decimals: int | None = None) -> str:
-    """Format a metric value for a table; bytes and seconds get units, missing values a dash."""
+    """Format a metric value for a table; bytes and seconds get units, missing values a dash,
+    values of a million and more three significant digits.
+
+        >>> fmt_value(2957.4, "eval/wikitext2/ppl"), fmt_value(239535204.0, "eval/wikitext2/ppl")
+        ('2957', '2.4e+08')
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if name.endswith("bytes"):
@@ -77,6 +85,8 @@ def fmt_value(value: float | None, name: str = "", decimals: int | None = None) 
         return fmt_seconds(value)
     if name.endswith("tokens_per_s"):
         return f"{value:,.0f}"
+    if math.isfinite(value) and abs(value) >= BIG:  # a destroyed model's perplexity, say
+        return f"{value:.3g}"
     d = decimals_for(value, name) if decimals is None else decimals
     return f"{value:.{d}f}"
 

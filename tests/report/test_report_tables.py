@@ -262,3 +262,11 @@ def test_section_facts_show_the_dtype_model_files_and_code_versions():
     )
     (old,) = build_sections([rec("qlora", "4", 0, ppl(12.0))])  # runs from before these tags
     assert section_facts(old, MARKDOWN) == "qbench ? · git ? · 1 run"
+
+
+def test_a_destroyed_models_huge_values_are_shown_in_three_significant_digits():
+    runs = [rec("qlora", "2", 0, ppl(239535204.0)), rec("cloq", "2", 0, ppl(113.2))]
+    sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {}, 0)
+    text = render_markdown(sel, build_sections(runs), datetime(2026, 1, 2, tzinfo=UTC))
+    assert "| qlora | 2.4e+08 | – |" in text
+    assert "| cloq | **113.2** ★ | -2.4e+08 |" in text

@@ -139,7 +139,7 @@ def run(
         worker=index,
         workers=of,
     )
-    if count > 1 and executor not in (None, "local"):
+    if count > 1 and executor == "ray":
         raise SpecError(
             f"--workers '{workers}' is for the local executor; allowed: leave --workers out "
             "with --executor ray (its tasks run in parallel on the cluster)"

@@ -155,7 +155,7 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
     targets = find_targets(base, budget.target_modules)
     originals = {n: m.weight.detach() for n, m in targets.items()}
     calibration, holdout = _calibration(ctx, model, tokenizer, spec)
-    entry = ctx.settings.cache / "prepared" / prepare_key(ctx, spec)
+    entry = prepared_cache.entry(ctx.settings.cache, prepare_key(ctx, spec))
     with Phase("prepare", ctx.device) as phase:
         prepared = None
         if ctx.settings.use_cache and entry.is_dir():

@@ -44,6 +44,11 @@ class Damaged(Exception):
     """A cache entry that fails its check; the message names its path and the first problem."""
 
 
+def entry(cache: Path, key: str) -> Path:
+    """Where the prepared model of prepare key ``key`` lives in the cache folder ``cache``."""
+    return cache / "prepared" / key
+
+
 def cacheable(prepared: Prepared) -> bool:
     """Only qbench's own QLinear layers are cached (not third-party kernels' modules)."""
     from suite.quant.qlinear import QLinear

@@ -61,7 +61,6 @@ __all__ = [
     "run_sweep",
     "to_run",
     "train_evaluate_finish",
-    "want",
 ]
 
 
@@ -246,7 +245,7 @@ def claim_runs(
 ) -> dict[str, str]:
     """Claim the specs' run keys; {run key: run id} of those this process now holds. The
     others are skipped, with a line saying why (finished or held by another process)."""
-    outcomes = claims.claim([want(ctx, s) for s in specs])
+    outcomes = claims.claim([_want(ctx, s) for s in specs])
     held: dict[str, str] = {}
     for spec, outcome in zip(specs, outcomes, strict=True):
         key = outcome.want.run_key
@@ -264,7 +263,7 @@ def claim_runs(
     return held
 
 
-def want(ctx: RunContext, spec: RunSpec) -> Want:
+def _want(ctx: RunContext, spec: RunSpec) -> Want:
     """The spec's run: its identity tags (with the context's own: device, versions, profile,
     and under Ray the task attempt) and the flattened spec."""
     from tasks.base import parse_source
@@ -367,8 +366,7 @@ def record_failure(
     summary: Summary,
 ) -> None:
     """Mark a held run FAILED with its error and its one-line reason, and release it."""
-    ctx.tracker.tag(run_id, C.run_tags(failure_reason=" ".join(reason.split())[:500]))
-    ctx.tracker.finish(run_id, C.FAILED, error)
+    ctx.tracker.fail(run_id, reason, error)
     claims.release(run_id)
     summary.failed.append((key_of_run(ctx, spec), reason))
     ctx.console.print(f"[red]FAILED[/] {run_name(spec)}: {reason}")

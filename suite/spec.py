@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -28,6 +29,23 @@ UNQUANTIZED_BITS = 16  # the bits recorded for an unquantized (bf16/fp32) base
 
 class SpecError(ValueError):
     """A specification value is invalid; the message names the value and what is allowed."""
+
+
+def whole_number(flag: str, value: str, low: int, high: int) -> int:
+    """A flag's whole number from ``low`` to ``high`` (ASCII digits only); SpecError otherwise.
+
+    >>> whole_number("--workers", " 4 ", 1, 64)
+    4
+    >>> whole_number("--retries", "²", 0, 100)
+    Traceback (most recent call last):
+    suite.spec.SpecError: --retries '²' is not allowed; allowed: a whole number from 0 to 100
+    """
+    text = value.strip()
+    if not re.fullmatch(r"[0-9]+", text) or not low <= int(text) <= high:
+        raise SpecError(
+            f"{flag} '{value}' is not allowed; allowed: a whole number from {low} to {high}"
+        )
+    return int(text)
 
 
 def _require(cond: bool, message: str) -> None:

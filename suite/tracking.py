@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from suite import contract
-from suite.contract import FINISHED, Tag
+from suite.contract import FAILED, FINISHED, Tag
 from suite.spec import SpecError
 
 
@@ -183,6 +183,11 @@ class Tracker:
         if error:
             self.client.set_tag(run_id, Tag.ERROR, error[:4000])
         self.client.set_terminated(run_id, status)
+
+    def fail(self, run_id: str, reason: str, error: str) -> None:
+        """Mark a run FAILED with its error and its reason on one line (``failure_reason``)."""
+        self.tag(run_id, {Tag.REASON: " ".join(reason.split())[:500]})
+        self.finish(run_id, FAILED, error)
 
     def status(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.status

@@ -35,23 +35,17 @@ from typing import Any
 
 from rich.console import Console
 
-from suite.spec import SpecError
+from suite.spec import SpecError, whole_number
 
 MAX_WORKERS = 64
+OWN = ("workers", "worker", "device", "no_progress")  # set per worker by run_workers
 SUMMARY = re.compile(r"^(\d+) finished, (\d+) skipped, (\d+) failed")
 SHOWN = re.compile(r"^(done|FAILED|qbench: |warning|Traceback|\S*Error)")
 
 
 def parse_workers(value: str | None) -> int:
     """The ``--workers`` count: 1 (this process alone) when not given."""
-    if value is None:
-        return 1
-    text = value.strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
-        raise SpecError(
-            f"--workers '{value}' is not allowed; allowed: a whole number from 1 to {MAX_WORKERS}"
-        )
-    return int(text)
+    return 1 if value is None else whole_number("--workers", value, 1, MAX_WORKERS)
 
 
 def parse_worker(value: str | None) -> tuple[int, int]:
@@ -59,7 +53,8 @@ def parse_worker(value: str | None) -> tuple[int, int]:
     if value is None:
         return 0, 1
     index, _, count = value.partition("/")
-    if not (index.isdigit() and count.isdigit() and int(index) < int(count) <= MAX_WORKERS):
+    digits = re.fullmatch(r"[0-9]+", index) and re.fullmatch(r"[0-9]+", count)
+    if not (digits and int(index) < int(count) <= MAX_WORKERS):
         raise SpecError(f"--worker '{value}' is not allowed; allowed: I/N with 0 <= I < N")
     return int(index), int(count)
 
@@ -79,12 +74,12 @@ def gpu_count() -> int:
 
 
 def worker_args(params: dict[str, Any], options: Sequence[Any]) -> list[str]:
-    """``qbench run``'s command line for the values in ``params`` (a click context's), without
-    ``--workers``; ``options`` are the command's click options."""
+    """``qbench run``'s command line for the values in ``params`` (a click context's), less
+    the options each worker gets of its own (:data:`OWN`); ``options`` are the command's."""
     args: list[str] = []
     for option in options:
         value = params.get(option.name)
-        if option.name in ("workers", "worker", "no_progress") or value in (None, False, ()):
+        if option.name in OWN or value in (None, False, ()):
             continue
         flag = max(option.opts, key=len)
         if option.is_flag:
@@ -99,12 +94,11 @@ def worker_args(params: dict[str, Any], options: Sequence[Any]) -> list[str]:
 
 @dataclass
 class Outcome:
-    """What the workers said: their summary counts, exit codes and the lines shown."""
+    """What the workers said: their summary counts and exit codes."""
 
     finished: int = 0
     failed: int = 0
     codes: list[int] = field(default_factory=list)
-    summaries: int = 0
 
 
 def run_workers(
@@ -158,7 +152,6 @@ def run_workers(
                         if found:
                             outcome.finished += int(found.group(1))
                             outcome.failed += int(found.group(3))
-                            outcome.summaries += 1
                             continue
                         if text.startswith(("done ", "FAILED ")):
                             tick(1)

@@ -10,19 +10,11 @@ from collections import Counter
 
 import pytest
 from mlflow.tracking import MlflowClient
+from tiny_settings import TINY
 
 from suite.claims import Claims, Holder, Want
 from suite.contract import FAILED, FINISHED, RUNNING, Tag
 from suite.tracking import Tracker
-
-TINY = [
-    "train.steps=2",
-    "train.seq_len=64",
-    "train.batch_size=2",
-    "eval.seq_len=128",
-    "eval.max_windows=2",
-    "calib.holdout_windows=2",
-]
 
 
 def want(key, **fresh):

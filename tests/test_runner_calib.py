@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from tiny_settings import TINY as TINY_SETS
 
 from methods.loftq import LoftQ
 from methods.qlora import QLoRA
@@ -23,16 +24,7 @@ from suite.tracking import Tracker
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = [
-    "train.steps=2",
-    "train.seq_len=64",
-    "train.batch_size=2",
-    "eval.seq_len=128",
-    "eval.max_windows=2",
-    "calib.n_windows=8",
-    "calib.seq_len=64",
-    "calib.holdout_windows=2",
-]
+TINY = [*TINY_SETS, "calib.n_windows=8", "calib.seq_len=64"]
 
 
 @pytest.fixture

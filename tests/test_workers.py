@@ -10,17 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_settings import NUMBERS, TINY
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "train.steps=2",
-    "train.seq_len=64",
-    "train.batch_size=2",
-    "eval.seq_len=128",
-    "eval.max_windows=2",
-    "calib.holdout_windows=2",
-]
-NUMBERS = ("init/weight_err", "init/calib_err", "eval/wikitext2/ppl", "train/loss")
 
 
 def qbench_run(store: Path, cache: Path, *extra: str, methods="qlora,loftq,lora16", **popen):

@@ -9,6 +9,6 @@ take part. :mod:`suite.cluster.options` checks the flags before anything is writ
 :mod:`suite.cluster.nodes` connects and checks that every node sees the cache folder and the
 tracking server, and :mod:`suite.cluster.display` shows one line per run and a summary bar.
 
-Nothing here is imported by the local executor, and ray itself is imported only by the driver
-and the checks, when ``--executor ray`` is given.
+Nothing here is imported by the local executor, and ray itself is imported only when
+``--executor ray`` is given: by the driver, the checks, and a stopped task asking why.
 """

@@ -264,16 +264,11 @@ class Scheduler:
             self.display.end(run.key, "failed", reason)
             self.console.print(f"[red]FAILED[/] {run.name}: {reason}", highlight=False)
 
-    def _mark(self, run: Run, reason: str) -> int:
+    def _mark(self, run: Run, reason: str) -> None:
         """Mark the run of the run's current attempt FAILED where it is still RUNNING."""
-        marked = 0
         for found in self.tracker.runs(run.key):
             if found.data.tags.get(Tag.ATTEMPT) == run.token and found.info.status == RUNNING:
-                run_id = found.info.run_id
-                self.tracker.tag(run_id, run_tags(failure_reason=" ".join(reason.split())[:500]))
-                self.tracker.finish(run_id, FAILED, reason)
-                marked += 1
-        return marked
+                self.tracker.fail(found.info.run_id, reason, reason)
 
     # --- stopping -----------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ def connect(ray: Any, address: str | None) -> None:
     """Join the cluster at ``address`` (``HOST:PORT`` or ``auto``), or start one here."""
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
-        if address is None:
-            ray.init(include_dashboard=False, **quiet)
+        if address is None:  # "local": a new cluster, never $RAY_ADDRESS or a running one
+            ray.init(address="local", include_dashboard=False, **quiet)
         else:
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as err:

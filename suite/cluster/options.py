@@ -18,12 +18,13 @@ address must accept connections. Each problem is one line naming the value and w
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any
 
 from suite import contract
-from suite.spec import SpecError
+from suite.spec import SpecError, whole_number
 
 EXECUTORS = ("local", "ray")
 DEFAULT_RETRIES = 1
@@ -73,12 +74,7 @@ def executor_options(
 def _retries(value: str | None) -> int:
     if value is None:
         return DEFAULT_RETRIES
-    text = value.strip()
-    if not text.isdigit() or int(text) > MAX_RETRIES:
-        raise SpecError(
-            f"--retries '{value}' is not allowed; allowed: a whole number from 0 to {MAX_RETRIES}"
-        )
-    return int(text)
+    return whole_number("--retries", value, 0, MAX_RETRIES)
 
 
 def check_server_uri(uri: str) -> None:
@@ -110,7 +106,7 @@ def parse_address(address: str) -> tuple[str, int] | None:
         return None
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not re.fullmatch(r"[0-9]+", port) or not 0 < int(port) < 65536:
         raise SpecError(f"--ray-address '{address}' is not allowed; {ADDRESS_ALLOWED}")
     return host, int(port)
 

@@ -10,7 +10,8 @@ evaluates and records exactly as the local executor does
 (:func:`suite.runner.train_evaluate_finish`). A prepare step that raised is recorded on each of
 its runs as their failure, as the local executor does. A task that is cancelled (Ctrl-C on the
 driver) marks its run FAILED on the way out. Both report their phase to the driver's
-:class:`Board`. Nothing here imports ray: the driver turns these functions into tasks.
+:class:`Board`. Nothing here imports ray at import time: the driver turns these functions into
+tasks (a stopped task imports it only to ask the board why).
 
     >>> board = Board()
     >>> bars = BoardBars(board, "t1", every_s=0.0)
@@ -35,6 +36,7 @@ from typing import Any
 from rich.console import Console
 
 from suite.context import Settings
+from suite.contract import Tag
 from suite.spec import RunSpec, SpecError
 
 INTERRUPTED = "interrupted: cancelled by the driver"
@@ -62,6 +64,7 @@ class PrepareOutcome:
     table: list[dict] = field(default_factory=list)
     cached: bool = False
     source: str = "built"  # how the prepare task got it: "built", or "cache"
+    device: str = ""  # the device its prepare cost was measured on
     reason: str = ""
     error: str = ""
 
@@ -139,6 +142,7 @@ class BoardBars:
 
 def prepare_task(job: Job, spec: RunSpec, token: str, board: Any) -> PrepareOutcome:
     """Prepare the spec's prepare key into the cache; its metrics, or why it failed."""
+    from suite import prepared_cache
     from suite.context import RunContext
     from suite.prepare import load_base, prepare_key, prepare_model
     from suite.runner import failure_text
@@ -153,8 +157,9 @@ def prepare_task(job: Job, spec: RunSpec, token: str, board: Any) -> PrepareOutc
     except Exception as err:  # every run of the key records it as its failure
         reason, error = failure_text(err)
         return PrepareOutcome(key, reason=reason, error=error)
-    cached = (job.settings.cache / "prepared" / key).is_dir()
-    return PrepareOutcome(key, result.metrics, result.table, cached, result.source)
+    cached = prepared_cache.entry(job.settings.cache, key).is_dir()
+    device = ctx.tags[Tag.DEVICE]
+    return PrepareOutcome(key, result.metrics, result.table, cached, result.source, device)
 
 
 def run_task(
@@ -221,10 +226,13 @@ def _prepared(ctx: Any, base: Any, tokenizer: Any, spec: RunSpec, prep: PrepareO
     from suite.prepare import PrepareResult, prepare_model
 
     if prep is not None and prep.cached and ctx.settings.use_cache:
-        entry = ctx.settings.cache / "prepared" / prep.key
+        entry = prepared_cache.entry(ctx.settings.cache, prep.key)
         try:
             prepared = prepared_cache.load(copy.deepcopy(base).to(ctx.device), entry)
-            return PrepareResult(prepared, dict(prep.metrics), list(prep.table), prep.source)
+            metrics = dict(prep.metrics)
+            if prep.device != ctx.tags[Tag.DEVICE]:  # a cost measured on another kind of GPU
+                metrics = {k: v for k, v in metrics.items() if not k.startswith("prepare/")}
+            return PrepareResult(prepared, metrics, list(prep.table), prep.source)
         except prepared_cache.Damaged as err:
             ctx.console.print(f"[yellow]warning: {err}; preparing it again", highlight=False)
     return prepare_model(ctx, base, tokenizer, spec)

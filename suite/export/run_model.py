@@ -195,7 +195,7 @@ def load_run_model(
     base, tokenizer = load_base(ctx, ref.spec.model)
     # the entry this export's device and dtype would use; a run made on another device or
     # from other code or model files has none here, and is prepared again (and says so)
-    entry = cache / "prepared" / prepare_key(ctx, ref.spec)
+    entry = prepared_cache.entry(cache, prepare_key(ctx, ref.spec))
     prepared = None
     if entry.is_dir():
         try:

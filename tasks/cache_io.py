@@ -2,8 +2,9 @@
 
 ``transformers`` 5.24 renamed the forward's ``past_key_values`` keyword (and the output's field)
 to ``cache``; the decoding loops pass the cache by whichever name the model's forward declares,
-so the same code runs on older and newer releases. A dynamic cache's per-layer keys and values
-are ``cache.layers[i].keys`` / ``.values`` (transformers 5) or ``cache.key_cache[i]`` (4.x).
+so the same code runs on 5.x releases before 5.24 too (a GPU host with 5.17 ran it), though
+pyproject.toml declares 5.24 and later. A dynamic cache's per-layer keys and values are
+``cache.layers[i].keys`` / ``.values``.
 
     >>> def new_forward(input_ids=None, cache=None, use_cache=None): ...
     >>> def old_forward(input_ids=None, past_key_values=None, use_cache=None): ...
@@ -34,7 +35,5 @@ def returned_cache(output) -> Any:
 
 def layer_kv(cache, index: int):
     """(keys, values) of one layer of a dynamic cache, each (rows, kv heads, length, head dim)."""
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        return layers[index].keys, layers[index].values
-    return cache.key_cache[index], cache.value_cache[index]
+    layer = cache.layers[index]
+    return layer.keys, layer.values

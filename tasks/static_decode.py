@@ -35,7 +35,8 @@ not, and the generation loop then keeps the dynamic cache.
     >>> unsupported(model) is None
     True
     >>> decoder = StaticDecoder(model, rows=2, length=16, graphs=False, bucket=1)
-    >>> decoder.cache_bytes() == 2 * 2 * 2 * 16 * 2 * 32 * 4  # K and V, layers, rows, cols, heads
+    >>> size = 2 * 2 * 2 * 16 * 2 * 32 * 4  # K and V, layers, rows, columns, heads, head width
+    >>> decoder.cache_bytes() == StaticDecoder.needed_bytes(model, 2, 16) == size
     True
 """
 

@@ -1,7 +1,8 @@
 """GPU benchmarks (pytest-benchmark): training steps at 7B layer widths.
 
-Claim checked against a reference timed in the same process: a training step on packed 2-bit is
-no slower than on bitsandbytes NF4 and needs less memory. The packed kernels' speeds (fused
+Claim checked against a reference measured in the same process: a training step on packed 2-bit
+needs less memory than on bitsandbytes NF4; its speed against NF4 is recorded as a ratio, not
+asserted. The packed kernels' speeds (fused
 against dequantize-then-GEMM by row count, the dequantize kernel's bandwidth against the copy
 bandwidth) are rows of ``python -m suite.bench --parts kernels``, not pass/fail tests: which path
 wins depends on the GPU. Run with ``pytest -m "gpu and benchmark" tests/test_bench_gpu.py``.

@@ -19,7 +19,7 @@ from tasks.gsm8k import prompt, read_items
 pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
 
 
-def test_batched_generation_is_faster_than_one_at_a_time(smollm2, record_property):
+def test_batched_generation_equals_one_at_a_time_and_records_its_speed(smollm2, record_property):
     model, tok = smollm2
     items = read_items(parse_source("sample"), "test", 16)
     prompts = [prompt(it["question"]) for it in items]

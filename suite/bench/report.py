@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 GIB = 2**30
+Columns = tuple[tuple[str, str, str], ...]  # (row key, heading, format)
+
 COLUMNS = (
     ("config", "config", "{}"),
     ("effective_bits", "bits/w", "{:.2f}"),
@@ -75,31 +77,37 @@ def cell(row: dict[str, Any], key: str, fmt: str) -> str:
     return fmt.format(value)
 
 
-def print_table(rows: list[dict[str, Any]], env: dict[str, Any]) -> None:
+def rich_table(title: str, columns: Columns, rows: list[dict[str, Any]]) -> None:
+    """Print ``rows`` as a rich table of ``columns`` ((key, title, format) each)."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"qbench GPU benchmark on {env.get('gpu', '?')}")
-    for _, title, _ in COLUMNS:
-        table.add_column(title, justify="right")
+    table = Table(title=title)
+    for _, heading, _ in columns:
+        table.add_column(heading, justify="right")
     for row in rows:
-        table.add_row(*(cell(row, key, fmt) for key, _, fmt in COLUMNS))
-    console = Console(width=200)
-    console.print(table)
-    console.print(env_line(env))
+        table.add_row(*(cell(row, key, fmt) for key, _, fmt in columns))
+    Console(width=200).print(table)
+
+
+def md_table(columns: Columns, rows: list[dict[str, Any]]) -> list[str]:
+    """The Markdown lines of ``rows`` as a table of ``columns``."""
+    lines = ["| " + " | ".join(heading for _, heading, _ in columns) + " |"]
+    lines.append("|" + "---|" * len(columns))
+    for row in rows:
+        lines.append("| " + " | ".join(cell(row, key, fmt) for key, _, fmt in columns) + " |")
+    return lines
+
+
+def print_table(rows: list[dict[str, Any]], env: dict[str, Any]) -> None:
+    rich_table(f"qbench GPU benchmark on {env.get('gpu', '?')}", COLUMNS, rows)
+    print(env_line(env))
 
 
 def print_generation(rows: list[dict[str, Any]], env: dict[str, Any]) -> None:
     """The generation part's table (see :mod:`suite.bench.generation`)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"qbench generation vs transformers' generate on {env.get('gpu', '?')}")
-    for _, title, _ in GENERATION_COLUMNS:
-        table.add_column(title, justify="right")
-    for row in rows:
-        table.add_row(*(cell(row, key, fmt) for key, _, fmt in GENERATION_COLUMNS))
-    Console(width=200).print(table)
+    title = f"qbench generation vs transformers' generate on {env.get('gpu', '?')}"
+    rich_table(title, GENERATION_COLUMNS, rows)
 
 
 def env_line(env: dict[str, Any]) -> str:
@@ -108,11 +116,7 @@ def env_line(env: dict[str, Any]) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
-    lines = ["# qbench GPU benchmark", "", env_line(env), ""]
-    lines.append("| " + " | ".join(title for _, title, _ in COLUMNS) + " |")
-    lines.append("|" + "---|" * len(COLUMNS))
-    for row in rows:
-        lines.append("| " + " | ".join(cell(row, key, fmt) for key, _, fmt in COLUMNS) + " |")
+    lines = ["# qbench GPU benchmark", "", env_line(env), "", *md_table(COLUMNS, rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -123,11 +127,6 @@ def write(out: Path, rows: list[dict], env: dict, extra: dict[str, Any]) -> None
     (out / "bench.json").write_text(json.dumps(payload, indent=1, default=str))
     text = markdown(rows, env)
     if extra.get("generation"):
-        lines = ["", "## Generation", ""]
-        lines.append("| " + " | ".join(title for _, title, _ in GENERATION_COLUMNS) + " |")
-        lines.append("|" + "---|" * len(GENERATION_COLUMNS))
-        for row in extra["generation"]:
-            cells = (cell(row, key, fmt) for key, _, fmt in GENERATION_COLUMNS)
-            lines.append("| " + " | ".join(cells) + " |")
+        lines = ["", "## Generation", "", *md_table(GENERATION_COLUMNS, extra["generation"])]
         text += "\n".join(lines) + "\n"
     (out / "bench.md").write_text(text)

@@ -53,7 +53,8 @@ def dense_fits(model: nn.Module, share: float = 0.5) -> bool:
     need = dense_base_bytes(model)
     if need == 0:
         return True
-    device = _packed_cuda_layers(model)[0].q_codes.device
+    # the bases counted are on the GPU (packed or not), so some tensor of the model is too
+    device = next(t.device for t in (*model.parameters(), *model.buffers()) if t.is_cuda)
     return need <= share * torch.cuda.mem_get_info(device)[0]
 
 

@@ -146,6 +146,9 @@ class TrainSpec:
     epochs: float = 1.0
     batch_size: int = 4
     grad_accum: int = 1
+    # rows per forward/backward; 0: batch_size. A speed setting only: a step still averages each
+    # batch_size group's loss as its own (suite/train.py), so the step's gradient does not change
+    micro_batch: int = 0
     seq_len: int = 512
     lr: float = 3e-4
     weight_decay: float = 0.0
@@ -168,6 +171,18 @@ class TrainSpec:
             value = getattr(self, name)
             _require(value > 0, f"train.{name} {value} is not allowed; allowed: > 0")
         _require(self.lr > 0, f"train.lr {self.lr} is not allowed; allowed: > 0")
+        rows = self.batch_size * self.grad_accum
+        _require(
+            self.micro_batch == 0
+            or (
+                self.micro_batch > 0
+                and self.micro_batch % self.batch_size == 0
+                and rows % self.micro_batch == 0
+            ),
+            f"train.micro_batch {self.micro_batch} is not allowed; allowed: 0 (train.batch_size) "
+            f"or a multiple of train.batch_size {self.batch_size} that divides batch_size x "
+            f"grad_accum = {rows}",
+        )
         _require(
             0 <= self.warmup_ratio < 1, f"train.warmup_ratio {self.warmup_ratio}: allowed [0, 1)"
         )

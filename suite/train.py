@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from suite.measure import Throughput
@@ -85,6 +86,24 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def group_loss(logits: torch.Tensor, labels: torch.Tensor, group: int) -> torch.Tensor:
+    """The causal LM loss of each ``group`` consecutive rows (the mean over its label tokens,
+    computed as ``transformers``' causal LM loss computes it), summed over the groups.
+
+    With one group per forward this is the model's own ``loss``; with several, one forward
+    gives what that many forwards of ``group`` rows would (:attr:`TrainSpec.micro_batch`).
+    """
+    shifted = F.pad(labels, (0, 1), value=-100)[..., 1:]
+    total = logits.new_zeros((), dtype=torch.float32)
+    for start in range(0, logits.shape[0], group):
+        part = logits[start : start + group].float()
+        target = shifted[start : start + group].contiguous()
+        total = total + F.cross_entropy(
+            part.view(-1, part.shape[-1]), target.view(-1), ignore_index=-100
+        )
+    return total
+
+
 def batches(examples: list[dict], batch_size: int, generator: torch.Generator):
     """An endless stream of shuffled mini-batches (a fresh permutation each epoch)."""
     while True:
@@ -130,6 +149,7 @@ def train(
             model.enable_input_require_grads()
     model.train()
     stream = batches(examples, spec.batch_size, torch.Generator().manual_seed(seed))
+    micro = spec.micro_batch or spec.batch_size
     meter = Throughput(device, spec.warmup_steps_for_speed)
     result = TrainResult(bf16=bf16)
     dev_type = "cuda" if str(device).startswith("cuda") else "cpu"
@@ -138,10 +158,16 @@ def train(
     meter.start()
     for step in range(steps):
         step_loss, step_tokens = 0.0, 0
-        for _ in range(spec.grad_accum):
-            batch = {k: v.to(device) for k, v in collate(next(stream), pad_id).items()}
+        rows = [ex for _ in range(spec.grad_accum) for ex in next(stream)]
+        for start in range(0, len(rows), micro):
+            batch = {
+                k: v.to(device) for k, v in collate(rows[start : start + micro], pad_id).items()
+            }
             with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
-                loss = model(**batch).loss / spec.grad_accum
+                logits = model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).logits
+            loss = group_loss(logits, batch["labels"], spec.batch_size) / spec.grad_accum
             loss.backward()
             step_loss += loss.item()
             step_tokens += int(batch["attention_mask"].sum())

@@ -6,7 +6,7 @@ import torch
 
 from methods.qlora import QLoRA
 from suite.spec import Budget, TrainSpec
-from suite.train import collate, cosine_lambda, total_steps, train
+from suite.train import batches, collate, cosine_lambda, total_steps, train
 from tasks.base import parse_source
 from tasks.wikitext2 import WikiText2
 
@@ -33,6 +33,81 @@ def test_a_few_steps_lower_the_loss_on_the_sample_data(smollm2):
     for n, p in prepared.model.named_parameters():
         if n in frozen:
             assert torch.equal(p, frozen[n]), n
+
+
+def _varied_examples(n: int, seed: int) -> list[dict]:
+    """Examples of different lengths with a masked prompt part (as GSM8K's)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        width = int(torch.randint(8, 40, (1,), generator=g))
+        ids = torch.randint(0, 256, (width,), generator=g)
+        labels = ids.clone()
+        labels[: width // 3] = -100
+        out.append({"input_ids": ids, "labels": labels})
+    return out
+
+
+def _reference_losses(model, examples, spec: TrainSpec, seed: int) -> list[float]:
+    """The loop as the released scripts' Trainer runs it: one forward per batch_size rows,
+    the model's own mean loss divided by the accumulation, AdamW, clipping, cosine schedule."""
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    steps = total_steps(spec, len(examples))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, cosine_lambda(int(spec.warmup_ratio * steps), steps)
+    )
+    stream = batches(examples, spec.batch_size, torch.Generator().manual_seed(seed))
+    model.train()
+    losses = []
+    for _ in range(steps):
+        total = 0.0
+        for _ in range(spec.grad_accum):
+            loss = model(**collate(next(stream), 0)).loss / spec.grad_accum
+            loss.backward()
+            total += loss.item()
+        torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(total)
+    return losses
+
+
+def test_micro_batches_train_as_the_batch_size_forwards_do():
+    """micro_batch 0 is the reference loop to the last bit; larger micro-batches (several
+    batch_size groups per forward, padded to the longest row) give the same losses up to
+    float32 rounding, on rows of different lengths."""
+    from suite import models
+
+    examples = _varied_examples(16, seed=1)
+    spec = TrainSpec(steps=6, batch_size=2, grad_accum=4, lr=1e-2, lora_dropout=0.0)
+
+    def fresh():
+        model, _ = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+        return QLoRA().prepare(model, Budget(bits=4, rank=8), None, seed=0).model
+
+    want = _reference_losses(fresh(), examples, spec, seed=0)
+    got = {}
+    for micro in (0, 4, 8):
+        run = TrainSpec(**{**spec.__dict__, "micro_batch": micro})
+        got[micro] = [loss for _, loss in train(fresh(), examples, run, "cpu", seed=0).losses]
+    assert got[0] == want
+    for micro in (4, 8):
+        assert torch.allclose(torch.tensor(got[micro]), torch.tensor(want), rtol=1e-6), micro
+    assert want[-1] < want[0] - 0.1  # the run learns, so the steps' losses depend on updates
+
+
+def test_micro_batch_must_split_the_step_into_whole_groups():
+    import pytest
+
+    from suite.spec import SpecError
+
+    for bad in (3, 6, 32, -4):
+        with pytest.raises(SpecError, match="train.micro_batch"):
+            TrainSpec(batch_size=2, grad_accum=8, micro_batch=bad)
+    assert TrainSpec(batch_size=2, grad_accum=8, micro_batch=16).micro_batch == 16
 
 
 def test_cosine_schedule_with_warmup():

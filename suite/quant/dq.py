@@ -40,6 +40,7 @@ the format (a code book), not stored per tensor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -125,6 +126,15 @@ def dynamic_map() -> torch.Tensor:
     return torch.tensor(sorted(values), dtype=torch.float32)
 
 
+@lru_cache(maxsize=8)
+def _dynamic_map_on(device: str) -> torch.Tensor:
+    """:func:`dynamic_map` on ``device``, made once per device: a base whose absmax values
+    are double-quantized expands them at every forward, and building the table there (and
+    copying it to a GPU, which waits for the GPU) would cost more than the expansion. Read only.
+    """
+    return dynamic_map().to(device)
+
+
 def _dynamic_codes(scaled: torch.Tensor, table: torch.Tensor, rounding: str) -> torch.Tensor:
     """Indices into ``table`` (sorted) of values in [-1, 1], by the ``rounding`` rule."""
     mids = (table[:-1] + table[1:]) * 0.5
@@ -177,7 +187,7 @@ class DoubleQuant:
         pad = blocks * self.spec.block - self.count
         scale = self.scales.to(torch.float32)
         if self.spec.kind == "dynamic":
-            table = dynamic_map().to(q.device)
+            table = _dynamic_map_on(str(q.device))
             values = table[q.to(torch.int64)]
             values = torch.cat([values, values.new_zeros(pad)]).view(blocks, -1) * scale[:, None]
         else:

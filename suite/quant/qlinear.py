@@ -140,10 +140,16 @@ class QLinear(nn.Module):
         return packed if packed is None else self._with_scales(packed)
 
     def _with_scales(self, packed: PackedArgs) -> PackedArgs:
-        """Double-quantized scales are expanded per call (transient, like the dense weight)."""
+        """Double-quantized scales are expanded per call (transient, like the dense weight),
+        from a QTensor view of the buffers made once (rebuilt when the buffers are replaced)."""
         if packed.scales is not None:
             return packed
-        return dataclasses.replace(packed, scales=self.qtensor().group_scales())
+        codes = self._buffers.get("q_codes")
+        cached = self.__dict__.get("_qt_cache")
+        if cached is None or cached[0] is not codes:
+            cached = (codes, self.qtensor())
+            self.__dict__["_qt_cache"] = cached
+        return dataclasses.replace(packed, scales=cached[1].group_scales())
 
     def _lora_factors(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """A and B in ``dtype``: cast per forward, or once inside :func:`dense_bases`."""

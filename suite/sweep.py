@@ -75,17 +75,38 @@ def profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 
 
-def load_profile(name: str) -> dict[str, Any]:
+def load_profile(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A profile's settings; ``base: NAME`` starts from another profile's and changes only
+    what the profile itself names (field by field, task by task, method by method)."""
     path = PROFILE_DIR / f"{name}.yaml"
     if not path.is_file():
         raise SpecError(unknown("profile", name, profiles()))
     prof = yaml.safe_load(path.read_text()) or {}
-    bad = sorted(set(prof) - set(PROFILE_KEYS))
+    bad = sorted(set(prof) - set(PROFILE_KEYS) - {"base"})
     if bad:
         raise SpecError(
-            f"unknown key '{bad[0]}' in profile {name}; allowed: {', '.join(PROFILE_KEYS)}"
+            f"unknown key '{bad[0]}' in profile {name}; allowed: base, {', '.join(PROFILE_KEYS)}"
         )
-    return prof
+    base = prof.pop("base", None)
+    if base is None:
+        return prof
+    if base in (*seen, name):
+        raise SpecError(f"profile {name} has base {base!r}, which leads back to {name}")
+    return merge_profiles(load_profile(str(base), (*seen, name)), prof)
+
+
+def merge_profiles(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` applied to ``base``: a section's fields and a per-task or per-name section's
+    entries are merged, a plain value (``data``) replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if key in ("train_by_task", "eval_by_task", "method", "quant"):
+            out[key] = merge_nested(_nested(base, key, key), _nested(over, key, key))
+        elif isinstance(value, dict):
+            out[key] = {**(base.get(key) or {}), **value}
+        else:
+            out[key] = value
+    return out
 
 
 def _nested(prof: dict[str, Any], key: str, what: str) -> dict[str, dict[str, Any]]:

@@ -66,3 +66,47 @@ def test_bad_input_names_the_value_and_what_is_allowed(kwargs, fragment):
 
 def test_budget_scaling():
     assert Budget(rank=16, lora_alpha=32).scaling == 2.0
+
+
+def test_a_profile_with_a_base_changes_only_what_it_names():
+    """The leaderboard profile is the paper profile but for its speed settings and data."""
+    from suite.sweep import load_profile, merge_profiles
+
+    paper, board = load_profile("paper"), load_profile("leaderboard")
+    assert board["calib"] == paper["calib"] and board["train"] == paper["train"]
+    assert not paper.get("method") and board.get("quant") == paper.get("quant")
+    assert board["method"] == {"lqlora": {"ilp_iterations": 1}}  # named on each run
+    assert board["data"] == "real" != paper["data"]
+    for task, settings in paper["train_by_task"].items():
+        extra = {k: v for k, v in board["train_by_task"][task].items() if k not in settings}
+        assert {k: board["train_by_task"][task][k] for k in settings} == settings
+        assert set(extra) == {"micro_batch"}, task
+    for task, settings in paper["eval_by_task"].items():
+        changed = {k for k, v in board["eval_by_task"][task].items() if settings.get(k) != v}
+        assert changed == {"batch_size"}, task
+    merged = merge_profiles(
+        {"data": "hub", "train": {"lr": 1.0, "epochs": 3}, "method": {"apiq": {"epochs": 20}}},
+        {"train": {"lr": 2.0}, "method": {"apiq": {"batch_size": 2}, "cloq": {"x": 1}}},
+    )
+    assert merged == {
+        "data": "hub",
+        "train": {"lr": 2.0, "epochs": 3},
+        "method": {"apiq": {"epochs": 20, "batch_size": 2}, "cloq": {"x": 1}},
+    }
+
+
+def test_the_leaderboard_sweep_expands_with_micro_batches_and_full_evaluation():
+    from suite.sweep import build_sweep
+
+    sweep = build_sweep(
+        models="smollm2-135m",
+        methods="qlora",
+        bits="2",
+        tasks="wikitext2,gsm8k,commonsense",
+        profile="leaderboard",
+        data="sample",
+    )
+    specs = {s.task: s for s in sweep.specs}
+    assert specs["wikitext2"].train.micro_batch == 8
+    assert specs["gsm8k"].train.micro_batch == 16 and specs["gsm8k"].train.grad_accum == 16
+    assert specs["commonsense"].eval.batch_size == 256 and specs["commonsense"].eval.max_items == 0

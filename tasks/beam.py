@@ -26,10 +26,9 @@ computed with the same tensor operations as transformers', so equal logits give 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
-from tasks.cache_io import cache_keyword, returned_cache
+from tasks.cache_io import cache_keyword, last_logits_pass, returned_cache
 from tasks.generation import Generation, _encode, eos_ids, left_padded
 
 PENALTY = -1.0e9  # transformers' score for a slot that must not be chosen
@@ -73,22 +72,15 @@ def beam_search(
     return out
 
 
-def _forward(model, keep_last: bool, **inputs):
-    if keep_last:
-        inputs["logits_to_keep"] = 1
-    return model(use_cache=True, **inputs)
-
-
 def _search(model, tokenizer, encoded, max_new, k, ends, length_penalty) -> list[list[int]]:
     """Beam search over one batch of prompts; the best hypothesis of each (EOS kept)."""
     import torch
 
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    keep_last = "logits_to_keep" in inspect.signature(model.forward).parameters
     b = len(encoded)
     ids, mask, positions = left_padded([e for e in encoded for _ in range(k)], pad, device)
-    out = _forward(model, keep_last, input_ids=ids, attention_mask=mask, position_ids=positions)
+    out = last_logits_pass(model, input_ids=ids, attention_mask=mask, position_ids=positions)
     cache, next_pos = returned_cache(out), positions[:, -1:] + 1
     keyword = cache_keyword(model.forward)
     end_ids = torch.tensor(ends, dtype=torch.long, device=device)
@@ -144,9 +136,8 @@ def _search(model, tokenizer, encoded, max_new, k, ends, length_penalty) -> list
         if not improvable.any() or ended.all():
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = _forward(
+        out = last_logits_pass(
             model,
-            keep_last,
             input_ids=run_tokens[:, :, step].reshape(-1, 1),
             attention_mask=mask,
             position_ids=next_pos,

@@ -27,6 +27,20 @@ def cache_keyword(forward) -> str:
     return "cache" if "cache" in params or "past_key_values" not in params else "past_key_values"
 
 
+def last_logits_pass(model, **inputs) -> Any:
+    """A forward with a cache that computes the logits of the last position only, where the
+    model's forward takes ``logits_to_keep`` (the decoding loops read no other). For the
+    prompts' pass this matters: a batch of 256 prompts of 300 tokens would otherwise make
+    40 GB of bf16 logits over Gemma's 262k-token vocabulary, to read one row of each."""
+    try:
+        keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        keep = False
+    if keep:
+        inputs["logits_to_keep"] = 1
+    return model(use_cache=True, **inputs)
+
+
 def returned_cache(output) -> Any:
     """The cache a forward returned, under either field name."""
     cache = getattr(output, "cache", None)

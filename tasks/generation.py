@@ -322,13 +322,13 @@ def _pad_id(tokenizer) -> int:
 def _decode_batch(model, tokenizer, encoded, max_new_tokens, stop, sampling, generator, ends):
     import torch
 
-    from tasks.cache_io import cache_keyword, returned_cache
+    from tasks.cache_io import cache_keyword, last_logits_pass, returned_cache
 
     device = next(model.parameters()).device
     keyword = cache_keyword(model.forward)
     pad = _pad_id(tokenizer)
     ids, mask, positions = left_padded(encoded, pad, device)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    out = last_logits_pass(model, input_ids=ids, attention_mask=mask, position_ids=positions)
     cache = returned_cache(out)
     logits = out.logits[:, -1]
     next_pos = positions[:, -1:] + 1

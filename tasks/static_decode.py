@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tasks.cache_io import cache_keyword, layer_kv, returned_cache
+from tasks.cache_io import cache_keyword, last_logits_pass, layer_kv, returned_cache
 
 if TYPE_CHECKING:
     import torch
@@ -168,7 +168,9 @@ class StaticDecoder:
                 f"{self.rows} rows x {self.length} columns; allowed: rows <= {self.rows}, "
                 f"width < {self.length}"
             )
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        out = last_logits_pass(
+            self.model, input_ids=ids, attention_mask=mask, position_ids=positions
+        )
         dynamic = returned_cache(out)
         for i in range(len(self.layers)):
             keys, values = layer_kv(dynamic, i)

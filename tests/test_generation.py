@@ -1,5 +1,6 @@
 """Batched generation: left padding and the KV cache change nothing; stops and sampling hold."""
 
+import functools
 import warnings
 from types import SimpleNamespace
 
@@ -257,3 +258,24 @@ def test_given_order_keeps_the_batches_as_listed(tiny):
     assert given.ids[:2] == alone.ids
     with pytest.raises(ValueError, match="allowed: length, given"):
         generate(model, tok, prompts, 2, order="random")
+
+
+def test_no_pass_of_the_loop_computes_logits_beyond_the_last_position(tiny):
+    """The prompts' pass asks for the last position's logits only (the loop reads no other);
+    the tokens are those of the full-logits path (the batched-greedy tests above)."""
+    model, tok = tiny
+    widths = []
+    forward = model.forward
+
+    @functools.wraps(forward)  # keeps the signature that the loop inspects
+    def spy(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        widths.append((kwargs["input_ids"].shape[1], out.logits.shape[1]))
+        return out
+
+    model.forward = spy
+    try:
+        generate(model, tok, PROMPTS[:3], max_new_tokens=3, batch_size=3, decoder="dynamic")
+    finally:
+        del model.forward
+    assert widths[0][0] > 1 and all(logits == 1 for _, logits in widths), widths

@@ -1,6 +1,7 @@
 """Per-phase measurement: wall time (device-synchronised) and peak memory.
 
-On CUDA the peak is ``torch.cuda.max_memory_allocated`` after a reset at the phase's start; on
+On CUDA the peak is ``torch.cuda.max_memory_allocated`` after a reset at the phase's start (and
+the allocator's cached blocks are released when the phase ends); on
 CPU it is the process's peak resident set size, whose high-water mark Linux lets us reset at the
 phase's start (``/proc/self/clear_refs``); where that is not allowed, the peak since process
 start is reported and ``reset_ok`` says so.
@@ -77,6 +78,10 @@ class Phase:
             import torch
 
             self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device))
+            # the phase's cached blocks go back to the driver (after its wall time is taken):
+            # processes that share a GPU (qbench run --workers) would otherwise each keep their
+            # largest phase's memory for good, and the next large phase of another one fails
+            torch.cuda.empty_cache()
         else:
             self.peak_bytes = rss_peak_bytes()
 

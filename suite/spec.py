@@ -149,6 +149,9 @@ class TrainSpec:
     # rows per forward/backward; 0: batch_size. A speed setting only: a step still averages each
     # batch_size group's loss as its own (suite/train.py), so the step's gradient does not change
     micro_batch: int = 0
+    # > 0: micro_batch chosen per model, the most rows whose logits (rows x seq_len x the
+    # model's vocabulary) stay within this many elements; exclusive with micro_batch
+    micro_logits: int = 0
     seq_len: int = 512
     lr: float = 3e-4
     weight_decay: float = 0.0
@@ -182,6 +185,11 @@ class TrainSpec:
             f"train.micro_batch {self.micro_batch} is not allowed; allowed: 0 (train.batch_size) "
             f"or a multiple of train.batch_size {self.batch_size} that divides batch_size x "
             f"grad_accum = {rows}",
+        )
+        _require(
+            self.micro_logits >= 0 and not (self.micro_logits and self.micro_batch),
+            f"train.micro_logits {self.micro_logits} is not allowed; allowed: 0, or > 0 with "
+            "train.micro_batch 0 (one of the two sets the rows per forward)",
         )
         _require(
             0 <= self.warmup_ratio < 1, f"train.warmup_ratio {self.warmup_ratio}: allowed [0, 1)"

@@ -86,6 +86,35 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def micro_rows(spec: TrainSpec, vocabulary: int) -> int:
+    """Rows per forward: ``micro_batch``; else, with ``micro_logits``, the most whole
+    ``batch_size`` groups that divide the step and whose logits (rows x seq_len x vocabulary)
+    stay within ``micro_logits`` elements (at least one group); else ``batch_size``.
+
+    >>> spec = TrainSpec(batch_size=4, grad_accum=16, seq_len=1024, micro_logits=2**31)
+    >>> micro_rows(spec, 49_152), micro_rows(spec, 262_144)  # SmolLM2's, Gemma 3's vocabulary
+    (32, 8)
+    """
+    if spec.micro_batch:
+        return spec.micro_batch
+    if not spec.micro_logits:
+        return spec.batch_size
+    step = spec.batch_size * spec.grad_accum
+    fits = [
+        rows
+        for rows in range(spec.batch_size, step + 1, spec.batch_size)
+        if step % rows == 0 and rows * spec.seq_len * vocabulary <= spec.micro_logits
+    ]
+    return max(fits, default=spec.batch_size)
+
+
+def _vocabulary(model: nn.Module) -> int:
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None or not hasattr(head, "weight"):
+        raise ValueError("train.micro_logits needs a model with an output embedding (lm_head)")
+    return int(head.weight.shape[0])
+
+
 def group_loss(logits: torch.Tensor, labels: torch.Tensor, group: int) -> torch.Tensor:
     """The causal LM loss of each ``group`` consecutive rows (the mean over its label tokens,
     computed as ``transformers``' causal LM loss computes it), summed over the groups.
@@ -149,7 +178,7 @@ def train(
             model.enable_input_require_grads()
     model.train()
     stream = batches(examples, spec.batch_size, torch.Generator().manual_seed(seed))
-    micro = spec.micro_batch or spec.batch_size
+    micro = micro_rows(spec, _vocabulary(model) if spec.micro_logits else 0)
     meter = Throughput(device, spec.warmup_steps_for_speed)
     result = TrainResult(bf16=bf16)
     dev_type = "cuda" if str(device).startswith("cuda") else "cpu"

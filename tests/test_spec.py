@@ -73,14 +73,12 @@ def test_a_profile_with_a_base_changes_only_what_it_names():
     from suite.sweep import load_profile, merge_profiles
 
     paper, board = load_profile("paper"), load_profile("leaderboard")
-    assert board["calib"] == paper["calib"] and board["train"] == paper["train"]
+    assert board["calib"] == paper["calib"] and board["eval"] == paper["eval"]
+    assert board["train"] == {**paper["train"], "micro_logits": 2**30}
+    assert board["train_by_task"] == paper["train_by_task"]
     assert not paper.get("method") and board.get("quant") == paper.get("quant")
     assert board["method"] == {"lqlora": {"ilp_iterations": 1}}  # named on each run
     assert board["data"] == "real" != paper["data"]
-    for task, settings in paper["train_by_task"].items():
-        extra = {k: v for k, v in board["train_by_task"][task].items() if k not in settings}
-        assert {k: board["train_by_task"][task][k] for k in settings} == settings
-        assert set(extra) == {"micro_batch"}, task
     for task, settings in paper["eval_by_task"].items():
         changed = {k for k, v in board["eval_by_task"][task].items() if settings.get(k) != v}
         assert changed == {"batch_size"}, task
@@ -95,7 +93,7 @@ def test_a_profile_with_a_base_changes_only_what_it_names():
     }
 
 
-def test_the_leaderboard_sweep_expands_with_micro_batches_and_full_evaluation():
+def test_the_leaderboard_sweep_expands_with_bounded_micro_batches_and_full_evaluation():
     from suite.sweep import build_sweep
 
     sweep = build_sweep(
@@ -107,6 +105,6 @@ def test_the_leaderboard_sweep_expands_with_micro_batches_and_full_evaluation():
         data="sample",
     )
     specs = {s.task: s for s in sweep.specs}
-    assert specs["wikitext2"].train.micro_batch == 8
-    assert specs["gsm8k"].train.micro_batch == 16 and specs["gsm8k"].train.grad_accum == 16
+    assert all(s.train.micro_logits == 2**30 and s.train.micro_batch == 0 for s in specs.values())
+    assert specs["gsm8k"].train.grad_accum == 16 and specs["wikitext2"].eval.batch_size == 4
     assert specs["commonsense"].eval.batch_size == 256 and specs["commonsense"].eval.max_items == 0

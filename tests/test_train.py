@@ -96,7 +96,21 @@ def test_micro_batches_train_as_the_batch_size_forwards_do():
     assert got[0] == want
     for micro in (4, 8):
         assert torch.allclose(torch.tensor(got[micro]), torch.tensor(want), rtol=1e-6), micro
+    # micro_logits sizes the forwards from the model's vocabulary (259): 8 rows here
+    auto = TrainSpec(**{**spec.__dict__, "micro_logits": 8 * spec.seq_len * 259})
+    assert [loss for _, loss in train(fresh(), examples, auto, "cpu", seed=0).losses] == got[8]
     assert want[-1] < want[0] - 0.1  # the run learns, so the steps' losses depend on updates
+
+
+def test_micro_logits_picks_the_most_whole_groups_within_the_logits_bound():
+    from suite.train import micro_rows
+
+    spec = TrainSpec(batch_size=4, grad_accum=4, seq_len=256, micro_logits=16 * 256 * 1000)
+    assert micro_rows(spec, 1000) == 16  # the whole step
+    assert micro_rows(spec, 1001) == 8  # 12 rows fit, but 12 does not divide 16
+    assert micro_rows(spec, 10**9) == 4  # never below one group
+    assert micro_rows(TrainSpec(batch_size=4, grad_accum=4, micro_batch=8), 10**9) == 8
+    assert micro_rows(TrainSpec(batch_size=4, grad_accum=4), 1) == 4
 
 
 def test_micro_batch_must_split_the_step_into_whole_groups():
@@ -108,6 +122,9 @@ def test_micro_batch_must_split_the_step_into_whole_groups():
         with pytest.raises(SpecError, match="train.micro_batch"):
             TrainSpec(batch_size=2, grad_accum=8, micro_batch=bad)
     assert TrainSpec(batch_size=2, grad_accum=8, micro_batch=16).micro_batch == 16
+    for bad in ({"micro_logits": -1}, {"micro_logits": 10, "micro_batch": 4}):
+        with pytest.raises(SpecError, match="train.micro_logits"):
+            TrainSpec(batch_size=2, grad_accum=8, **bad)
 
 
 def test_cosine_schedule_with_warmup():

@@ -256,3 +256,47 @@ def test_budgets_and_settings_are_validated(tiny):
         LQLoRA.from_overrides({**FAST, "block_choices": "32"}).prepare(
             copy.deepcopy(model), Budget(bits=2.2), None, 0
         )
+
+
+def test_configurations_sharing_a_seed_share_the_first_svd_exactly():
+    """From Q = 0 the first SVD is of W alone: handing it over (and the generator as it left
+    it) gives every iterate, error and factor of the plain decomposition, to the last bit."""
+    from methods.lqlora.decompose import first_factors
+
+    torch.manual_seed(0)
+    w = torch.randn(48, 128)
+    for dq in (None, DQSpec("uint", 3, 16, "bfloat16"), DQSpec("uint", 8, 64, "float32")):
+        plain = lq_decompose(
+            w, 8, 2, 64, max_iterations=6, generator=torch.Generator().manual_seed(5), dq=dq
+        )
+        gen = torch.Generator().manual_seed(5)
+        shared = lq_decompose(
+            w, 8, 2, 64, max_iterations=6, generator=gen, dq=dq,
+            first=first_factors(w, 8, None, "randomized", gen),
+        )  # fmt: skip
+        assert plain.errors == shared.errors and plain.iterations > 1
+        for a, b in ((plain.q, shared.q), (plain.left, shared.left), (plain.right, shared.right)):
+            assert torch.equal(a, b)
+
+
+def test_the_shared_first_svd_leaves_the_allocation_and_the_weights_as_they_were(tiny, monkeypatch):
+    from methods.lqlora import search
+
+    model, _ = tiny
+    budget = Budget(bits=2, rank=8, target_modules=("q_proj", "down_proj"))
+    cfg = {"max_iterations": "3", "ilp_iterations": "2", "bits_choices": "2,3"}
+    method = LQLoRA.from_overrides(cfg)
+    calls = []
+    real_get = search._FirstFactors.get
+    monkeypatch.setattr(
+        search._FirstFactors, "get", lambda self, g: calls.append(1) or real_get(self, g)
+    )
+    shared = method.prepare(copy.deepcopy(model), budget, None, seed=0)
+    monkeypatch.setattr(search._FirstFactors, "get", lambda self, g: None)
+    plain = method.prepare(copy.deepcopy(model), budget, None, seed=0)
+    assert calls and shared.info["ilp_objective"] == plain.info["ilp_objective"]
+    assert shared.info["allocation"] == plain.info["allocation"]
+    for name, layer in shared.layers().items():
+        other = plain.layers()[name]
+        assert torch.equal(layer.base_weight(), other.base_weight())
+        assert torch.equal(layer.lora_A, other.lora_A) and torch.equal(layer.lora_B, other.lora_B)

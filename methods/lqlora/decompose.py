@@ -46,7 +46,15 @@ from suite.quant.nf import nf_fake
 
 SVD_KINDS = ("randomized", "exact")
 STARTS = ("zero", "quantize")
-__all__ = ["LQResult", "factor_weights", "lq_decompose", "low_rank", "nf_fake", "rank_r"]
+__all__ = [
+    "LQResult",
+    "factor_weights",
+    "first_factors",
+    "lq_decompose",
+    "low_rank",
+    "nf_fake",
+    "rank_r",
+]
 
 
 def low_rank(
@@ -99,6 +107,20 @@ def rank_r(
     return (u * root) / rows[:, None], (root[:, None] * vh) / cols[None, :]
 
 
+def first_factors(
+    w: torch.Tensor,
+    rank: int,
+    importance: torch.Tensor | None = None,
+    svd: str = "randomized",
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first iteration's L₁, L₂ from Q = 0: the rank-r factors of W itself, which every
+    configuration with the same generator seed shares (:func:`lq_decompose`'s ``first``)."""
+    w = w.detach().to(torch.float32)
+    weights = None if importance is None else factor_weights(importance)
+    return rank_r(w, rank, svd, generator, weights)
+
+
 @dataclass
 class LQResult:
     """The best iterate of an LQ decomposition and the error trace."""
@@ -127,11 +149,14 @@ def lq_decompose(
     start: str = "zero",
     generator: torch.Generator | None = None,
     dq: DQSpec | None = None,
+    first: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> LQResult:
     """Alternate L₁L₂ = SVD_r(W − Q) and Q = NF(W − L₁L₂); return the best iterate.
 
     ``dq``: the absmax values double-quantized (LQ-LoRA's search space), else stored in
-    ``scale_dtype``."""
+    ``scale_dtype``. ``first``: with ``start="zero"``, the first iteration's factors as
+    :func:`first_factors` made them, ``generator`` then being in the state that call left it
+    in (so that configurations which share the first SVD compute it once)."""
     if svd not in SVD_KINDS:
         raise ValueError(f"svd {svd!r} is not allowed; allowed: {', '.join(SVD_KINDS)}")
     if start not in STARTS:
@@ -144,8 +169,13 @@ def lq_decompose(
     q = torch.zeros_like(w) if start == "zero" else nf_fake(w, bits, block, scale_dtype, dq)
     best: LQResult | None = None
     errors: list[float] = []
+    if first is not None and start != "zero":
+        raise ValueError("first factors are only shared from Q = 0 (start='zero')")
     for it in range(1, max_iterations + 1):
-        left, right = rank_r(w - q, rank, svd, generator, weights)
+        if it == 1 and first is not None:
+            left, right = first
+        else:
+            left, right = rank_r(w - q, rank, svd, generator, weights)
         approx = left @ right
         q = nf_fake(w - approx, bits, block, scale_dtype, dq)
         residual = w - q - approx

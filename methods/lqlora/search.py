@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from methods.lqlora.decompose import lq_decompose
+from methods.lqlora.decompose import first_factors, lq_decompose
 from methods.lqlora.ilp import NFConfig, allocate
 from suite.budget import budget_bytes as total_budget_bytes
 from suite.lora import Prepared, find_targets, replace_targets, split_factors
@@ -68,6 +68,29 @@ def search_space(cfg, budget: Budget) -> list[NFConfig]:
         for g in blocks
         for g1 in RELEASED_DQ_BLOCKS
     ]
+
+
+class _FirstFactors:
+    """The first iteration's factors of one matrix per generator seed, made once: from Q = 0
+    the first SVD is of W itself, so the configurations that share a seed (every absmax storage
+    of one NF bits and block, :meth:`_Search._generator`) share it; 12 SVDs instead of 432 for
+    the released grid's first iterations. Off unless ``start="zero"``."""
+
+    def __init__(self, w: torch.Tensor, rank: int, importance, cfg) -> None:
+        self.w, self.rank, self.importance, self.cfg = w, rank, importance, cfg
+        self.made: dict[int, tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]] = {}
+
+    def get(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The factors for a fresh ``generator``, which is left as the first SVD leaves it."""
+        if self.cfg.start != "zero":
+            return None
+        seed = generator.initial_seed()
+        if seed not in self.made:
+            factors = first_factors(self.w, self.rank, self.importance, self.cfg.svd, generator)
+            self.made[seed] = (factors, generator.get_state())
+        factors, state = self.made[seed]
+        generator.set_state(state)
+        return factors
 
 
 class _Search:
@@ -176,10 +199,12 @@ class _Search:
             w = targets[n].weight.detach().float()
             slack = limit - floor + min(sizes[i])  # the most this matrix can ever take
             row = []
+            firsts = _FirstFactors(w, budget.rank, None if fisher is None else fisher[n], cfg)
             for c, size in zip(options[n], sizes[i], strict=True):
                 if size > slack:  # can never fit: skip the work, keep the ILP's shape
                     row.append(float("inf"))
                     continue
+                generator = self._generator(seed, i, c)
                 res = lq_decompose(
                     w,
                     budget.rank,
@@ -190,8 +215,9 @@ class _Search:
                     None if fisher is None else fisher[n],
                     cfg.svd,
                     cfg.start,
-                    self._generator(seed, i, c),
+                    generator,
                     c.dq,
+                    first=firsts.get(generator),
                 )
                 row.append(res.error**2)
             costs.append(row)

@@ -9,7 +9,10 @@ guards against ApiQ's known failure at 2 bits (a NaN loss): a non-finite loss or
 restores the trainables to their state at the start of the unit (block or layer), scales both
 learning rates by ``nan_lr_factor`` and starts the unit again, at most ``nan_retries`` times;
 then it raises :class:`ApiQDiverged` naming the block (and layer), so no NaN weight ever reaches
-the prepared model.
+the prepared model. The losses and parameters are checked once per epoch, not per step: a
+step's check would make the host wait for the GPU at every step, and a non-finite value stays
+non-finite through the optimizer's later steps, so a later check restarts the unit just the
+same (the rest of that epoch's work is lost, nothing else).
 
 One linear fitted to its full-precision outputs (ApiQ's layer-wise unit; the block-wise unit
 passes all of a block's LWCLinears and a loss on the block's output), then packed:
@@ -212,26 +215,28 @@ def _run(layers, step_loss, n_items, settings, scale, attempt, poison, report) -
     params = [p for group in optimizer.param_groups for p in group["params"]]
     step = 0
     for epoch in range(settings.epochs):
-        losses = []
+        losses = []  # on the device: the loop reads them (and checks) once per epoch
+        first = step
         for start in range(0, n_items, settings.batch_size):
             if settings.max_steps and step >= settings.max_steps:
                 break
             loss = step_loss(start, min(start + settings.batch_size, n_items))
             if poison is not None and poison(attempt, step):
                 loss = loss * float("nan")
-            value = loss.item()
-            if not math.isfinite(value):
-                return f"non-finite loss at epoch {epoch}, step {step}"
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
-                return f"non-finite parameters after epoch {epoch}, step {step}"
-            losses.append(value)
+            losses.append(loss.detach())
             step += 1
         if not losses:
             break
-        mean = sum(losses) / len(losses)
+        values = torch.stack(losses).float().tolist()
+        bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+        if bad is not None:
+            return f"non-finite loss at epoch {epoch}, step {first + bad}"
+        if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            return f"non-finite parameters after epoch {epoch}"
+        mean = sum(values) / len(values)
         if epoch == 0:
             report.first_loss = mean
         report.last_loss = mean

@@ -23,6 +23,8 @@ from typing import Any
 from suite.report import plots
 from suite.report.markdown import (
     ACCOUNTING_NOTE,
+    TIME_HEADING,
+    TIME_NOTE,
     Markup,
     detail_table_rows,
     is_best,
@@ -34,6 +36,7 @@ from suite.report.markdown import (
 )
 from suite.report.store import Selection
 from suite.report.tables import Section, TaskTable
+from suite.report.timing import phase_time_rows
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
@@ -157,7 +160,22 @@ def _section_block(section: Section) -> str:
     return (
         f'<section class="context" {attrs}><h2>{escape(section.title())}</h2>'
         f'<p class="facts">{section_facts(section, HTML)}</p>{notes}{tasks}'
+        f"{_time_block(section)}"
         f'<div class="plots">{prep}</div></section>'
+    )
+
+
+def _time_block(section: Section) -> str:
+    headers, rows = phase_time_rows(section.records)
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    cell = ("<th>{}</th>", "<th>{}</th>") + ("<td>{}</td>",) * (len(headers) - 2)
+    body = "".join(
+        "<tr>" + "".join(c.format(escape(v)) for c, v in zip(cell, r, strict=True)) + "</tr>"
+        for r in rows
+    )
+    return (
+        f'<h3>{escape(TIME_HEADING)}</h3><p class="caption">{escape(TIME_NOTE)}</p>'
+        f'<table class="times"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
 
 

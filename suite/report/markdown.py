@@ -4,7 +4,8 @@ Per section (model, data source, profile, device) a header, then per (task, prot
 method x bits table of the task metric ("mean ± std (n=3)", best quantized method per bit width in
 bold with a star, Δ to qlora at the same bits) and a detail table of init error, effective bits
 against the budget (both under the one accounting of :mod:`suite.budget`; a run above its budget
-is marked), prepare time, training peak memory and throughput.
+is marked), prepare time, training peak memory and throughput; then the section's time per
+phase (:mod:`suite.report.timing`).
 
 Every value that comes from the store (model paths, data sources, experiment names, labels) is
 escaped for the output it goes into, through a :class:`Markup`: Markdown here, HTML in
@@ -34,6 +35,7 @@ from suite import contract as C
 from suite.report import metrics as M
 from suite.report.store import Selection
 from suite.report.tables import DETAIL_METRICS, Cell, Section, Stat, TaskTable
+from suite.report.timing import phase_time_rows
 
 DETAIL_HEADERS = {
     C.INIT_CALIB_ERR: "calib err",
@@ -52,6 +54,12 @@ ACCOUNTING_NOTE = (
     "aside. At --bits b and group size g the budget is a plain INT-b base with one scale in the "
     "run's budget.scale_dtype (float16 by default) and one b-bit zero per group: "
     "b + (16 + b)/g bits per weight."
+)
+TIME_HEADING = "Time per phase"
+TIME_NOTE = (
+    "Wall time per method and bits: prepare once per prepared model (it is shared by the "
+    "tasks), training and evaluation per task; the last row adds each column up (process time, "
+    "more than the wall time of a sweep whose runs went in parallel)."
 )
 # characters that can format, link, open HTML or close a table cell; "_" only where it could
 # open or close emphasis (not between two letters or digits, as in Q4_1 or weight_err)
@@ -239,4 +247,8 @@ def render_markdown(sel: Selection, sections: Sequence[Section], generated: date
             out += _md_table(*detail_table_rows(table, m), left=3)
             out += ["", m.text(ACCOUNTING_NOTE)]
             out.append("")
+        out += [f"### {m.text(TIME_HEADING)}", "", m.text(TIME_NOTE), ""]
+        headers, rows = phase_time_rows(section.records)
+        out += _md_table(headers, [[m.text(c) for c in r] for r in rows], left=2)
+        out.append("")
     return "\n".join(out).rstrip() + "\n"

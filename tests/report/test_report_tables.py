@@ -270,3 +270,28 @@ def test_a_destroyed_models_huge_values_are_shown_in_three_significant_digits():
     text = render_markdown(sel, build_sections(runs), datetime(2026, 1, 2, tzinfo=UTC))
     assert "| qlora | 2.4e+08 | – |" in text
     assert "| cloq | **113.2** ★ | -2.4e+08 |" in text
+
+
+def test_time_per_phase_counts_a_shared_prepare_once_and_adds_tasks_up():
+    """A prepared model shared by two tasks (one run built it: 120 s; one loaded it and
+    recorded a smaller cost) counts 120 s once; training and evaluation add up per task."""
+    from suite.report.html import render_html
+
+    def timed(task, prep, train, ev, bits="2", **extra):
+        walls = {"prepare/wall_s": prep, "train/wall_s": train, "eval/wall_s": ev}
+        return rec("cloq", bits, 0, {**ppl(20.0), **walls}, task=task, **extra)
+
+    runs = [
+        timed("wikitext2", 120.0, 300.0, 6.0),
+        timed("gsm8k", 2.0, 40.0, 30.0, protocol="p2"),
+        timed("wikitext2", 5.0, 60.0, 3.0, bits="4"),
+    ]
+    sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {}, 0)
+    sections = build_sections(runs)
+    text = render_markdown(sel, sections, datetime(2026, 1, 2, tzinfo=UTC))
+    rows = [line for line in text.splitlines() if line.startswith("| cloq | 2 |")]
+    # prepare | train wikitext2 | train gsm8k | eval wikitext2 | eval gsm8k | total
+    assert rows[-1] == "| cloq | 2 | 2.0 min | 5.0 min | 40 s | 6 s | 30 s | 8.3 min |"
+    assert "| all |  | 2.1 min | 6.0 min | 40 s | 9 s | 30 s | 9.4 min |" in text
+    page = render_html(sel, sections, datetime(2026, 1, 2, tzinfo=UTC))
+    assert '<table class="times">' in page and "<td>8.3 min</td>" in page

@@ -251,7 +251,8 @@ def _static_decoder(model, decoder, encoded, batch_size: int, max_new_tokens: in
         return None
     from tasks.static_decode import StaticDecoder, unsupported
 
-    why = unsupported(model)
+    length = max(len(e) for e in encoded) + max_new_tokens
+    why = unsupported(model, length)
     if why is not None:
         if decoder == "static":
             raise ValueError(f"the static decoder cannot run {why}; allowed: decoder='dynamic'")
@@ -260,7 +261,6 @@ def _static_decoder(model, decoder, encoded, batch_size: int, max_new_tokens: in
     if decoder == "auto" and device.type != "cuda":
         return None
     rows = min(batch_size, len(encoded))
-    length = max(len(e) for e in encoded) + max_new_tokens
     if device.type == "cuda":
         need = StaticDecoder.needed_bytes(model, rows, length)
         if decoder == "auto" and need > torch.cuda.mem_get_info(device)[0] // 2:

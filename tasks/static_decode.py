@@ -26,8 +26,15 @@ Rows are independent in every operation of a step (matmuls, norms, attention per
 a finished row is fed does not change the other rows' results.
 
 Models: ``transformers`` Llama-architecture causal LMs (SmolLM2 and the synthetic shapes
-included) with ``sdpa`` or ``eager`` attention; :func:`unsupported` says why another model is
-not, and the generation loop then keeps the dynamic cache.
+included) and Gemma 3 text models, with ``sdpa`` or ``eager`` attention; :func:`unsupported`
+says why another model is not, and the generation loop then keeps the dynamic cache. Gemma 3's
+steps use a rotary table per layer type and cap the final logits as its forward does; its
+sliding-window layers attend to the last ``sliding_window`` columns, so a decoder for Gemma 3
+is made only when the whole call fits in that window (then a sliding layer's mask is the full
+layer's, and the dynamic cache's sliding layers keep every prompt column). Gemma 3 270M's
+window is 512 columns; in the real source a GSM8K prompt takes at most 209 tokens (+ 256 new),
+a commonsense prompt at most 429 (+ 32) but for one PIQA item of 514, whose set then decodes
+with the dynamic cache.
 
     >>> import torch
     >>> from suite import models
@@ -49,11 +56,12 @@ from tasks.cache_io import cache_keyword, last_logits_pass, layer_kv, returned_c
 if TYPE_CHECKING:
     import torch
 
-SUPPORTED_TYPES = ("llama",)
+SUPPORTED_TYPES = ("llama", "gemma3_text")
 
 
-def unsupported(model) -> str | None:
-    """Why the static decoder cannot drive ``model`` (None: it can)."""
+def unsupported(model, length: int | None = None) -> str | None:
+    """Why the static decoder cannot drive ``model`` (None: it can); ``length``: the cache
+    columns a call needs (Gemma 3 only up to its sliding window, see the module doc)."""
     config = getattr(model, "config", None)
     kind = getattr(config, "model_type", None)
     if kind not in SUPPORTED_TYPES:
@@ -68,6 +76,15 @@ def unsupported(model) -> str | None:
     rope = str(getattr(inner.rotary_emb, "rope_type", "default"))
     if "dynamic" in rope or "longrope" in rope:
         return f"rope type {rope!r} recomputes its frequencies per call"
+    if kind == "gemma3_text":
+        if getattr(config, "use_bidirectional_attention", False):
+            return "bidirectional attention (Gemma 3's use_bidirectional_attention)"
+        window = getattr(config, "sliding_window", None)
+        if length is not None and window is not None and length > window:
+            return (
+                f"{length} cache columns, past Gemma 3's sliding window of {window} (its sliding "
+                "layers would attend to fewer columns than a static step reads)"
+            )
     return None
 
 
@@ -109,6 +126,16 @@ def _head_shape(config) -> tuple[int, int]:
     return getattr(config, "num_key_value_heads", None) or heads, head_dim
 
 
+def _rotary_per_type(rotary) -> bool:
+    """Whether the rotary embedding takes a layer type (Gemma 3's local and global tables)."""
+    import inspect
+
+    try:
+        return "layer_type" in inspect.signature(rotary.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class StaticDecoder:
     """Prompt pass and single-token steps over a :class:`FixedCache` (see the module doc)."""
 
@@ -123,11 +150,19 @@ class StaticDecoder:
     ):
         import torch
 
+        why = unsupported(model, length)
+        if why is not None:
+            raise ValueError(f"the static decoder cannot run {why}; allowed: decoder='dynamic'")
         config = model.config
         inner = model.model
         self.model = model
         self.embed, self.rotary, self.norm = inner.embed_tokens, inner.rotary_emb, inner.norm
         self.layers = list(inner.layers[: config.num_hidden_layers])
+        # Gemma 3: a rotary table per layer type, and a cap on the final logits
+        self.layer_types = (
+            list(config.layer_types[: len(self.layers)]) if _rotary_per_type(self.rotary) else None
+        )
+        self.softcap = getattr(config, "final_logit_softcapping", None)
         self.cache_kw = cache_keyword(self.layers[0].forward)
         weight = self.embed.weight
         self.device, self.dtype = weight.device, weight.dtype
@@ -220,8 +255,12 @@ class StaticDecoder:
                 ~mask, low
             )
         positions = self.pos[:rows]
-        embeddings = self.rotary(hidden, positions)
-        for layer in self.layers:
+        if self.layer_types is None:
+            tables = [self.rotary(hidden, positions)] * len(self.layers)
+        else:
+            by_type = {t: self.rotary(hidden, positions, t) for t in sorted(set(self.layer_types))}
+            tables = [by_type[t] for t in self.layer_types]
+        for layer, embeddings in zip(self.layers, tables, strict=True):
             out = layer(
                 hidden,
                 attention_mask=mask,
@@ -231,7 +270,10 @@ class StaticDecoder:
                 **{self.cache_kw: self.cache},
             )
             hidden = out[0] if isinstance(out, tuple) else out
-        return self.model.lm_head(self.norm(hidden))[:, -1]
+        logits = self.model.lm_head(self.norm(hidden))[:, -1]
+        if self.softcap is not None:  # as the model's own forward caps them
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
 
     def _capture(self, rows: int, span: int):
         """A CUDA graph of one step. The warm-up run executes the step for real, with the inputs

@@ -111,3 +111,61 @@ def test_fixed_cache_writes_the_slot_and_returns_the_span():
     assert keys.shape == (2, 1, 5, 2) and values.shape == (2, 1, 5, 2)
     assert cache.keys[0][:, :, 3].eq(1).all() and cache.values[0][:, :, 3].eq(2).all()
     assert cache.keys[0].sum() == 4  # nothing else written
+
+
+def tiny_gemma3(attn: str, window: int = 64, softcap: float | None = 30.0):
+    """A random two-layer-type Gemma 3 text model over the byte tokenizer's vocabulary."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=259, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=window,
+        layer_types=["sliding_attention", "full_attention"] * 2, query_pre_attn_scalar=16,
+        final_logit_softcapping=softcap, rope_local_base_freq=10_000.0, pad_token_id=0,
+        bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+    config._attn_implementation = attn
+    return Gemma3ForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize(("bucket", "ahead"), [(1, False), (8, True)])
+def test_gemma3_greedy_tokens_equal_the_dynamic_cache(tiny, attn, bucket, ahead):
+    """Gemma 3's steps (a rotary table per layer type, sliding and full layers, capped final
+    logits) give the dynamic loop's tokens when the call fits in the sliding window."""
+    _, tok = tiny
+    model = tiny_gemma3(attn)
+    assert unsupported(model, 64) is None
+    ref = generate(model, tok, PROMPTS, NEW, 4, eos=set(), decoder="dynamic")
+    assert len({tuple(i) for i in ref.ids}) > 1
+    out = generate(
+        model, tok, PROMPTS, NEW, 4, eos=set(), decoder=static(model, bucket, ahead)
+    )  # fmt: skip
+    assert out.ids == ref.ids and out.texts == ref.texts
+
+
+def test_gemma3_past_its_sliding_window_keeps_the_dynamic_cache(tiny):
+    _, tok = tiny
+    model = tiny_gemma3("sdpa", window=16)
+    assert "sliding window of 16" in unsupported(model, 17) and unsupported(model, 16) is None
+    with pytest.raises(ValueError, match="sliding window of 16"):
+        static(model)
+    with pytest.raises(ValueError, match="allowed: decoder='dynamic'"):
+        generate(model, tok, PROMPTS, NEW, 4, decoder="static")
+
+
+def test_gemma3_sampled_draws_equal_the_dynamic_cache(tiny):
+    """Draws depend on the capped logits' values, not only on their order (greedy would not
+    see a missing cap); the two layer types' rotary tables differ in this model."""
+    _, tok = tiny
+    model = tiny_gemma3("sdpa", softcap=0.1)  # well inside the logits' range
+    sampling = Sampling(temperature=1.0, seed=3)
+    ref = generate(model, tok, PROMPTS, NEW, 4, sampling=sampling, decoder="dynamic")
+    out = generate(model, tok, PROMPTS, NEW, 4, sampling=sampling, decoder=static(model, 8, True))
+    assert out.ids == ref.ids
+    positions = torch.arange(3)[None]
+    x = torch.zeros(1, 3, 64)
+    local = model.model.rotary_emb(x, positions, "sliding_attention")
+    full = model.model.rotary_emb(x, positions + 5, "full_attention")
+    assert not torch.equal(local[0], full[0])

@@ -43,7 +43,10 @@ def cli() -> None:
 @click.option("--tasks", help="Comma-separated tasks (qbench ls tasks). [wikitext2]")
 @click.option("--model", "models", help="Comma-separated models (qbench ls models). [smollm2-135m]")
 @click.option("--seeds", help="Comma-separated seeds. [0]")
-@click.option("--profile", help="quick (default, 2-core CPU sized) or paper.")
+@click.option(
+    "--profile",
+    help="quick (default, 2-core CPU sized), paper, or leaderboard (paper settings on one GPU).",
+)
 @click.option(
     "--data",
     help="Data source: real, sample, hub, synthetic, or a local directory. [profile's: real]",

@@ -93,27 +93,48 @@ class Phase:
 
 
 class Throughput:
-    """Tokens per second over the steps after a warm-up (synchronised at every mark).
+    """Tokens per second over the steps after a warm-up.
 
-    With no step past the warm-up, the rate covers every step, so a short run still reports one.
+    The device is synchronised only where a time is read: at the start, at the end of the
+    warm-up's last step and in :meth:`rate` (call it right after the last step), so the steps
+    themselves never wait for the device. With no step past the warm-up, the rate covers every
+    step, so a short run still reports one.
+
+        >>> meter = Throughput("cpu", warmup_steps=1)
+        >>> meter.start()
+        >>> for tokens in (100, 200, 300):
+        ...     meter.step(tokens)
+        >>> meter.rate() > 0, meter.counted
+        (True, 500)
     """
 
     def __init__(self, device: str, warmup_steps: int) -> None:
         self.device = str(device)
         self.warmup = warmup_steps
-        self.marks: list[tuple[float, int]] = []
+        self.steps = 0
+        self.tokens = 0  # all steps'
+        self.counted = 0  # the steps' after the warm-up
+        self.t0 = self.t_warm = 0.0
 
     def start(self) -> None:
         sync(self.device)
-        self.marks = [(time.perf_counter(), 0)]
+        self.t0 = time.perf_counter()
 
     def step(self, tokens: int) -> None:
         """Call after each optimizer step with the tokens it consumed."""
-        sync(self.device)
-        self.marks.append((time.perf_counter(), tokens))
+        self.steps += 1
+        self.tokens += tokens
+        if self.steps > self.warmup:
+            self.counted += tokens
+        elif self.steps == self.warmup:
+            sync(self.device)
+            self.t_warm = time.perf_counter()
 
     def rate(self) -> float:
-        first = self.warmup if len(self.marks) > self.warmup + 1 else 0
-        seconds = self.marks[-1][0] - self.marks[first][0]
-        tokens = sum(t for _, t in self.marks[first + 1 :])
+        sync(self.device)
+        end = time.perf_counter()
+        if self.steps > self.warmup and self.warmup > 0:
+            seconds, tokens = end - self.t_warm, self.counted
+        else:
+            seconds, tokens = end - self.t0, self.tokens
         return tokens / seconds if seconds > 0 else 0.0

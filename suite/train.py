@@ -5,7 +5,9 @@ accumulation, bf16 autocast where the device supports it (CUDA with bf16; CPU ru
 optional gradient checkpointing; the same code on CUDA and CPU. Examples are dicts with
 ``input_ids`` and ``labels`` (-100 marks tokens that carry no loss) and, where a task's format
 masks some of its own tokens from attention (ApiQ's leading pad token), ``attention_mask``;
-they are right-padded per batch.
+they are right-padded per batch. The loop does not wait for the device inside a step: the
+losses are read every ``READ_EVERY`` steps (a non-finite one still fails the run naming its
+step), and the throughput meter synchronises only where it reads a time.
 
     >>> import torch
     >>> from methods.qlora import QLoRA
@@ -143,6 +145,25 @@ def batches(examples: list[dict], batch_size: int, generator: torch.Generator):
             yield [examples[i] for i in order]
 
 
+READ_EVERY = 8  # optimizer steps between reads of the losses (each read waits for the device)
+
+
+def _read_losses(pending, result: TrainResult, progress) -> None:
+    """Move the pending steps' losses to the host (one wait for the device), record them in
+    order (each step's the sum of its micro-batches', added up as floats in their order), fail
+    on the first non-finite one, and advance the progress bar."""
+    values = iter(torch.stack([x for _, micro in pending for x in micro]).tolist())
+    for step, micro in pending:
+        step_loss = 0.0
+        for _ in micro:
+            step_loss += next(values)
+        if not math.isfinite(step_loss):
+            raise FloatingPointError(f"training loss is {step_loss} at step {step}")
+        result.losses.append((step, step_loss))
+        if progress:
+            progress(1, loss=step_loss)
+
+
 def train(
     model: nn.Module,
     examples: list[dict],
@@ -185,33 +206,33 @@ def train(
     if progress:
         progress(0, total=steps)
     meter.start()
+    pending: list[tuple[int, list[torch.Tensor]]] = []  # steps whose losses are still on the device
     for step in range(steps):
-        step_loss, step_tokens = 0.0, 0
+        step_tokens = 0
+        micro_losses = []
         rows = [ex for _ in range(spec.grad_accum) for ex in next(stream)]
         for start in range(0, len(rows), micro):
-            batch = {
-                k: v.to(device) for k, v in collate(rows[start : start + micro], pad_id).items()
-            }
+            host = collate(rows[start : start + micro], pad_id)
+            step_tokens += int(host["attention_mask"].sum())
+            batch = {k: v.to(device) for k, v in host.items()}
             with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(
                     input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
                 ).logits
             loss = group_loss(logits, batch["labels"], spec.batch_size) / spec.grad_accum
             loss.backward()
-            step_loss += loss.item()
-            step_tokens += int(batch["attention_mask"].sum())
+            micro_losses.append(loss.detach())
         if spec.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         meter.step(step_tokens)
-        result.losses.append((step, step_loss))
         result.tokens += step_tokens
-        if not math.isfinite(step_loss):
-            raise FloatingPointError(f"training loss is {step_loss} at step {step}")
-        if progress:
-            progress(1, loss=step_loss)
+        pending.append((step, micro_losses))
+        if len(pending) >= READ_EVERY or step == steps - 1:
+            _read_losses(pending, result, progress)
+            pending = []
     result.steps = steps
     result.tokens_per_s = meter.rate()
     if spec.grad_checkpointing and hasattr(model, "gradient_checkpointing_disable"):

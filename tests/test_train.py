@@ -159,3 +159,27 @@ def test_collate_keeps_an_examples_own_attention_mask():
     assert batch["attention_mask"].tolist() == [[0, 1, 1], [1, 1, 0]]
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 9, 0]]
     assert batch["labels"].tolist() == [[-100, 6, 7], [8, 9, -100]]
+
+
+def test_a_non_finite_loss_fails_the_run_naming_its_step(monkeypatch):
+    """Losses are read every few steps, not at each one; the error still names the first
+    step whose loss was not finite (step 10, read with steps 8-15)."""
+    import pytest
+
+    from suite import models
+    from suite import train as train_module
+
+    model, _ = models.load(models.resolve("synthetic:tiny"), None, "cpu", torch.float32)
+    prepared = QLoRA().prepare(model, Budget(bits=4, rank=8), None, seed=0).model
+    calls = []
+    real = train_module.group_loss
+
+    def poisoned(logits, labels, group):
+        calls.append(1)
+        loss = real(logits, labels, group)
+        return loss * float("nan") if len(calls) == 2 * 10 + 1 else loss  # step 10, 1st micro
+
+    monkeypatch.setattr(train_module, "group_loss", poisoned)
+    spec = TrainSpec(steps=20, batch_size=2, grad_accum=2, lr=1e-3, lora_dropout=0.0)
+    with pytest.raises(FloatingPointError, match="at step 10$"):
+        train(prepared, _varied_examples(8, seed=2), spec, "cpu", seed=0)

@@ -74,14 +74,14 @@ def _median_ms(fn, reps: int) -> float:
 
 def time_paths(layer: QLinear, rows: int, reps: int = 20) -> dict[str, float]:
     """Median ms of the fused kernel and of dequantize-then-GEMM for ``rows`` bf16 rows."""
-    from suite.quant.packed_linear import _fwd
+    from suite.quant.packed_linear import packed_product
 
     packed = layer.packed_args()
     x = torch.randn(rows, layer.in_features, device=packed.codes.device, dtype=torch.bfloat16)
     with torch.inference_mode():
         return {
-            "fused_ms": _median_ms(lambda: _fwd(x, packed, True), reps),
-            "dequant_ms": _median_ms(lambda: _fwd(x, packed, False), reps),
+            "fused_ms": _median_ms(lambda: packed_product(x, packed, True), reps),
+            "dequant_ms": _median_ms(lambda: packed_product(x, packed, False), reps),
         }
 
 

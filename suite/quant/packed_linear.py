@@ -81,7 +81,9 @@ def dense_weight(p: PackedArgs, dtype: torch.dtype) -> torch.Tensor:
     )
 
 
-def _fwd(x2: torch.Tensor, p: PackedArgs, fused: bool) -> torch.Tensor:
+def packed_product(x2: torch.Tensor, p: PackedArgs, fused: bool) -> torch.Tensor:
+    """x2 @ Wᵀ for the packed W: the fused kernel (``fused``, bf16/fp16 input) or a transient
+    dense weight and cuBLAS."""
     from suite.quant.kernels import fused_forward
 
     if fused and x2.dtype in (torch.bfloat16, torch.float16):
@@ -113,7 +115,7 @@ class PackedMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x2, packed, fused):
         ctx.packed, ctx.fused = packed, fused
-        return _fwd(x2, packed, fused)
+        return packed_product(x2, packed, fused)
 
     @staticmethod
     def backward(ctx, grad_y):
@@ -133,5 +135,5 @@ def packed_matmul(
     if x2.requires_grad and torch.is_grad_enabled():
         y = PackedMatmul.apply(x2, p, fused)
     else:
-        y = _fwd(x2, p, fused)
+        y = packed_product(x2, p, fused)
     return y if x.dim() == 2 else y.view(*x.shape[:-1], p.shape[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_gemma import tiny_gemma3
 
 from tasks.generation import Sampling, StopRule, generate
 from tasks.static_decode import FixedCache, StaticDecoder, unsupported
@@ -111,22 +112,6 @@ def test_fixed_cache_writes_the_slot_and_returns_the_span():
     assert keys.shape == (2, 1, 5, 2) and values.shape == (2, 1, 5, 2)
     assert cache.keys[0][:, :, 3].eq(1).all() and cache.values[0][:, :, 3].eq(2).all()
     assert cache.keys[0].sum() == 4  # nothing else written
-
-
-def tiny_gemma3(attn: str, window: int = 64, softcap: float | None = 30.0):
-    """A random two-layer-type Gemma 3 text model over the byte tokenizer's vocabulary."""
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    torch.manual_seed(0)
-    config = Gemma3TextConfig(
-        vocab_size=259, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=window,
-        layer_types=["sliding_attention", "full_attention"] * 2, query_pre_attn_scalar=16,
-        final_logit_softcapping=softcap, rope_local_base_freq=10_000.0, pad_token_id=0,
-        bos_token_id=1, eos_token_id=2,
-    )  # fmt: skip
-    config._attn_implementation = attn
-    return Gemma3ForCausalLM(config).eval()
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])

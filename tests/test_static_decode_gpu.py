@@ -106,3 +106,21 @@ def test_generation_bench_rows_on_a_tiny_model():
     for row in rows:
         assert row["tokens_per_s"] > 0 and row["generate_tokens_per_s"] > 0
         assert 0 <= row["same_rows"] <= 1 and row["of_bound"] > 0
+
+
+def test_graphed_gemma3_equals_the_dynamic_cache_in_float32():
+    """Gemma 3 (two rotary tables, sliding and full layers, capped logits) under CUDA graphs:
+    the dynamic loop's greedy tokens and seeded draws, in float32."""
+    from tiny_gemma import tiny_gemma3
+
+    _, tok = tiny(torch.float32)
+    model = tiny_gemma3("sdpa", window=128, softcap=0.5).to("cuda")
+    ref = generate(model, tok, PROMPTS, NEW, 4, eos=set(), decoder="dynamic")
+    out = generate(model, tok, PROMPTS, NEW, 4, eos=set(), decoder=graphed(model))
+    assert out.ids == ref.ids
+    auto = generate(model, tok, PROMPTS, NEW, 4, eos=set(), decoder="auto")
+    assert auto.ids == ref.ids
+    hot = Sampling(temperature=1.0, seed=3)
+    ref = generate(model, tok, PROMPTS, NEW, 4, sampling=hot, decoder="dynamic")
+    out = generate(model, tok, PROMPTS, NEW, 4, sampling=hot, decoder=graphed(model))
+    assert out.ids == ref.ids

@@ -40,6 +40,9 @@ training. Choices the paper leaves open, and ours:
 - ApiQ's known NaN at 2 bits: detected per step (loss and parameters), the block is restored to
   its start and retried with both learning rates scaled by ``nan_lr_factor`` (0.1), at most
   ``nan_retries`` (2) times; then the run fails with an error naming the block.
+- ``cuda_graphs`` (on): on a GPU the training steps, after three eager ones, replay one
+  captured CUDA graph of the whole step (:mod:`methods.apiq.graph_step`), with AdamW's
+  device-side (``capturable``) step for every step; off, every step runs eagerly.
 - ``epochs``, ``batch_size`` and ``max_steps`` (a cap on optimizer steps per block) are settings
   so that quick runs can shorten the training, e.g. ``--set method.apiq.epochs=2``; the quick
   profile does so (its runs record it).
@@ -92,6 +95,7 @@ class ApiQConfig:
     nan_lr_factor: float = 0.1
     train_alpha: float = 16.0  # LoRA alpha of the training parametrization (see the docs)
     amp: bool = True  # bf16 autocast of the forward on CUDA (the released code: fp16 autocast)
+    cuda_graphs: bool = True  # on CUDA, steps replayed as one CUDA graph (speed only)
 
     def __post_init__(self) -> None:
         checks = [
@@ -131,7 +135,7 @@ class ApiQConfig:
 
 class ApiQ(Method):
     name = "apiq"
-    version = "2"  # 2: aug_loss on, float16 clipping steps
+    version = "3"  # 2: aug_loss on, float16 clipping steps; 3: CUDA-graph steps (device-side AdamW)
     summary = (
         "INT-k base (group 64) with learnable clipping; clipping and LoRA A/B trained to match "
         "the full-precision block outputs on calibration data (Liao et al. 2024)"

@@ -3,16 +3,21 @@
 The pieces both granularities of :class:`methods.apiq.ApiQ` use: :class:`LWCLinear`, the
 training-time stand-in for a target linear (LWC fake-quantized base plus LoRA, packed into a
 QLinear afterwards), and :func:`fit`, the one optimisation loop, given a unit (one block, or one
-layer) and a loss over a slice of calibration windows: AdamW with two parameter groups (clipping
-logits; LoRA A and B), windows in order, ``batch_size`` windows per step, float32. The loop
-guards against ApiQ's known failure at 2 bits (a NaN loss): a non-finite loss or parameter
-restores the trainables to their state at the start of the unit (block or layer), scales both
-learning rates by ``nan_lr_factor`` and starts the unit again, at most ``nan_retries`` times;
-then it raises :class:`ApiQDiverged` naming the block (and layer), so no NaN weight ever reaches
-the prepared model. The losses and parameters are checked once per epoch, not per step: a
-step's check would make the host wait for the GPU at every step, and a non-finite value stays
-non-finite through the optimizer's later steps, so a later check restarts the unit just the
-same (the rest of that epoch's work is lost, nothing else).
+layer) and a loss over a slice of calibration windows (:class:`StepData`): AdamW with two
+parameter groups (clipping logits; LoRA A and B), windows in order, ``batch_size`` windows per
+step, float32. On CUDA (``graphs``) the steps after a few eager ones replay one captured CUDA
+graph of the whole step, forward, backward and optimizer (:mod:`methods.apiq.graph_step`): a
+step is a thousand small kernels, and launching them one by one from Python is what a step
+costs.
+
+The loop guards against ApiQ's known failure at 2 bits (a NaN loss): a non-finite loss or
+parameter restores the trainables to their state at the start of the unit (block or layer),
+scales both learning rates by ``nan_lr_factor`` and starts the unit again, at most
+``nan_retries`` times; then it raises :class:`ApiQDiverged` naming the block (and layer), so no
+NaN weight ever reaches the prepared model. The losses and parameters are checked once per
+epoch, not per step: a step's check would make the host wait for the GPU at every step, and a
+non-finite value stays non-finite through the optimizer's later steps, so a later check
+restarts the unit just the same (the rest of that epoch's work is lost, nothing else).
 
 One linear fitted to its full-precision outputs (ApiQ's layer-wise unit; the block-wise unit
 passes all of a block's LWCLinears and a loss on the block's output), then packed:
@@ -20,17 +25,16 @@ passes all of a block's LWCLinears and a loss on the block's output), then packe
     >>> import torch
     >>> from torch import nn
     >>> from methods.apiq import ApiQConfig
-    >>> from methods.apiq.train import LWCLinear, fit
+    >>> from methods.apiq.train import LWCLinear, StepData, fit
     >>> _ = torch.manual_seed(0)
     >>> linear = nn.Linear(128, 64)
     >>> gen = torch.Generator().manual_seed(0)
     >>> layer = LWCLinear(linear, bits=2, group_size=64, rank=8, scaling=0.25, generator=gen)
     >>> x = torch.randn(16, 8, 128)  # 16 windows of 8 tokens
     >>> target = linear(x).detach()
-    >>> def step_loss(start, stop):
-    ...     return (layer(x[start:stop]) - target[start:stop]).square().mean()
+    >>> data = StepData((x, target), lambda xs, ts: (layer(xs) - ts).square().mean())
     >>> settings = ApiQConfig(epochs=5, batch_size=4).fit_settings()
-    >>> report = fit("layer 0", [layer], step_loss, len(x), settings)
+    >>> report = fit("layer 0", [layer], data, settings)
     >>> report.steps, report.retries, report.last_loss < report.first_loss
     (20, 0, True)
     >>> packed = layer.to_qlinear(linear.bias, scaling=0.25)
@@ -81,6 +85,25 @@ class Fault:
     step: int
     attempts: int = 1
     layer: str = ""
+
+
+@dataclass(frozen=True)
+class StepData:
+    """What a step's loss reads: ``tensors``, each with one row per calibration window, and
+    ``loss(*slices)``, the loss over the same rows of each (a step's windows)."""
+
+    tensors: tuple[torch.Tensor, ...]
+    loss: Callable[..., torch.Tensor]
+
+    @property
+    def items(self) -> int:
+        return len(self.tensors[0])
+
+    def slices(self, start: int, stop: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[start:stop] for t in self.tensors)
+
+    def step_loss(self, start: int, stop: int) -> torch.Tensor:
+        return self.loss(*self.slices(start, stop))
 
 
 @dataclass
@@ -162,14 +185,15 @@ class LWCLinear(nn.Module):
 def fit(
     unit: str,
     layers: list[LWCLinear],
-    step_loss: Callable[[int, int], torch.Tensor],
-    n_items: int,
+    data: StepData,
     settings: FitSettings,
     poison: Callable[[int, int], bool] | None = None,
+    graphs: bool = False,
 ) -> FitReport:
-    """Train ``layers``' logits and LoRA on ``step_loss(start, stop)`` over ``n_items`` windows.
+    """Train ``layers``' logits and LoRA on ``data``'s loss over its windows.
 
-    ``poison(attempt, step)``: the test hook; True makes that step's loss NaN.
+    ``poison(attempt, step)``: the test hook; True makes that step's loss NaN (it runs eagerly).
+    ``graphs``: replay the steps as a CUDA graph (CUDA tensors only).
     """
     params = [p for layer in layers for p in (*layer.lwc_params(), *layer.lora_params())]
     start_state = [p.detach().clone() for p in params]
@@ -181,7 +205,7 @@ def fit(
                 for p, p0 in zip(params, start_state, strict=True):
                     p.copy_(p0)
             scale *= settings.nan_lr_factor
-        failure = _run(layers, step_loss, n_items, settings, scale, attempt, poison, report)
+        failure = _run(layers, data, settings, scale, attempt, poison, report, graphs)
         if failure is None:
             report.retries, report.lr_scale = attempt, scale
             return report
@@ -196,8 +220,12 @@ def fit(
     )
 
 
-def _run(layers, step_loss, n_items, settings, scale, attempt, poison, report) -> str | None:
+def _run(layers, data, settings, scale, attempt, poison, report, graphs) -> str | None:
     """One attempt; None when it finished with finite values, else what went wrong."""
+    from methods.apiq.graph_step import GraphStep
+
+    n_items, size = data.items, settings.batch_size
+    graphed = graphs and poison is None and n_items % size == 0
     optimizer = torch.optim.AdamW(
         [
             {
@@ -210,17 +238,24 @@ def _run(layers, step_loss, n_items, settings, scale, attempt, poison, report) -
                 "lr": settings.lora_lr * scale,
                 "weight_decay": settings.lora_wd,
             },
-        ]
+        ],
+        capturable=graphed,
     )
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    stepper = GraphStep(data, optimizer, size) if graphed else None
     step = 0
     for epoch in range(settings.epochs):
         losses = []  # on the device: the loop reads them (and checks) once per epoch
         first = step
-        for start in range(0, n_items, settings.batch_size):
+        for start in range(0, n_items, size):
             if settings.max_steps and step >= settings.max_steps:
                 break
-            loss = step_loss(start, min(start + settings.batch_size, n_items))
+            stop = min(start + size, n_items)
+            if stepper is not None:
+                losses.append(stepper.step(start, stop))
+                step += 1
+                continue
+            loss = data.step_loss(start, stop)
             if poison is not None and poison(attempt, step):
                 loss = loss * float("nan")
             optimizer.zero_grad(set_to_none=True)

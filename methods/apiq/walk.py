@@ -20,6 +20,7 @@ from methods.apiq.train import (
     ApiQDiverged,
     Fault,
     LWCLinear,
+    StepData,
     block_output,
     fit,
     float_kwargs,
@@ -116,23 +117,24 @@ class _Walk:
 
         amp = cfg.amp and block.inputs.is_cuda
 
-        def step_loss(start: int, stop: int) -> torch.Tensor:
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                out = block_output(module, block.inputs[start:stop].float(), kwargs)
+        def loss(x: torch.Tensor, target: torch.Tensor, *fp_on_q: torch.Tensor) -> torch.Tensor:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
+                out = block_output(module, x.float(), kwargs)
             out = out.float()
-            loss = F.mse_loss(out, block.targets[start:stop].float())
-            if aug is not None:
-                loss = loss + F.mse_loss(out, aug[start:stop].float())
-            return loss
+            value = F.mse_loss(out, target.float())
+            if fp_on_q:
+                value = value + F.mse_loss(out, fp_on_q[0].float())
+            return value
 
+        tensors = (block.inputs, block.targets) + (() if aug is None else (aug,))
         try:
             report = fit(
                 f"block {block.index} ({block.name})",
                 list(lwc.values()),
-                step_loss,
-                len(block.inputs),
+                StepData(tensors, loss),
                 cfg.fit_settings(),
                 self._poison(block.index, ""),
+                graphs=cfg.cuda_graphs and block.inputs.is_cuda,
             )
         except ApiQDiverged:
             for name, lin in linears.items():
@@ -161,21 +163,21 @@ class _Walk:
             w = linear.weight.detach().float()
             bias = None if linear.bias is None else linear.bias.detach().float()
 
-            def step_loss(start, stop, layer=layer, x_fp=x_fp, x_q=x_q, w=w, bias=bias):
+            def loss(x_fp_rows, x_q_rows, layer=layer, w=w, bias=bias):
                 with torch.no_grad():
-                    target = F.linear(x_fp[start:stop], w, bias)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                    out = layer(x_q[start:stop])
+                    target = F.linear(x_fp_rows, w, bias)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
+                    out = layer(x_q_rows)
                 return F.mse_loss(out.float(), target)
 
             reports.append(
                 fit(
                     f"block {block.index} ({name})",
                     [layer],
-                    step_loss,
-                    len(x_q),
+                    StepData((x_fp, x_q), loss),
                     cfg.fit_settings(),
                     self._poison(block.index, name),
+                    graphs=cfg.cuda_graphs and x_q.is_cuda,
                 )
             )
             set_module(model, name, self._packed(layer, linear, block, budget))

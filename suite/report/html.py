@@ -29,6 +29,7 @@ from suite.report.markdown import (
     detail_table_rows,
     is_best,
     metric_table_rows,
+    order_lines,
     section_facts,
     selection_facts,
     table_caption,
@@ -131,11 +132,12 @@ def _task_block(table: TaskTable) -> str:
         f"{metric} against training peak memory per method and bits; circled points joined by "
         "the dashed red line form the Pareto front (nothing else is both smaller and better).",
     )
+    orders = "".join(f'<p class="order">{line}</p>' for line in order_lines(table, HTML))
     return (
         f'<article class="task" data-task="{escape(table.task)}">'
         f"<h3>{table_heading(table, HTML)}</h3>"
         f'<p class="caption">{table_caption(table, HTML)}</p>'
-        f"{_metric_table(table)}"
+        f"{_metric_table(table)}{orders}"
         '<p class="caption">Cost and initialization quality (means over seeds):</p>'
         f"{_detail_table(table)}"
         f'<p class="caption">{escape(ACCOUNTING_NOTE)}</p>'

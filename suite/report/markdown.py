@@ -2,7 +2,8 @@ r"""Render the leaderboard as Markdown, and the cell texts that the HTML page sh
 
 Per section (model, data source, profile, device) a header, then per (task, protocol, version) a
 method x bits table of the task metric ("mean ± std (n=3)", best quantized method per bit width in
-bold with a star, Δ to qlora at the same bits) and a detail table of init error, effective bits
+bold with a star, Δ to qlora at the same bits), the methods' order at each bit width, and a
+detail table of init error, effective bits
 against the budget (both under the one accounting of :mod:`suite.budget`; a run above its budget
 is marked), prepare time, training peak memory and throughput; then the section's time per
 phase (:mod:`suite.report.timing`).
@@ -34,7 +35,7 @@ from datetime import datetime
 from suite import contract as C
 from suite.report import metrics as M
 from suite.report.store import Selection
-from suite.report.tables import DETAIL_METRICS, Cell, Section, Stat, TaskTable
+from suite.report.tables import DETAIL_METRICS, Cell, Section, Stat, TaskTable, ordering
 from suite.report.timing import phase_time_rows
 
 DETAIL_HEADERS = {
@@ -148,6 +149,22 @@ def bits_label(bits: str) -> str:
     return f"{bits}-bit"
 
 
+def order_lines(table: TaskTable, m: Markup) -> list[str]:
+    """Per bit width with two or more ranked rows: ``2-bit order (best first): a 1.0 > b 2.0``."""
+    lines = []
+    for b in table.bits:
+        ranked = ordering(table, b)
+        if len(ranked) < 2:
+            continue
+        metric = table.metric or ""
+        parts = [
+            f"{m.text(row)} {M.fmt_value(v, metric, M.decimals_for(v, metric))}"
+            for row, v in ranked
+        ]
+        lines.append(f"{m.text(bits_label(b))} order (best first): " + m.text(" > ").join(parts))
+    return lines
+
+
 def table_heading(table: TaskTable, m: Markup) -> str:
     return (
         f"{m.text(table.task)} · protocol {m.text(table.protocol)} · task version "
@@ -243,6 +260,8 @@ def render_markdown(sel: Selection, sections: Sequence[Section], generated: date
         for table in section.tables:
             out += [f"### {table_heading(table, m)}", "", table_caption(table, m), ""]
             out += _md_table(*metric_table_rows(table, m))
+            for line in order_lines(table, m):
+                out += ["", line]
             out += ["", "Cost and initialization quality (means over seeds):", ""]
             out += _md_table(*detail_table_rows(table, m), left=3)
             out += ["", m.text(ACCOUNTING_NOTE)]

@@ -220,6 +220,22 @@ def _aggregate(runs: list[RunRecord], metric: str | None) -> Cell:
     )
 
 
+def ordering(table: TaskTable, bits: str) -> list[tuple[str, float]]:
+    """The quantized rows at ``bits`` with a usable metric, best first (ties keep row order);
+    the full-precision reference rows are not ranked."""
+    if not table.metric or table.direction is None:
+        return []
+    scored = [
+        (row, table.cells[(row, bits)].metric.mean)  # type: ignore[union-attr]
+        for row in table.rows
+        if row not in table.reference_rows
+        and (row, bits) in table.cells
+        and usable(table.cells[(row, bits)].metric)
+    ]
+    sign = 1.0 if table.direction == "lower" else -1.0
+    return sorted(scored, key=lambda item: sign * item[1])
+
+
 def _mark_best(table: TaskTable) -> None:
     if not table.metric or table.direction is None:
         return

@@ -295,3 +295,29 @@ def test_time_per_phase_counts_a_shared_prepare_once_and_adds_tasks_up():
     assert "| all |  | 2.1 min | 6.0 min | 40 s | 9 s | 30 s | 9.4 min |" in text
     page = render_html(sel, sections, datetime(2026, 1, 2, tzinfo=UTC))
     assert '<table class="times">' in page and "<td>8.3 min</td>" in page
+
+
+def test_each_bit_width_states_the_methods_order_best_first_without_the_reference():
+    from suite.report.html import render_html
+
+    runs = [
+        rec("qlora", "2", 0, ppl(30.0)),
+        rec("cloq", "2", 0, ppl(25.0)),
+        rec("loftq", "2", 0, ppl(28.0)),
+        rec("lora16", "16", 0, ppl(20.0)),
+        rec("qlora", "4", 0, ppl(12.0)),  # one ranked row at 4 bits: no order line
+    ]
+    sel = Selection(runs, "qbench", "sqlite:///x.db", Filters(), {}, 0)
+    sections = build_sections(runs)
+    text = render_markdown(sel, sections, datetime(2026, 1, 2, tzinfo=UTC))
+    assert "2-bit order (best first): cloq 25.00 \\> loftq 28.00 \\> qlora 30.00" in text
+    assert "4-bit order" not in text and "16-bit order" not in text
+    page = render_html(sel, sections, datetime(2026, 1, 2, tzinfo=UTC))
+    assert "cloq 25.00 &gt; loftq 28.00 &gt; qlora 30.00" in page
+    accuracy = [
+        rec("qlora", "2", 0, acc(0.30), task="gsm8k"),
+        rec("cloq", "2", 0, acc(0.25), task="gsm8k"),
+    ]
+    sel = Selection(accuracy, "qbench", "sqlite:///x.db", Filters(), {}, 0)
+    text = render_markdown(sel, build_sections(accuracy), datetime(2026, 1, 2, tzinfo=UTC))
+    assert "2-bit order (best first): qlora 0.300 \\> cloq 0.250" in text

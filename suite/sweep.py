@@ -91,7 +91,11 @@ def load_profile(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     if base is None:
         return prof
     if base in (*seen, name):
-        raise SpecError(f"profile {name} has base {base!r}, which leads back to {name}")
+        chain = " -> ".join((*seen, name, str(base)))
+        raise SpecError(
+            f"profile {name} has base {base!r}, a cycle ({chain}); allowed: a base that does "
+            "not lead back to the profile"
+        )
     return merge_profiles(load_profile(str(base), (*seen, name)), prof)
 
 

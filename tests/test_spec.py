@@ -108,3 +108,21 @@ def test_the_leaderboard_sweep_expands_with_bounded_micro_batches_and_full_evalu
     assert all(s.train.micro_logits == 2**30 and s.train.micro_batch == 0 for s in specs.values())
     assert specs["gsm8k"].train.grad_accum == 16 and specs["wikitext2"].eval.batch_size == 4
     assert specs["commonsense"].eval.batch_size == 256 and specs["commonsense"].eval.max_items == 0
+
+
+def test_a_profile_base_that_is_unknown_or_leads_back_is_one_line(tmp_path, monkeypatch):
+    import pytest
+
+    from suite import sweep
+    from suite.spec import SpecError
+
+    monkeypatch.setattr(sweep, "PROFILE_DIR", tmp_path)
+    (tmp_path / "a.yaml").write_text("base: b\ntrain: {lr: 1.0}\n")
+    (tmp_path / "b.yaml").write_text("base: a\n")
+    (tmp_path / "c.yaml").write_text("base: nowhere\n")
+    cycle = r"profile b has base 'a', a cycle \(a -> b -> a\); allowed"
+    with pytest.raises(SpecError, match=cycle):
+        sweep.load_profile("a")
+    with pytest.raises(SpecError, match="unknown profile 'nowhere'") as err:
+        sweep.load_profile("c")
+    assert "\n" not in str(err.value) and "allowed: a, b, c" in str(err.value)

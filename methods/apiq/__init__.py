@@ -37,8 +37,9 @@ training. Choices the paper leaves open, and ours:
   forward runs under bf16 autocast (``amp``, on by default), as the released code trains under
   fp16 autocast; on a CPU everything is float32. The walker's activations stay in the model's
   dtype.
-- ApiQ's known NaN at 2 bits: detected per step (loss and parameters), the block is restored to
-  its start and retried with both learning rates scaled by ``nan_lr_factor`` (0.1), at most
+- ApiQ's known NaN at 2 bits: detected once per epoch (every step's loss, then the parameters;
+  a non-finite value stays so through later steps), the block is restored to its start and
+  retried with both learning rates scaled by ``nan_lr_factor`` (0.1), at most
   ``nan_retries`` (2) times; then the run fails with an error naming the block.
 - ``cuda_graphs`` (on): on a GPU the training steps, after three eager ones, replay one
   captured CUDA graph of the whole step (:mod:`methods.apiq.graph_step`), with AdamW's

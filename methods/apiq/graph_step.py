@@ -26,8 +26,8 @@ WARM = 3  # eager steps before the capture
 class GraphStep:
     """The steps of one attempt: eager for the first ``WARM``, then replays of one graph."""
 
-    def __init__(self, data, optimizer: torch.optim.Optimizer, batch_size: int) -> None:
-        self.data, self.optimizer, self.batch_size = data, optimizer, batch_size
+    def __init__(self, data, optimizer: torch.optim.Optimizer) -> None:
+        self.data, self.optimizer = data, optimizer
         self.taken = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.inputs: tuple[torch.Tensor, ...] = ()

@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods.apiq.graph_step import GraphStep
 from suite.budget import DEFAULT_SCALE_DTYPE
 from suite.lora import standard_init
 from suite.quant.lwc import INIT_LOGIT, group_range, lwc_fake_quantize, lwc_quantize
@@ -222,8 +223,6 @@ def fit(
 
 def _run(layers, data, settings, scale, attempt, poison, report, graphs) -> str | None:
     """One attempt; None when it finished with finite values, else what went wrong."""
-    from methods.apiq.graph_step import GraphStep
-
     n_items, size = data.items, settings.batch_size
     graphed = graphs and poison is None and n_items % size == 0
     optimizer = torch.optim.AdamW(
@@ -242,7 +241,7 @@ def _run(layers, data, settings, scale, attempt, poison, report, graphs) -> str 
         capturable=graphed,
     )
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    stepper = GraphStep(data, optimizer, size) if graphed else None
+    stepper = GraphStep(data, optimizer) if graphed else None
     step = 0
     for epoch in range(settings.epochs):
         losses = []  # on the device: the loop reads them (and checks) once per epoch

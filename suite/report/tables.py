@@ -237,21 +237,10 @@ def ordering(table: TaskTable, bits: str) -> list[tuple[str, float]]:
 
 
 def _mark_best(table: TaskTable) -> None:
-    if not table.metric or table.direction is None:
-        return
     for b in table.bits:
-        scored = [
-            (table.cells[(row, b)].metric.mean, row)
-            for row in table.rows
-            if row not in table.reference_rows
-            and (row, b) in table.cells
-            and usable(table.cells[(row, b)].metric)
-        ]
-        if not scored:
-            continue
-        pick = min if table.direction == "lower" else max
-        top = pick(v for v, _ in scored)
-        table.best[b] = [row for v, row in scored if v == top]
+        ranked = ordering(table, b)
+        if ranked:
+            table.best[b] = [row for row, v in ranked if v == ranked[0][1]]
 
 
 def _reference_row(table: TaskTable, keys: dict[str, RowKey], row: str, bits: str) -> str | None:

@@ -167,7 +167,7 @@ def prepare_model(ctx: RunContext, base: Any, tokenizer: Any, spec: RunSpec) -> 
                 discard(entry)
         built = prepared is None
         if built:
-            tick = ctx.bars.add(f"prepare {spec.method} {spec.budget.bits}-bit")
+            tick = ctx.bars.add(f"prepare {spec.method} {spec.budget.bits}-bit {spec.model}")
             if method.needs_calibration_for(budget):  # the walk ticks once per block
                 given = calibration.with_progress(tick)
                 prepared = method.prepare(model, budget, given, seed=spec.seed)

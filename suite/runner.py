@@ -43,7 +43,7 @@ from suite.prepare import (
     prepare_key,
     prepare_model,
 )
-from suite.progress import Bars
+from suite.progress import Bars, LineBars
 from suite.registry import methods, tasks
 from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
@@ -108,6 +108,14 @@ def pull_data(specs, settings: Settings, console: Console) -> None:
         real.pull(settings.cache, console=console, progress=settings.progress)
 
 
+def _bars(settings: Settings, console: Console) -> Bars | LineBars:
+    """Progress bars on a terminal; a worker of ``--workers N`` (no bars) says it in lines
+    that its coordinator passes on."""
+    if settings.progress or settings.workers <= 1:
+        return Bars(console, enabled=settings.progress)
+    return LineBars(lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True))
+
+
 def run_sweep(
     sweep: Sweep, tracker: Tracker, settings: Settings, console: Console | None = None
 ) -> Summary:
@@ -124,7 +132,7 @@ def run_sweep(
         return summary
     claims = Claims(tracker, force=settings.force)
     try:
-        with signals_raise(), Bars(console, enabled=settings.progress) as bars:
+        with signals_raise(), _bars(settings, console) as bars:
             ctx.bars = bars
             models = list(dict.fromkeys(s.model for s in todo))
             for model_name in first_of(models, settings.worker, settings.workers):

@@ -12,10 +12,11 @@ workers (``OMP_NUM_THREADS``, unless it is set).
 The coordinator (the ``qbench run`` process itself) checks everything and fetches the models and
 the real data once, then starts the workers (``qbench run`` with the same options, ``--worker
 I/N`` and no progress bars), shows one progress bar over the runs to make, prints the workers'
-``done`` and ``FAILED`` lines prefixed with the worker's number, forwards SIGINT and SIGTERM
-(each worker marks its runs FAILED, interrupted) and sums the outcome. Each run made so carries
-the tag ``workers=N``: its times and throughput were measured beside other sweep processes, and
-the leaderboard says so.
+``done`` and ``FAILED`` lines and their ``progress`` lines (each long step's at most once a
+minute, :class:`suite.progress.LineBars`) prefixed with the worker's number, forwards SIGINT
+and SIGTERM (each worker marks its runs FAILED, interrupted) and sums the outcome. Each run
+made so carries the tag ``workers=N``: its times and throughput were measured beside other
+sweep processes, and the leaderboard says so.
 
     >>> parse_worker("2/4"), worker_device("auto", 3, gpus=2), worker_device("cpu", 3, gpus=2)
     ((2, 4), 'cuda:1', 'cpu')
@@ -40,7 +41,7 @@ from suite.spec import SpecError, whole_number
 MAX_WORKERS = 64
 OWN = ("workers", "worker", "device", "no_progress")  # set per worker by run_workers
 SUMMARY = re.compile(r"^(\d+) finished, (\d+) skipped, (\d+) failed")
-SHOWN = re.compile(r"^(done|FAILED|qbench: |warning|Traceback|\S*Error)")
+SHOWN = re.compile(r"^(done|FAILED|progress |qbench: |warning|Traceback|\S*Error)")
 
 
 def parse_workers(value: str | None) -> int:

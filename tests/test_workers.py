@@ -2,6 +2,7 @@
 as one process, runs tagged, signals forwarded, bad values refused in one line."""
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -71,6 +72,8 @@ def test_workers_make_each_run_once_with_one_process_numbers(tmp_path):
     assert alone.wait(timeout=600) == 0
     assert "3 finished, 0 skipped, 0 failed" in out and "2 workers" in out
     assert "[w1]" in err or "[w2]" in err
+    # each worker's steps say how far they are, in lines the coordinator passes on
+    assert re.search(r"^\[w[12]\] progress train qlora-b4-r4-\S+ (\d+)/\1 ", err, re.M), err
     made, reference = runs(tmp_path / "w.db"), runs(tmp_path / "one.db")
     assert set(made) == set(reference) and len(made) == 3
     for key, run in made.items():

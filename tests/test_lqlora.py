@@ -300,3 +300,58 @@ def test_the_shared_first_svd_leaves_the_allocation_and_the_weights_as_they_were
         other = plain.layers()[name]
         assert torch.equal(layer.base_weight(), other.base_weight())
         assert torch.equal(layer.lora_A, other.lora_A) and torch.equal(layer.lora_B, other.lora_B)
+
+
+def test_one_step_errors_read_at_once_are_the_decompositions_errors():
+    """first_errors (the ILP table at ilp_iterations=1) gives each configuration's error of
+    lq_decompose(max_iterations=1) exactly, Fisher-weighted or not."""
+    from methods.lqlora.decompose import first_errors, first_factors
+
+    torch.manual_seed(0)
+    w = torch.randn(48, 128)
+    importance = torch.rand(48, 128)
+    configs = [
+        (2, 64, "float16", None),
+        (3, 32, "bfloat16", DQSpec("uint", 3, 16, "bfloat16")),
+        (4, 16, "float16", DQSpec("uint", 8, 64, "float32")),
+    ]
+    for imp in (None, importance):
+        gen = torch.Generator().manual_seed(5)
+        first = first_factors(w, 8, imp, "randomized", gen)
+        got = first_errors(w, first, configs, imp)
+        want = [
+            lq_decompose(w, 8, b, g, s, 1, imp, first=first, generator=gen, dq=dq).error
+            for b, g, s, dq in configs
+        ]
+        assert got == want and len(set(got)) == 3
+
+
+def test_the_one_step_table_is_the_decompositions_table(tiny, monkeypatch):
+    """At ilp_iterations=1 the ILP gets, for every matrix and configuration that can fit, the
+    squared error of a one-iteration decomposition from that configuration's seed."""
+    from methods.lqlora import search
+
+    model, _ = tiny
+    budget = Budget(bits=2, rank=8, target_modules=("q_proj", "down_proj"))
+    method = LQLoRA.from_overrides({"max_iterations": "2", "ilp_iterations": "1"})
+    got = []
+    real = search._Search._one_step_row
+    monkeypatch.setattr(search._Search, "_one_step_row", lambda *a: got.append(real(*a)) or got[-1])
+    targets = search.find_targets(copy.deepcopy(model), budget.target_modules)
+    method.prepare(copy.deepcopy(model), budget, None, seed=3)
+    space = search.search_space(method.config, budget)
+    want = []
+    for i, linear in enumerate(targets.values()):
+        w = linear.weight.detach().float()
+        row = []
+        for c in space:
+            if linear.in_features % c.block:
+                continue
+            gen = search._Search._generator(3, i, c)
+            res = lq_decompose(w, 8, c.bits, c.block, c.scale_dtype, 1, generator=gen, dq=c.dq)
+            row.append(res.error**2)
+        want.append(row)
+    assert len(got) == len(want) == 4
+    for g, w_ in zip(got, want, strict=True):  # what fits was computed, and exactly so
+        kept = [(a, b) for a, b in zip(g, w_, strict=True) if a != float("inf")]
+        assert len(kept) >= 100 and all(a == b for a, b in kept)

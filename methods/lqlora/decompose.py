@@ -49,11 +49,13 @@ STARTS = ("zero", "quantize")
 __all__ = [
     "LQResult",
     "factor_weights",
+    "first_errors",
     "first_factors",
     "lq_decompose",
     "low_rank",
     "nf_fake",
     "rank_r",
+    "requantize",
 ]
 
 
@@ -121,6 +123,40 @@ def first_factors(
     return rank_r(w, rank, svd, generator, weights)
 
 
+def requantize(
+    w: torch.Tensor,
+    approx: torch.Tensor,
+    bits: int,
+    block: int,
+    scale_dtype: str,
+    dq: DQSpec | None,
+    root_f: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One iteration's second step: Q = NF(W − L₁L₂) and ‖(√F ⊙) (W − Q − L₁L₂)‖_F, the norm as
+    a 0-d tensor (reading it is the caller's choice: on a GPU, a wait for the device)."""
+    q = nf_fake(w - approx, bits, block, scale_dtype, dq)
+    residual = w - q - approx
+    if root_f is not None:
+        residual = residual * root_f
+    return q, torch.linalg.norm(residual)
+
+
+def first_errors(
+    w: torch.Tensor,
+    first: tuple[torch.Tensor, torch.Tensor],
+    configs: list[tuple[int, int, str, DQSpec | None]],
+    importance: torch.Tensor | None = None,
+) -> list[float]:
+    """:func:`lq_decompose`'s error after one iteration from Q = 0, for each (bits, block,
+    scale_dtype, dq) of ``configs`` sharing the first factors ``first``: the same numbers as
+    ``lq_decompose(..., max_iterations=1, first=first).error``, read from the device once."""
+    w = w.detach().to(torch.float32)
+    root_f = None if importance is None else importance.to(w.device, torch.float32).sqrt()
+    approx = first[0] @ first[1]
+    norms = [requantize(w, approx, *c, root_f)[1] for c in configs]
+    return torch.stack(norms).tolist() if norms else []
+
+
 @dataclass
 class LQResult:
     """The best iterate of an LQ decomposition and the error trace."""
@@ -177,11 +213,8 @@ def lq_decompose(
         else:
             left, right = rank_r(w - q, rank, svd, generator, weights)
         approx = left @ right
-        q = nf_fake(w - approx, bits, block, scale_dtype, dq)
-        residual = w - q - approx
-        if root_f is not None:
-            residual = residual * root_f
-        err = float(torch.linalg.norm(residual))
+        q, norm = requantize(w, approx, bits, block, scale_dtype, dq, root_f)
+        err = float(norm)
         errors.append(err)
         if best is None or err < best.error:
             best = LQResult(q, left, right, err, errors, it)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from methods.lqlora.decompose import first_factors, lq_decompose
+from methods.lqlora.decompose import first_errors, first_factors, lq_decompose
 from methods.lqlora.ilp import NFConfig, allocate
 from suite.budget import budget_bytes as total_budget_bytes
 from suite.lora import Prepared, find_targets, replace_targets, split_factors
@@ -161,6 +161,27 @@ class _Search:
             seed * 1_000_003 + index * 1009 + c.bits * 31 + c.block
         )  # the same for every absmax storage of (bits, block): their errors compare fairly
 
+    def _one_step_row(self, w, firsts, importance, options, sizes, slack, seed, index):
+        """A matrix's row of the ILP table after one iteration from Q = 0 (``ilp_iterations``
+        1): the errors :func:`lq_decompose` gives, each group of configurations that shares a
+        first SVD read from the device at once (:func:`first_errors`); inf where a
+        configuration can never fit."""
+        row = [float("inf")] * len(options)
+        groups: dict[int, list[int]] = {}
+        for k, (c, size) in enumerate(zip(options, sizes, strict=True)):
+            if size <= slack:
+                groups.setdefault(self._generator(seed, index, c).initial_seed(), []).append(k)
+        for ks in groups.values():
+            first = firsts.get(self._generator(seed, index, options[ks[0]]))
+            assert first is not None  # start="zero"
+            settings = [
+                (options[k].bits, options[k].block, options[k].scale_dtype, options[k].dq)
+                for k in ks
+            ]
+            for k, err in zip(ks, first_errors(w, first, settings, importance), strict=True):
+                row[k] = err**2
+        return row
+
     def _fisher(self, model, targets, calib) -> dict[str, torch.Tensor]:
         from methods.lqlora.fisher import empirical_fisher
 
@@ -199,7 +220,13 @@ class _Search:
             w = targets[n].weight.detach().float()
             slack = limit - floor + min(sizes[i])  # the most this matrix can ever take
             row = []
-            firsts = _FirstFactors(w, budget.rank, None if fisher is None else fisher[n], cfg)
+            importance = None if fisher is None else fisher[n]
+            firsts = _FirstFactors(w, budget.rank, importance, cfg)
+            if iterations == 1 and cfg.start == "zero":
+                costs.append(
+                    self._one_step_row(w, firsts, importance, options[n], sizes[i], slack, seed, i)
+                )
+                continue
             for c, size in zip(options[n], sizes[i], strict=True):
                 if size > slack:  # can never fit: skip the work, keep the ILP's shape
                     row.append(float("inf"))

@@ -74,7 +74,23 @@ lines = [
     f"- Code of the runs (git): {', '.join(commits) or 'not recorded'}; files written at "
     f"{head.stdout.strip() or '?'}.",
     "",
+    "The sweeps may be run more than once on the same store (a sweep stopped early, a run",
+    "that failed): `qbench run` skips every run already FINISHED, so each pass makes what is",
+    "left. The runs by the day they started, the code they ran and the sweep processes beside",
+    "them (the `workers` tag):",
+    "",
 ]
+passes = {}
+for r in runs:
+    t = r["tags"]
+    key = (r["start_time"][:10], t.get("git_sha", "")[:10] or "?", t.get("workers", "1"))
+    passes[key] = passes.get(key, 0) + 1
+share = {"1": "one process"}
+lines += [
+    f"- {d}, code {sha}, {share.get(w, w + ' workers')}: {n} runs"
+    for (d, sha, w), n in sorted(passes.items())
+]
+lines.append("")
 open(sys.argv[2], "w").write("\n".join(lines))
 PY
 echo "leaderboard: wrote $out/{leaderboard.md,leaderboard.html,leaderboard.png,baseline.json,RUN.md}" >&2

@@ -110,6 +110,23 @@ def test_the_leaderboard_sweep_expands_with_bounded_micro_batches_and_full_evalu
     assert specs["commonsense"].eval.batch_size == 256 and specs["commonsense"].eval.max_items == 0
 
 
+def test_a_flag_narrows_the_leaderboard_sweep_without_changing_its_keys():
+    """--methods on a sweep file runs that share of it: the same specs, so a pass of its own
+    (e.g. the slow prepares in a process of their own) fills the same store's run keys."""
+    from pathlib import Path
+
+    from suite.spec import run_key
+    from suite.sweep import build_sweep
+
+    config = Path(__file__).resolve().parents[1] / "results" / "leaderboard" / "sweep.yaml"
+    full = build_sweep(config=config)
+    share = build_sweep(config=config, methods="apiq,lqlora", sets=["method.apiq.epochs=20"])
+    keys = {run_key(s, "cuda", "bfloat16"): s.method for s in full.specs}
+    mine = [run_key(s, "cuda", "bfloat16") for s in share.specs]
+    assert len(full.specs) == 78 and len(mine) == 24  # lora16 once per model and task
+    assert set(mine) == {k for k, m in keys.items() if m in ("apiq", "lqlora")}
+
+
 def test_a_profile_base_that_is_unknown_or_leads_back_is_one_line(tmp_path, monkeypatch):
     import pytest
 

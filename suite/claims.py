@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -158,13 +159,26 @@ class Claims:
 
     # --- the two ways to claim --------------------------------------------------------
 
+    def look(self, wants: list[Want]) -> list[tuple[str, int]]:
+        """Each wanted key as a claim would find it, without claiming: ("done" | "held by
+        HOST:PID" | "" where it is free, how many runs the key has)."""
+        out = []
+        with self.tracker.lock() if self.tracker.is_sqlite else nullcontext():
+            for want in wants:
+                runs, _ = self._live_runs(want.run_key)
+                out.append((self._why(want, runs), len(runs)))
+        return out
+
     def _status(self, want: Want) -> tuple[str, int]:
         """("done" | "held by HOST:PID" | "" where the key is free, interrupted runs reaped)."""
         runs, reaped = self._live_runs(want.run_key)
+        return self._why(want, runs), reaped
+
+    def _why(self, want: Want, runs: list[Any]) -> str:
         if not self.force and any(_done(r, want.fresh) for r in runs):
-            return "done", reaped
+            return "done"
         holding = [r for r in runs if r.info.status == RUNNING]
-        return (f"held by {_who(min(holding, key=_order))}" if holding else ""), reaped
+        return f"held by {_who(min(holding, key=_order))}" if holding else ""
 
     def _create(self, want: Want, stamp: str | None = None) -> str:
         """Create the key's run, RUNNING, with the claim tags; return its id (now held)."""

@@ -7,12 +7,14 @@ run supersedes it. The base model is loaded once per model; a prepared model (se
 :mod:`suite.prepare`) is computed once per prepare key and copied for every task and seed that
 shares it. Before a prepare group starts, its keys are claimed (:mod:`suite.claims`): a key that
 another live process holds, or has just finished, is skipped with a line saying so, so sweeps
-that overlap on one store run each key once. A run that raises is recorded FAILED with its error
-and the sweep goes on; the next ``qbench run`` picks it up again. On SIGINT or SIGTERM every
-run the sweep holds is marked FAILED ("interrupted") before the process ends. Before anything
-is recorded, every budget is checked against its model's layers (target names, rank, group
-size; from the model's config alone). The Ray executor (:mod:`suite.cluster`) runs the same
-steps (:func:`to_run`, :func:`claim_runs`, :func:`train_evaluate_finish`) in its tasks.
+that overlap on one store run each key once. The workers of ``--workers N`` claim a group's runs
+one at a time instead, and share its tasks (:mod:`suite.share`). A run that raises is recorded
+FAILED with its error and the sweep goes on; the next ``qbench run`` picks it up again. On
+SIGINT or SIGTERM every run the sweep holds is marked FAILED ("interrupted") before the process
+ends. Before anything is recorded, every budget is checked against its model's layers (target
+names, rank, group size; from the model's config alone). The Ray executor (:mod:`suite.cluster`)
+runs the same steps (:func:`to_run`, :func:`claim_runs`, :func:`train_evaluate_finish`) in its
+tasks.
 
     >>> from suite.sweep import build_sweep
     >>> run_name(build_sweep(methods="cloq", bits="2", models="synthetic:tiny").specs[0])
@@ -45,6 +47,7 @@ from suite.prepare import (
 )
 from suite.progress import Bars, LineBars
 from suite.registry import methods, tasks
+from suite.share import Share, Steps, shares_groups
 from suite.spec import RunSpec, run_key
 from suite.sweep import Sweep
 from suite.tracking import Tracker
@@ -135,10 +138,17 @@ def run_sweep(
         with signals_raise(), _bars(settings, console) as bars:
             ctx.bars = bars
             models = list(dict.fromkeys(s.model for s in todo))
-            for model_name in first_of(models, settings.worker, settings.workers):
-                specs = [s for s in todo if s.model == model_name]
-                _run_model(ctx, claims, model_name, specs, summary)
-                ctx.calibrations.clear()
+            order = first_of(models, settings.worker, settings.workers)
+            if shares_groups(ctx):  # workers split prepare groups task by task
+                share = Share(ctx, claims, _steps(ctx, claims, summary))
+                for model_name in order:
+                    share.add(model_name, [s for s in todo if s.model == model_name])
+                share.run()
+            else:
+                for model_name in order:
+                    specs = [s for s in todo if s.model == model_name]
+                    _run_model(ctx, claims, model_name, specs, summary)
+                    ctx.calibrations.clear()
     except (Interrupted, KeyboardInterrupt) as err:
         stop = err if isinstance(err, Interrupted) else Interrupted(2)
         with signals_ignored():
@@ -197,6 +207,22 @@ def to_run(ctx: RunContext, specs, summary: Summary) -> list[RunSpec]:
     return todo
 
 
+def _steps(ctx: RunContext, claims: Claims, summary: Summary) -> Steps:
+    """This runner's steps for :class:`suite.share.Share`, bound to the sweep's state."""
+
+    def fail(run_id: str, spec: RunSpec, err: Exception) -> None:
+        record_failure(ctx, claims, run_id, spec, *failure_text(err), summary)
+
+    return Steps(
+        want=lambda spec: want_of(ctx, spec),
+        claim_all=lambda specs: claim_runs(ctx, claims, specs, summary),
+        fail=fail,
+        make=lambda run_id, spec, model, tokenizer, prep: train_evaluate_finish(
+            ctx, claims, run_id, spec, model, tokenizer, prep, summary
+        ),
+    )
+
+
 def _run_model(
     ctx: RunContext, claims: Claims, model_name: str, specs: list[RunSpec], summary: Summary
 ) -> None:
@@ -253,7 +279,7 @@ def claim_runs(
 ) -> dict[str, str]:
     """Claim the specs' run keys; {run key: run id} of those this process now holds. The
     others are skipped, with a line saying why (finished or held by another process)."""
-    outcomes = claims.claim([_want(ctx, s) for s in specs])
+    outcomes = claims.claim([want_of(ctx, s) for s in specs])
     held: dict[str, str] = {}
     for spec, outcome in zip(specs, outcomes, strict=True):
         key = outcome.want.run_key
@@ -271,7 +297,7 @@ def claim_runs(
     return held
 
 
-def _want(ctx: RunContext, spec: RunSpec) -> Want:
+def want_of(ctx: RunContext, spec: RunSpec) -> Want:
     """The spec's run: its identity tags (with the context's own: device, versions, profile,
     and under Ray the task attempt) and the flattened spec."""
     from tasks.base import parse_source

@@ -2,12 +2,13 @@
 
 A small model leaves a GPU mostly idle (each decode or training step is a few short kernels),
 so N processes, each running the same sweep, finish it sooner. They share it through the run-key
-claims every sweep already makes (:mod:`suite.claims`): a worker claims a whole prepare group
-(one method and budget, every task) and skips the groups another live worker holds, so each key
-runs once. Worker ``i`` starts at the ``i``-th N-th of the groups, and of the models, so the
-workers do not all queue on the first group. On a machine with several GPUs, ``--device auto``
-or ``cuda`` puts worker ``i`` on GPU ``i mod count``; the host's cores are split between the
-workers (``OMP_NUM_THREADS``, unless it is set).
+claims every sweep already makes (:mod:`suite.claims`), so each key runs once, and split each
+prepare group (one method and budget, every task) task by task (:mod:`suite.share`): the worker
+that leads a group prepares it into the prepared-model cache, and its other tasks go to whichever
+worker is free first. Worker ``i`` starts at the ``i``-th N-th of the groups, and of the models,
+so the workers do not all queue on the first group. On a machine with several GPUs, ``--device
+auto`` or ``cuda`` puts worker ``i`` on GPU ``i mod count``; the host's cores are split between
+the workers (``OMP_NUM_THREADS``, unless it is set).
 
 The coordinator (the ``qbench run`` process itself) checks everything and fetches the models and
 the real data once, then starts the workers (``qbench run`` with the same options, ``--worker

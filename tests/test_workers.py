@@ -132,3 +132,29 @@ def test_a_bad_workers_value_is_one_line_and_exit_2(tmp_path, extra, named):
     lines = err.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and named in lines[0], err
     assert not (tmp_path / "w.db").exists()
+
+
+def test_workers_share_one_prepare_group_task_by_task(tmp_path):
+    """One prepare group of three tasks, two workers: one prepare (its lead's), each run made
+    once, by either worker (the other loads the prepared model from the cache), with the
+    numbers of a lone process."""
+    group = ["--tasks", "wikitext2,gsm8k,commonsense", "--set", "train.steps=60"]
+    group += ["--set", "train.seq_len=256", "--set", "eval.max_items=2"]
+    group += ["--set", "eval.max_new_tokens=4"]
+    store, cache = tmp_path / "w.db", tmp_path / "cache-w"
+    procs = [
+        qbench_run(store, cache, *group, "--worker", f"{i}/2", methods="cloq") for i in range(2)
+    ]
+    alone = qbench_run(tmp_path / "one.db", tmp_path / "cache-one", *group, methods="cloq")
+    for proc in [*procs, alone]:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    made, reference = runs(store), runs(tmp_path / "one.db")
+    assert set(made) == set(reference) and len(made) == 3
+    built = {r["tags"]["pid"] for r in made.values() if r["tags"]["prepared"] == "built"}
+    assert len(built) == 1  # one lead prepared the group; the other worker loaded it
+    for key, run in made.items():
+        assert run["status"] == "FINISHED"
+        for name in (*NUMBERS, "eval/gsm8k/acc", "eval/commonsense/acc_mean"):
+            if name in reference[key]["metrics"]:
+                assert run["metrics"][name] == reference[key]["metrics"][name], (key, name)

@@ -138,7 +138,7 @@ def test_workers_share_one_prepare_group_task_by_task(tmp_path):
     """One prepare group of three tasks, two workers: one prepare (its lead's), each run made
     once, by either worker (the other loads the prepared model from the cache), with the
     numbers of a lone process."""
-    group = ["--tasks", "wikitext2,gsm8k,commonsense", "--set", "train.steps=60"]
+    group = ["--tasks", "wikitext2,gsm8k,commonsense", "--set", "train.steps=8"]
     group += ["--set", "train.seq_len=256", "--set", "eval.max_items=2"]
     group += ["--set", "eval.max_new_tokens=4"]
     store, cache = tmp_path / "w.db", tmp_path / "cache-w"

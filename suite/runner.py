@@ -215,7 +215,6 @@ def _steps(ctx: RunContext, claims: Claims, summary: Summary) -> Steps:
 
     return Steps(
         want=lambda spec: want_of(ctx, spec),
-        claim_all=lambda specs: claim_runs(ctx, claims, specs, summary),
         fail=fail,
         make=lambda run_id, spec, model, tokenizer, prep: train_evaluate_finish(
             ctx, claims, run_id, spec, model, tokenizer, prep, summary

@@ -40,11 +40,10 @@ POLL_S = 15.0
 @dataclass(frozen=True)
 class Steps:
     """The runner's steps a shared group uses (:mod:`suite.runner`, bound to its context,
-    claims and summary): a spec's claim, claiming runs with a line for each skipped one,
-    recording a failure, and making a held run (train, evaluate, record, release)."""
+    claims and summary): a spec's claim, recording a held run's failure, and making a held run
+    (train, evaluate, record, release)."""
 
     want: Callable[[RunSpec], Want]
-    claim_all: Callable[[list[RunSpec]], dict[str, str]]
     fail: Callable[[str, RunSpec, Exception], None]
     make: Callable[[str, RunSpec, Any, Any, Any], None]
 
@@ -122,9 +121,10 @@ class Share:
             prep = prepare_model(self.ctx, base, tokenizer, spec)
         except Exception as err:  # the group's free runs fail with the same reason
             self.steps.fail(run_id, spec, err)
-            free = [s for s, why in self._open(group) if why == ""]
-            for key, other in self.steps.claim_all(free).items():
-                self.steps.fail(other, next(s for s in free if self._want(s).run_key == key), err)
+            for other, why in self._open(group):
+                held = self._claim(other) if why == "" else None
+                if held is not None:
+                    self.steps.fail(held[1], other, err)
             return True
         while claimed is not None:
             spec, run_id = claimed

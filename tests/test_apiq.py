@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from methods.apiq import ApiQ
+from methods.apiq.lwc import lwc_fake_quantize, lwc_quantize
 from methods.apiq.train import ApiQDiverged, Fault
 from methods.gptq_lora import GPTQLoRA
 from suite.calibration import build_calibration, capture_inputs
 from suite.lora import find_targets, set_module
-from suite.quant.lwc import lwc_fake_quantize, lwc_quantize
 from suite.quant.qlinear import QLinear
 from suite.quant.qtensor import dequantize
 from suite.quant.uniform import quantize_int
@@ -47,6 +47,25 @@ def test_lwc_forward_is_the_packed_weight_and_reaches_the_logits():
     big = torch.full((16, 2), 30.0)
     plain = dequantize(quantize_int(w, 2, 64))
     assert torch.equal(lwc_fake_quantize(w, 2, 64, big, big), plain)
+
+
+def test_lwc_step_rounding_passes_float32_gradients():
+    """The float16 step's rounding passes the logits' gradient straight through in float32: it
+    scales exactly with the loss, also past float16's range (65504), where the cast's own
+    backward turned it into inf (Gemma 3's block losses at 2 bits did, and ApiQ diverged)."""
+    gen = torch.Generator().manual_seed(0)
+    w, v = torch.randn(16, 128, generator=gen), torch.randn(16, 128, generator=gen)
+    up0, low0 = torch.randn(16, 2, generator=gen), torch.randn(16, 2, generator=gen)
+
+    def grads(factor: float) -> torch.Tensor:
+        up, low = up0.clone().requires_grad_(), low0.clone().requires_grad_()
+        fake = lwc_fake_quantize(w, 2, 64, up, low, scale_dtype="float16")
+        (fake * v * factor).sum().backward()
+        return torch.cat([up.grad, low.grad])
+
+    small, large = grads(1.0), grads(2.0**30)
+    assert bool(torch.isfinite(large).all()) and small.abs().sum() > 0
+    assert torch.equal(large, small * 2.0**30)
 
 
 def test_block_output_error_below_gptq_lora(smollm2):

@@ -1,12 +1,12 @@
 """ApiQ (Liao et al., EMNLP 2024): quantization and LoRA init learned to preserve block outputs.
 
 The base is uniform asymmetric INT-k with group 64 and learnable weight clipping
-(:mod:`suite.quant.lwc`); the clipping logits and LoRA A/B are trained jointly on calibration
+(:mod:`methods.apiq.lwc`); the clipping logits and LoRA A/B are trained jointly on calibration
 data so that the quantized block, with its adapters, reproduces the full-precision block's
 outputs. The walk over blocks is the Calibrator's (:mod:`suite.calibration`): each block is
 trained on its inputs along the quantized path (earlier blocks already quantized, adapters
 included) against the full-precision block's outputs, then its base is packed with the learned
-clipping (:func:`suite.quant.lwc.lwc_quantize`) and the walk propagates through the packed block.
+clipping (:func:`methods.apiq.lwc.lwc_quantize`) and the walk propagates through the packed block.
 
 Defaults (each from the released code's ``apiq/main.py`` and ``scripts/quantize.sh``): 20 epochs;
 AdamW with LoRA lr 5e-4 and clipping lr 5e-3, weight decay 0.1 on both; one window per step;
@@ -136,7 +136,8 @@ class ApiQConfig:
 
 class ApiQ(Method):
     name = "apiq"
-    version = "3"  # 2: aug_loss on, float16 clipping steps; 3: CUDA-graph steps (device-side AdamW)
+    version = "4"  # 2: aug_loss on, float16 clipping steps; 3: CUDA-graph steps (device-side
+    # AdamW); 4: the float16 step rounding passes float32 gradients (a float16 one overflowed)
     summary = (
         "INT-k base (group 64) with learnable clipping; clipping and LoRA A/B trained to match "
         "the full-precision block outputs on calibration data (Liao et al. 2024)"

@@ -54,9 +54,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.apiq.graph_step import GraphStep
+from methods.apiq.lwc import INIT_LOGIT, group_range, lwc_fake_quantize, lwc_quantize
 from suite.budget import DEFAULT_SCALE_DTYPE
 from suite.lora import standard_init
-from suite.quant.lwc import INIT_LOGIT, group_range, lwc_fake_quantize, lwc_quantize
 from suite.quant.qlinear import QLinear
 
 

@@ -12,14 +12,14 @@ Choices the papers leave open, and ours:
   zero point in [0, 2**k - 1], the step rounded through the stored scale dtype, which ApiQ
   passes from the budget): the forward pass uses the very values that the packed QTensor will
   hold after training (:func:`lwc_quantize`), with no rounding gap between the two; the
-  rounding of the step passes gradients through.
+  rounding of the step passes gradients straight through, in float32.
 - Factors are ``sigmoid(logit)`` clamped to [1e-4, 1] (a group is never shrunk to nothing);
   logits start at 4 (factor 0.982), the released code's initial value.
 - The straight-through value is ``round(x) + (x - x.detach())``, which equals ``round(x)``
   exactly in the forward pass.
 
     >>> import torch
-    >>> from suite.quant.lwc import lwc_fake_quantize, lwc_quantize
+    >>> from methods.apiq.lwc import lwc_fake_quantize, lwc_quantize
     >>> _ = torch.manual_seed(0)
     >>> w = torch.randn(8, 128)
     >>> up, low = torch.full((8, 2), 4.0, requires_grad=True), torch.full((8, 2), 4.0)
@@ -76,7 +76,12 @@ def lwc_fake_quantize(
     wmin, wmax = w_range if w_range is not None else group_range(w, group_size)
     hi = (wmax * lwc_factors(up_logit)).clamp(min=0.0)
     lo = (wmin * lwc_factors(low_logit)).clamp(max=0.0)
-    scale = ((hi - lo) / maxq).to(scale_dtype_of(scale_dtype)).to(torch.float32)
+    raw = (hi - lo) / maxq
+    # the stored step in the forward pass; its rounding passes the float32 gradient straight
+    # through (a cast's own backward would round the gradient to the scale dtype: at float16 a
+    # large block loss, as Gemma 3's activations give, overflows it to inf)
+    stored = raw.detach().to(scale_dtype_of(scale_dtype)).to(torch.float32)
+    scale = stored + (raw - raw.detach())
     scale = torch.where(scale > 0, scale, torch.ones_like(scale)).unsqueeze(-1)
     zero = torch.round(-lo.detach().unsqueeze(-1) / scale.detach()).clamp(0, maxq)
     groups = w.detach().float().reshape(out_f, in_f // group_size, group_size)

@@ -155,6 +155,43 @@ def test_ilp_finds_the_brute_force_optimum():
         allocate([[1.0, 2.0]], [[10, 20]], 9)
 
 
+def test_ilp_answer_past_the_solvers_tolerance_is_tightened_into_the_budget(monkeypatch):
+    """A solver that accepts the byte row up to 31 bytes past its bound, as HiGHS does within its
+    feasibility tolerance: totals of budget + 16, 8, 4, 2, 1 each pass it in turn, so five
+    tightenings by the excess alone (the earlier rule, which then gave up) never reach the
+    budget; the doubling margins do, and the answer is the best one under the final bound."""
+    import scipy.optimize
+
+    real = scipy.optimize.milp
+    budget, slack = 10_000, 31
+    calls = []
+
+    def loose(c, integrality, bounds, constraints, options):
+        one_each, row = constraints
+        calls.append(row.ub[0] * budget)
+        wider = scipy.optimize.LinearConstraint(row.A, 0, row.ub + slack / budget)
+        return real(
+            c,
+            integrality=integrality,
+            bounds=bounds,
+            constraints=[one_each, wider],
+            options=options,
+        )
+
+    monkeypatch.setattr(scipy.optimize, "milp", loose)
+    offsets = [-100, -40, 0, 1, 2, 4, 8, 16]  # bytes past the budget; larger is cheaper
+    sizes = [[budget - 1_000 + o for o in offsets], [1_000]]
+    costs = [[float(len(offsets) - k) for k in range(len(offsets))], [0.0]]
+    found = allocate(costs, sizes, budget)
+    assert found.total_bytes <= budget and len(calls) > 5
+    best = min(
+        (costs[0][k], k)
+        for k, size in enumerate(sizes[0])
+        if size + 1_000 <= found.bound_bytes + slack
+    )
+    assert found.choice == [best[1], 0] and found.bound_bytes == round(calls[-1])
+
+
 @pytest.mark.parametrize("bits", [2.75, 3])
 def test_allocation_meets_the_budget_and_is_recorded(tiny, bits):
     model, _ = tiny

@@ -258,6 +258,7 @@ class _Search:
         chosen = {n: options[n][keep[i][result.choice[i]]] for i, n in enumerate(names)}
         info = {
             "ilp_objective": result.objective,
+            "ilp_bound_bytes": result.bound_bytes,
             "ilp_iterations": iterations,
             "ilp_candidates": sum(len(k) for k in keep),
             "search_space": len(space),

@@ -120,6 +120,7 @@ def test_a_flag_narrows_the_leaderboard_sweep_without_changing_its_keys():
 
     config = Path(__file__).resolve().parents[1] / "results" / "leaderboard" / "sweep.yaml"
     full = build_sweep(config=config)
+    # a --set that restates a default (ApiQ's 20 epochs) leaves the keys as they are too
     share = build_sweep(config=config, methods="apiq,lqlora", sets=["method.apiq.epochs=20"])
     keys = {run_key(s, "cuda", "bfloat16"): s.method for s in full.specs}
     mine = [run_key(s, "cuda", "bfloat16") for s in share.specs]

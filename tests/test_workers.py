@@ -152,7 +152,9 @@ def test_workers_share_one_prepare_group_task_by_task(tmp_path):
     made, reference = runs(store), runs(tmp_path / "one.db")
     assert set(made) == set(reference) and len(made) == 3
     built = {r["tags"]["pid"] for r in made.values() if r["tags"]["prepared"] == "built"}
-    assert len(built) == 1  # one lead prepared the group; the other worker loaded it
+    assert len(built) == 1  # one lead prepared the group
+    for run in made.values():  # the lead's runs use its prepare; any other worker's, the cache
+        assert (run["tags"]["prepared"] == "built") == (run["tags"]["pid"] in built), run["tags"]
     for key, run in made.items():
         assert run["status"] == "FINISHED"
         for name in (*NUMBERS, "eval/gsm8k/acc", "eval/commonsense/acc_mean"):

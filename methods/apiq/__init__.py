@@ -36,7 +36,10 @@ training. Choices the paper leaves open, and ours:
 - Training keeps its parameters and the fake-quantized weights in float32. On a GPU the block's
   forward runs under bf16 autocast (``amp``, on by default), as the released code trains under
   fp16 autocast; on a CPU everything is float32. The walker's activations stay in the model's
-  dtype.
+  dtype. Gradients stay in float32 too, through the step's rounding to its stored float16
+  (:mod:`methods.apiq.lwc`); the released code scales its fp16 loss (a grad scaler) and skips
+  a step whose gradients overflow. Here none overflows, so none is skipped (on Gemma 3 at
+  2 bits a float16 gradient did overflow, and the 14th block diverged on every retry).
 - ApiQ's known NaN at 2 bits: detected once per epoch (every step's loss, then the parameters;
   a non-finite value stays so through later steps), the block is restored to its start and
   retried with both learning rates scaled by ``nan_lr_factor`` (0.1), at most
